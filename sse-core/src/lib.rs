@@ -1,0 +1,40 @@
+//! Server-sent events: the event model and the wire format.
+//!
+//! This crate knows nothing of HTTP or of any web framework. It holds:
+//!
+//! - [`Event`]: one event, encoded once into shared [`Bytes`](bytes::Bytes)
+//!   by a builder that refuses input which would corrupt the stream;
+//! - [`decode`]: an incremental, bounded decoder that reads a stream exactly
+//!   as a browser's `EventSource` does.
+//!
+//! The format is the one defined by the WHATWG HTML standard, section
+//! "Server-sent events".
+//!
+//! ```
+//! use sse_core::Event;
+//! use sse_core::decode::{Decoded, Decoder};
+//!
+//! let event = Event::builder().event("chat").id("1").data("hi\nthere").build()?;
+//!
+//! let mut decoder = Decoder::new();
+//! let Some(Ok(Decoded::Event(received))) = decoder.decode(event.as_bytes()).next() else {
+//!     unreachable!("one complete event was fed");
+//! };
+//! assert_eq!(received.event_type(), "chat");
+//! assert_eq!(received.data(), "hi\nthere");
+//! assert_eq!(received.last_event_id(), "1");
+//! # Ok::<(), sse_core::EventError>(())
+//! ```
+//!
+//! # Features
+//! - `json` (default): [`Event::json`] and [`EventBuilder::json`].
+
+#![forbid(unsafe_code)]
+#![deny(unreachable_pub)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod decode;
+mod event;
+
+pub use event::{Event, EventBuilder, EventError, Field};

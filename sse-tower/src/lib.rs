@@ -1,0 +1,3 @@
+//! Serving server-sent events over HTTP with tower.
+
+#![forbid(unsafe_code)]
