@@ -75,7 +75,10 @@ enum State {
     Name,
     /// Reading a field's value; `at_start` until the optional leading space
     /// has been looked at.
-    Value { field: FieldName, at_start: bool },
+    Value {
+        field: FieldName,
+        at_start: bool,
+    },
     /// A comment, an unknown field or a line of a discarded event: skip to
     /// the line end.
     Skip,
@@ -118,8 +121,12 @@ impl Decoder {
     }
 
     /// Bounds the bytes one event may buffer (its data, type, id and retry
-    /// values). An event that goes over is discarded whole, reported once as
-    /// [`DecodeError::EventTooLarge`], and decoding resumes after it.
+    /// values). An event that goes over is not dispatched: it is reported
+    /// once as [`DecodeError::EventTooLarge`], the line that went over and
+    /// the rest of the event are skipped, and decoding resumes after the
+    /// blank line that ends it. Lines before the one that went over were
+    /// already processed as usual (an `id` still moves the last event id,
+    /// a `retry` was already reported).
     ///
     /// ```
     /// use sse_core::decode::{DecodeError, Decoded, Decoder};
@@ -370,10 +377,10 @@ impl Decoder {
     /// The blank line: the standard's "dispatch the event".
     fn blank_line(&mut self) {
         self.event_size = 0;
-        if mem::take(&mut self.discarding) {
-            return;
-        }
         self.last_event_id = Some(self.id_buffer.clone());
+        // A discarded event's buffers were cleared when it went over the
+        // bound, so it is not dispatched either.
+        self.discarding = false;
         if self.data.is_empty() {
             self.event_type.clear();
             return;

@@ -2,12 +2,12 @@
 ///
 /// Decoding itself never fails (the event stream format gives every byte a
 /// meaning); these errors report that a configured bound was hit. The
-/// decoder drops the offending event and carries on with the next one.
+/// decoder skips the offending event and carries on with the next one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// The event's buffered fields grew past the limit; the whole event was
-    /// discarded.
+    /// The event's buffered fields grew past the limit; the event was not
+    /// dispatched (see [`Decoder::with_max_event_size`](super::Decoder::with_max_event_size)).
     #[error("event larger than the limit of {limit} bytes; it was discarded")]
     EventTooLarge {
         /// The limit in force, in bytes.
