@@ -1,1 +1,197 @@
-fn main() {}
+//! The smallest complete use of `sse-tower`: a plain hyper server and tower
+//! services, no web framework.
+//!
+//! - `/` serves a small HTML page whose `EventSource` lists the events;
+//! - `/events` is an ordinary service that answers with a *stream of events*
+//!   (a counter, one event per second); `SseLayer` turns it into a proper
+//!   event stream response (headers, flushing, keep-alive, `Last-Event-ID`).
+//!
+//! Ctrl-C cancels one `CancellationToken`: every open stream sends a last
+//! `shutdown` event and ends, and the server's graceful shutdown completes.
+//!
+//! Run: `cargo run -p tower-layer-example -- --addr 127.0.0.1:3000`
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use sse_core::Event;
+use sse_tower::{LastEventId, Shutdown, SseLayer};
+use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::IntervalStream;
+use tokio_util::sync::CancellationToken;
+use tower::{ServiceBuilder, ServiceExt};
+
+const PAGE: &str = r#"<!doctype html>
+<meta charset="utf-8">
+<title>sse-tower counter</title>
+<h1>Events from <code>/events</code></h1>
+<ul id="events"></ul>
+<script>
+  const list = document.getElementById("events");
+  const source = new EventSource("/events");
+  const show = (text) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    list.prepend(item);
+  };
+  source.addEventListener("tick", (e) => show(`tick ${e.data} (id ${e.lastEventId})`));
+  source.addEventListener("shutdown", () => { show("server shutting down"); source.close(); });
+  source.onerror = () => show("connection lost, reconnecting…");
+</script>
+"#;
+
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// The existing service: a counter stream, resuming after `Last-Event-ID`.
+async fn counter(
+    request: Request<Incoming>,
+) -> Result<Response<impl tokio_stream::Stream<Item = Event>>, Infallible> {
+    let start = match request.extensions().get::<LastEventId>() {
+        Some(LastEventId::Present(id)) => id.parse::<u64>().map_or(0, |id| id + 1),
+        _ => 0,
+    };
+    tracing::info!(start, "event stream opened");
+    let ticks = IntervalStream::new(tokio::time::interval(Duration::from_secs(1)));
+    let mut next = start;
+    let events = ticks.map(move |_| {
+        let n = next;
+        next += 1;
+        Event::builder()
+            .event("tick")
+            .id(n.to_string())
+            .data(n.to_string())
+            .build()
+            .expect("a number is a valid id and data")
+    });
+    Ok(Response::new(events))
+}
+
+fn page() -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(PAGE.as_bytes())).boxed_unsync());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "text/html; charset=utf-8".parse().expect("valid"),
+    );
+    response
+}
+
+fn not_found() -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"not found\n")).boxed_unsync());
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let addr = parse_addr()?;
+
+    let shutdown = CancellationToken::new();
+    let bye = Event::builder()
+        .event("shutdown")
+        .data("")
+        .retry(Duration::from_secs(5))
+        .build()?;
+    let events = ServiceBuilder::new()
+        .layer(
+            SseLayer::new()
+                .shutdown(Shutdown::new(shutdown.clone()).final_event(bye))
+                .on_disconnect(|| tracing::info!("client disconnected")),
+        )
+        .service_fn(counter);
+
+    let app = tower::service_fn(move |request: Request<Incoming>| {
+        let events = events.clone();
+        async move {
+            let response = match request.uri().path() {
+                "/" => page(),
+                "/events" => events
+                    .oneshot(request)
+                    .await?
+                    .map(|body| body.boxed_unsync()),
+                _ => not_found(),
+            };
+            Ok::<_, Infallible>(response)
+        }
+    });
+
+    let listener = TcpListener::bind(addr).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+
+    let ctrl_c = shutdown.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("Ctrl-C: shutting down");
+        }
+        ctrl_c.cancel();
+    });
+
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        continue;
+                    }
+                };
+                tracing::debug!(%peer, "connection");
+                let connection = builder
+                    .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()))
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            () = shutdown.cancelled() => break,
+        }
+    }
+    drop(listener);
+    match tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await {
+        Ok(()) => tracing::info!("all connections closed"),
+        Err(_) => tracing::warn!("connections still open after 5 s; exiting anyway"),
+    }
+    Ok(())
+}
+
+/// `--addr HOST:PORT`, default `127.0.0.1:3000`.
+fn parse_addr() -> Result<SocketAddr, Box<dyn std::error::Error + Send + Sync>> {
+    let mut args = std::env::args().skip(1);
+    let mut addr = "127.0.0.1:3000".to_owned();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--addr" => addr = args.next().ok_or("--addr needs HOST:PORT")?,
+            other => match other.strip_prefix("--addr=") {
+                Some(value) => addr = value.to_owned(),
+                None => {
+                    return Err(format!(
+                        "unknown argument {other:?}; usage: tower-layer [--addr HOST:PORT]"
+                    )
+                    .into());
+                }
+            },
+        }
+    }
+    Ok(addr.parse()?)
+}

@@ -1,0 +1,434 @@
+//! The response body: an event stream as HTTP body frames.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use sse_core::Event;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::config::SseConfig;
+use crate::disconnect::DisconnectGuard;
+use crate::item::{BoxError, SseItem};
+use crate::keep_alive::KeepAlive;
+
+pin_project! {
+    /// An [`http_body::Body`] that serves a stream of [`Event`]s (or of
+    /// `Result<Event, E>`) as a server-sent events response body.
+    ///
+    /// - An event that is ready alone is one body frame made of the event's
+    ///   own [`Bytes`], not copied; the server writes (and flushes) it at
+    ///   once. Events that are ready together are gathered into one frame of
+    ///   at most [`SseConfig::coalesce`] bytes (16 KiB by default), which
+    ///   makes a burst one write instead of one per event (measured: 6.5
+    ///   times the events per second through hyper; see
+    ///   `docs/BENCHMARKS.md`).
+    /// - After an idle interval a keep-alive comment goes out
+    ///   ([`KeepAlive`]); an optional first frame goes out at once
+    ///   ([`SseConfig::first_event`]).
+    /// - The end of the stream ends the body. An `Err` item is logged with
+    ///   `tracing` and ends the body cleanly, after an optional final event
+    ///   ([`SseConfig::error_event`]). Nothing in the body panics.
+    /// - When the shutdown token is cancelled ([`SseConfig::shutdown`]), the
+    ///   body sends the optional final event and ends.
+    /// - When the client goes away the server drops the body, and with it
+    ///   the stream; [`SseConfig::on_disconnect`] observes it.
+    ///
+    /// The body does not set headers: use [`SseResponse`](crate::SseResponse)
+    /// or [`SseLayer`](crate::SseLayer) for a complete response.
+    ///
+    /// ```
+    /// use http_body_util::BodyExt;
+    /// use sse_core::Event;
+    /// use sse_tower::{KeepAlive, SseBody, SseConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let events = futures_util::stream::iter([Event::data("one"), Event::data("two")]);
+    /// let config = SseConfig::new().keep_alive(KeepAlive::disabled());
+    /// let body = SseBody::with_config(events, &config);
+    ///
+    /// let bytes = body.collect().await.unwrap().to_bytes();
+    /// assert_eq!(bytes, "data: one\n\ndata: two\n\n");
+    /// # }
+    /// ```
+    pub struct SseBody<S> {
+        // `None` once the body has ended: the stream is dropped at once.
+        #[pin]
+        stream: Option<S>,
+        #[pin]
+        timer: Option<Sleep>,
+        #[pin]
+        shutdown: Option<WaitForCancellationFutureOwned>,
+        config: SseConfig,
+        // A frame to send before polling the stream again: an event that did
+        // not fit in the last coalesced frame, or the final event.
+        carry: Option<Bytes>,
+        last_frame: Instant,
+        // Whether a frame went out since `last_frame` was last updated.
+        sent: bool,
+        state: State,
+        // Last, so that it is dropped after the stream.
+        guard: DisconnectGuard,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Start,
+    Streaming,
+    /// The stream is over; `carry` holds the last frame, if any.
+    Ending,
+    Done,
+}
+
+impl<S> SseBody<S> {
+    /// A body over `stream` with the default [`SseConfig`].
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// # use sse_tower::SseBody;
+    /// let body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
+    /// # let _ = body;
+    /// ```
+    pub fn new(stream: S) -> Self {
+        Self::with_config(stream, &SseConfig::default())
+    }
+
+    /// A body over `stream` that behaves as `config` says.
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// # use sse_tower::{KeepAlive, SseBody, SseConfig};
+    /// let config = SseConfig::new().keep_alive(KeepAlive::disabled());
+    /// let body = SseBody::with_config(futures_util::stream::iter([Event::data("hi")]), &config);
+    /// # let _ = body;
+    /// ```
+    pub fn with_config(stream: S, config: &SseConfig) -> Self {
+        let shutdown = config
+            .get_shutdown()
+            .map(|shutdown| shutdown.token().clone().cancelled_owned());
+        SseBody {
+            stream: Some(stream),
+            timer: None,
+            shutdown,
+            config: config.clone(),
+            carry: None,
+            last_frame: Instant::now(),
+            sent: false,
+            state: State::Start,
+            guard: DisconnectGuard::new(config.disconnect_hook()),
+        }
+    }
+
+    /// The inner stream, or `None` once the body has ended (the stream is
+    /// dropped as soon as it ends, fails or is shut down).
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// # use sse_tower::SseBody;
+    /// let body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
+    /// assert!(body.get_ref().is_some());
+    /// ```
+    pub fn get_ref(&self) -> Option<&S> {
+        self.stream.as_ref()
+    }
+
+    /// The inner stream, mutably; `None` once the body has ended.
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// # use sse_tower::SseBody;
+    /// let mut body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
+    /// assert!(body.get_mut().is_some());
+    /// ```
+    pub fn get_mut(&mut self) -> Option<&mut S> {
+        self.stream.as_mut()
+    }
+
+    /// The inner stream, pinned; `None` once the body has ended.
+    ///
+    /// ```
+    /// # use std::pin::pin;
+    /// # use sse_core::Event;
+    /// # use sse_tower::SseBody;
+    /// let body = pin!(SseBody::new(futures_util::stream::iter([Event::data("hi")])));
+    /// assert!(body.get_pin_mut().is_some());
+    /// ```
+    pub fn get_pin_mut(self: Pin<&mut Self>) -> Option<Pin<&mut S>> {
+        self.project().stream.as_pin_mut()
+    }
+
+    /// Takes the inner stream back (`None` once the body has ended). This
+    /// is not a disconnect: the `on_disconnect` hook is not called.
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// # use sse_tower::SseBody;
+    /// let body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
+    /// assert!(body.into_inner().is_some());
+    /// ```
+    pub fn into_inner(mut self) -> Option<S> {
+        self.guard.disarm();
+        self.stream
+    }
+}
+
+/// An empty body that ends at once. Middleware that answers on its own
+/// (`tower_http::timeout::TimeoutLayer`'s `408`) needs one.
+///
+/// ```
+/// # use http_body::Body;
+/// # use sse_core::Event;
+/// # use sse_tower::SseBody;
+/// let body = SseBody::<futures_util::stream::Empty<Event>>::default();
+/// assert!(body.is_end_stream());
+/// ```
+impl<S> Default for SseBody<S> {
+    fn default() -> Self {
+        SseBody {
+            stream: None,
+            timer: None,
+            shutdown: None,
+            config: SseConfig::default(),
+            carry: None,
+            last_frame: Instant::now(),
+            sent: false,
+            state: State::Done,
+            guard: DisconnectGuard::new(None),
+        }
+    }
+}
+
+impl<S> Body for SseBody<S>
+where
+    S: Stream,
+    S::Item: SseItem,
+{
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let mut this = self.project();
+
+        match *this.state {
+            State::Streaming => {}
+            State::Done => return Poll::Ready(None),
+            State::Ending => {
+                *this.state = State::Done;
+                return match this.carry.take() {
+                    Some(bytes) => ready_frame(bytes),
+                    None => Poll::Ready(None),
+                };
+            }
+            State::Start => {
+                *this.state = State::Streaming;
+                if let Some(first) = this.config.get_first_event() {
+                    *this.sent = true;
+                    return ready_frame(first.to_bytes());
+                }
+            }
+        }
+
+        if let Some(shutdown) = this.shutdown.as_mut().as_pin_mut() {
+            if shutdown.poll(cx).is_ready() {
+                let last = this
+                    .config
+                    .get_shutdown()
+                    .and_then(|shutdown| shutdown.get_final_event())
+                    .map(Event::to_bytes);
+                this.shutdown.set(None);
+                this.stream.set(None);
+                *this.carry = last;
+                return end_now(this.state, this.carry, this.guard);
+            }
+        }
+
+        let first = match this.carry.take() {
+            Some(bytes) => bytes,
+            None => match poll_event(this.stream.as_mut(), this.config, cx) {
+                Polled::Event(bytes) => bytes,
+                Polled::End(last) => {
+                    this.stream.set(None);
+                    *this.carry = last;
+                    return end_now(this.state, this.carry, this.guard);
+                }
+                Polled::Pending => {
+                    if std::mem::take(this.sent)
+                        && this.config.get_keep_alive().get_interval().is_some()
+                    {
+                        // The stream just went idle: its last frame went out now
+                        // (one clock read per burst, not per event).
+                        *this.last_frame = Instant::now();
+                    }
+                    return poll_keep_alive(
+                        this.config.get_keep_alive(),
+                        this.timer,
+                        this.last_frame,
+                        cx,
+                    );
+                }
+            },
+        };
+        *this.sent = true;
+
+        let max = this.config.get_coalesce();
+        if first.len() >= max {
+            return ready_frame(first);
+        }
+        // Gather the events that are ready too, up to `max` bytes, into one
+        // frame: one write instead of many (see docs/BENCHMARKS.md).
+        let mut gathered: Option<BytesMut> = None;
+        loop {
+            let next = match poll_event(this.stream.as_mut(), this.config, cx) {
+                Polled::Event(next) => next,
+                Polled::Pending => break,
+                Polled::End(last) => {
+                    this.stream.set(None);
+                    *this.carry = last;
+                    *this.state = State::Ending;
+                    this.guard.disarm();
+                    break;
+                }
+            };
+            let len = gathered.as_ref().map_or(first.len(), BytesMut::len);
+            if len + next.len() > max {
+                *this.carry = Some(next);
+                break;
+            }
+            let buffer = gathered.get_or_insert_with(|| {
+                let mut buffer = BytesMut::with_capacity(max.min(4 * (first.len() + next.len())));
+                buffer.extend_from_slice(&first);
+                buffer
+            });
+            buffer.extend_from_slice(&next);
+        }
+        ready_frame(gathered.map_or(first, BytesMut::freeze))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self.state {
+            State::Done => true,
+            State::Ending => self.carry.is_none(),
+            State::Start | State::Streaming => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        // Unknown length: no `content-length`, and compression predicates
+        // that look at the size see an open-ended body.
+        SizeHint::default()
+    }
+}
+
+enum Polled {
+    Event(Bytes),
+    /// The stream ended (with this last frame, after an error).
+    End(Option<Bytes>),
+    Pending,
+}
+
+fn poll_event<S>(stream: Pin<&mut Option<S>>, config: &SseConfig, cx: &mut Context<'_>) -> Polled
+where
+    S: Stream,
+    S::Item: SseItem,
+{
+    let Some(stream) = stream.as_pin_mut() else {
+        // Only a default body has no stream while streaming.
+        return Polled::End(None);
+    };
+    match stream.poll_next(cx) {
+        Poll::Ready(Some(item)) => match item.into_result() {
+            Ok(event) => Polled::Event(event.into_bytes()),
+            Err(error) => {
+                let error: BoxError = error.into();
+                tracing::warn!(error = %error, "event stream failed; ending the SSE response");
+                Polled::End(config.error_event_for(&*error).map(Event::into_bytes))
+            }
+        },
+        Poll::Ready(None) => Polled::End(None),
+        Poll::Pending => Polled::Pending,
+    }
+}
+
+#[inline]
+fn ready_frame(bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    Poll::Ready(Some(Ok(Frame::data(bytes))))
+}
+
+/// Ends the body by itself (not a disconnect), after the frame in `carry`
+/// if there is one.
+fn end_now(
+    state: &mut State,
+    carry: &mut Option<Bytes>,
+    guard: &mut DisconnectGuard,
+) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    *state = State::Done;
+    guard.disarm();
+    match carry.take() {
+        Some(bytes) => ready_frame(bytes),
+        None => Poll::Ready(None),
+    }
+}
+
+/// Called when the stream has nothing ready: sends a keep-alive if the
+/// stream has been idle for a whole interval, and otherwise makes sure the
+/// timer will wake the task when it might be. See the `keep_alive` module.
+fn poll_keep_alive(
+    keep_alive: &KeepAlive,
+    mut timer: Pin<&mut Option<Sleep>>,
+    last_frame: &mut Instant,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    let Some(interval) = keep_alive.get_interval() else {
+        return Poll::Pending;
+    };
+    if timer.is_none() {
+        // Creating a `Sleep` outside a Tokio runtime panics; without one
+        // there is simply no keep-alive.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Poll::Pending;
+        }
+        timer.set(Some(tokio::time::sleep_until(*last_frame + interval)));
+    }
+    let Some(mut sleep) = timer.as_pin_mut() else {
+        return Poll::Pending;
+    };
+    loop {
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let due = *last_frame + interval;
+        if due > sleep.deadline() {
+            // A frame went out after the timer was armed: move the timer to
+            // one interval after that frame instead of sending anything.
+            sleep.as_mut().reset(due);
+            continue;
+        }
+        let now = Instant::now();
+        *last_frame = now;
+        sleep.as_mut().reset(now + interval);
+        return ready_frame(keep_alive.get_event().to_bytes());
+    }
+}
+
+impl<S> fmt::Debug for SseBody<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseBody")
+            .field("state", &self.state)
+            .field("config", &self.config)
+            .field("last_frame", &self.last_frame)
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
+}

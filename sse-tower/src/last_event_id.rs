@@ -1,0 +1,221 @@
+//! The `Last-Event-ID` request header, parsed once for every framework.
+//!
+//! An `EventSource` that reconnects sends the id of the last event it
+//! received, so the server can resume after it. The header is client input:
+//! it may be missing, malformed, or huge. [`LastEventId`] tells these cases
+//! apart so a service can resume, start over, or refuse, and it never copies
+//! more than the configured limit ([`LastEventId::DEFAULT_MAX_LEN`], 1 KiB by
+//! default).
+//!
+//! [`SseLayer`](crate::SseLayer) inserts a `LastEventId` into every request's
+//! extensions. Framework adapters call [`LastEventId::from_headers`] (or
+//! [`LastEventId::parse`]) instead of parsing the header themselves.
+//!
+//! # Why an oversized value is not a `400`
+//!
+//! A value over the limit becomes [`LastEventId::Invalid`] with
+//! [`InvalidLastEventId::TooLong`]; the layer does not answer `400 Bad
+//! Request` itself. `EventSource` treats any error status as final and stops
+//! reconnecting for good, while a server that sent an over-long id by mistake
+//! usually wants the client back, from the start. The service decides; the
+//! value is neither copied nor kept, so memory stays bounded either way.
+
+use std::error::Error;
+use std::fmt;
+
+use http::{HeaderMap, HeaderName};
+
+/// The name of the header, `last-event-id`.
+pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+
+/// The request's `Last-Event-ID` header: absent, a valid id, or invalid.
+///
+/// [`SseLayer`](crate::SseLayer) puts one in every request's extensions, so
+/// the inner service can read it:
+///
+/// ```
+/// use http::Request;
+/// use sse_tower::LastEventId;
+///
+/// fn resume_point<B>(request: &Request<B>) -> Option<u64> {
+///     match request.extensions().get::<LastEventId>()? {
+///         LastEventId::Present(id) => id.parse().ok(),
+///         LastEventId::Absent | LastEventId::Invalid(_) => None,
+///     }
+/// }
+/// # let request = Request::builder().body(()).unwrap();
+/// # assert_eq!(resume_point(&request), None);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LastEventId {
+    /// The request has no `Last-Event-ID` header: a first connection.
+    #[default]
+    Absent,
+    /// The header holds this id (possibly empty).
+    Present(String),
+    /// The header is there but unusable; the value was not kept.
+    Invalid(InvalidLastEventId),
+}
+
+/// Why a `Last-Event-ID` header was not accepted.
+///
+/// ```
+/// # use sse_tower::{InvalidLastEventId, LastEventId};
+/// let parsed = LastEventId::parse(b"\xff", 1024);
+/// assert_eq!(parsed, LastEventId::Invalid(InvalidLastEventId::NotUtf8));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvalidLastEventId {
+    /// The value is not UTF-8.
+    NotUtf8,
+    /// The value contains NUL, CR or LF, which no event id can contain.
+    ForbiddenChar,
+    /// The value is longer than the limit.
+    TooLong {
+        /// The value's length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The request has more than one `Last-Event-ID` header.
+    Repeated,
+}
+
+impl LastEventId {
+    /// The default limit on the header's length: 1 KiB, far above any id a
+    /// server sensibly sends (a UUID is 36 bytes) and small enough to keep
+    /// per-request memory bounded.
+    pub const DEFAULT_MAX_LEN: usize = 1024;
+
+    /// Reads the header from `headers`, with the default limit.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use sse_tower::LastEventId;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// assert_eq!(LastEventId::from_headers(&headers), LastEventId::Absent);
+    ///
+    /// headers.insert("last-event-id", "42".parse().unwrap());
+    /// assert_eq!(LastEventId::from_headers(&headers).as_str(), Some("42"));
+    /// ```
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self::from_headers_with_limit(headers, Self::DEFAULT_MAX_LEN)
+    }
+
+    /// Reads the header from `headers`, refusing values longer than
+    /// `max_len` bytes. Several `Last-Event-ID` headers are
+    /// [`InvalidLastEventId::Repeated`]: which one to trust is ambiguous.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use sse_tower::{InvalidLastEventId, LastEventId};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("last-event-id", "0123456789".parse().unwrap());
+    /// assert_eq!(
+    ///     LastEventId::from_headers_with_limit(&headers, 4),
+    ///     LastEventId::Invalid(InvalidLastEventId::TooLong { len: 10, max: 4 })
+    /// );
+    /// ```
+    pub fn from_headers_with_limit(headers: &HeaderMap, max_len: usize) -> Self {
+        let mut values = headers.get_all(LAST_EVENT_ID).iter();
+        let Some(value) = values.next() else {
+            return LastEventId::Absent;
+        };
+        if values.next().is_some() {
+            return LastEventId::Invalid(InvalidLastEventId::Repeated);
+        }
+        Self::parse(value.as_bytes(), max_len)
+    }
+
+    /// Parses one header value, refusing values longer than `max_len`
+    /// bytes. The length is checked first, so an oversized value costs
+    /// nothing more.
+    ///
+    /// ```
+    /// use sse_tower::{InvalidLastEventId, LastEventId};
+    ///
+    /// assert_eq!(LastEventId::parse(b"7", 1024), LastEventId::Present("7".to_owned()));
+    /// assert_eq!(
+    ///     LastEventId::parse(b"a\0b", 1024),
+    ///     LastEventId::Invalid(InvalidLastEventId::ForbiddenChar)
+    /// );
+    /// ```
+    pub fn parse(value: &[u8], max_len: usize) -> Self {
+        if value.len() > max_len {
+            return LastEventId::Invalid(InvalidLastEventId::TooLong {
+                len: value.len(),
+                max: max_len,
+            });
+        }
+        if value.iter().any(|&b| matches!(b, b'\0' | b'\r' | b'\n')) {
+            return LastEventId::Invalid(InvalidLastEventId::ForbiddenChar);
+        }
+        match std::str::from_utf8(value) {
+            Ok(id) => LastEventId::Present(id.to_owned()),
+            Err(_) => LastEventId::Invalid(InvalidLastEventId::NotUtf8),
+        }
+    }
+
+    /// The id, when the header was present and valid.
+    ///
+    /// ```
+    /// # use sse_tower::LastEventId;
+    /// assert_eq!(LastEventId::Present("9".into()).as_str(), Some("9"));
+    /// assert_eq!(LastEventId::Absent.as_str(), None);
+    /// ```
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            LastEventId::Present(id) => Some(id),
+            LastEventId::Absent | LastEventId::Invalid(_) => None,
+        }
+    }
+
+    /// Whether the request had no `Last-Event-ID` header.
+    ///
+    /// ```
+    /// # use sse_tower::LastEventId;
+    /// assert!(LastEventId::Absent.is_absent());
+    /// ```
+    pub fn is_absent(&self) -> bool {
+        matches!(self, LastEventId::Absent)
+    }
+
+    /// Why the header was refused, when it was.
+    ///
+    /// ```
+    /// # use sse_tower::{InvalidLastEventId, LastEventId};
+    /// assert_eq!(
+    ///     LastEventId::parse(b"\xc3", 8).invalid_reason(),
+    ///     Some(InvalidLastEventId::NotUtf8)
+    /// );
+    /// ```
+    pub fn invalid_reason(&self) -> Option<InvalidLastEventId> {
+        match self {
+            LastEventId::Invalid(reason) => Some(*reason),
+            LastEventId::Absent | LastEventId::Present(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for InvalidLastEventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InvalidLastEventId::NotUtf8 => f.write_str("Last-Event-ID is not valid UTF-8"),
+            InvalidLastEventId::ForbiddenChar => {
+                f.write_str("Last-Event-ID contains NUL, CR or LF")
+            }
+            InvalidLastEventId::TooLong { len, max } => {
+                write!(
+                    f,
+                    "Last-Event-ID is {len} bytes long, over the limit of {max}"
+                )
+            }
+            InvalidLastEventId::Repeated => f.write_str("more than one Last-Event-ID header"),
+        }
+    }
+}
+
+impl Error for InvalidLastEventId {}

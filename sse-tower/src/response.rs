@@ -1,0 +1,151 @@
+//! Event stream responses without a layer, and the headers every event
+//! stream response carries.
+
+use http::Response;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::body::SseBody;
+use crate::config::{SseConfig, delegate_config_builders};
+
+const TEXT_EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache, no-transform");
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+const NO: HeaderValue = HeaderValue::from_static("no");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Makes `headers` those of an event stream response. The layer and
+/// [`SseResponse`] both go through here, so they cannot drift apart.
+///
+/// - sets `content-type: text/event-stream`;
+/// - sets `cache-control: no-cache, no-transform`: no cache may store the
+///   stream, and no proxy may recompress or otherwise transform it;
+/// - sets `x-accel-buffering: no`, which makes nginx pass each event on
+///   instead of buffering the response;
+/// - removes `content-length` (the stream has no length) and the
+///   connection-specific headers `connection`, `keep-alive`,
+///   `proxy-connection`, `transfer-encoding` and `upgrade`, which are not
+///   allowed in an HTTP/2 response; the server sets HTTP/1.1 framing itself.
+///
+/// Every other header, and any value of these three headers the service
+/// set, is replaced or kept as said above; nothing else changes. No
+/// `content-encoding` is added: see the crate docs on compression.
+///
+/// ```
+/// use http::HeaderMap;
+/// use sse_tower::set_event_stream_headers;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("content-length", "12".parse().unwrap());
+/// headers.insert("x-request-id", "abc".parse().unwrap());
+/// set_event_stream_headers(&mut headers);
+///
+/// assert_eq!(headers["content-type"], "text/event-stream");
+/// assert_eq!(headers["cache-control"], "no-cache, no-transform");
+/// assert_eq!(headers["x-accel-buffering"], "no");
+/// assert_eq!(headers["x-request-id"], "abc");
+/// assert!(!headers.contains_key("content-length"));
+/// ```
+pub fn set_event_stream_headers(headers: &mut HeaderMap) {
+    headers.insert(header::CONTENT_TYPE, TEXT_EVENT_STREAM);
+    headers.insert(header::CACHE_CONTROL, NO_CACHE);
+    headers.insert(X_ACCEL_BUFFERING, NO);
+    for name in [
+        header::CONTENT_LENGTH,
+        header::CONNECTION,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        // `remove` only removes the first value of a repeated header.
+        if let header::Entry::Occupied(entry) = headers.entry(name) {
+            entry.remove_entry_mult().1.for_each(drop);
+        }
+    }
+}
+
+/// Turns `stream` into a complete event stream response with the default
+/// [`SseConfig`]: status `200 OK`, the headers of
+/// [`set_event_stream_headers`], and an [`SseBody`].
+///
+/// ```
+/// use sse_core::Event;
+///
+/// let response = sse_tower::response(futures_util::stream::iter([Event::data("hi")]));
+/// assert_eq!(response.headers()["content-type"], "text/event-stream");
+/// ```
+pub fn response<S>(stream: S) -> Response<SseBody<S>> {
+    SseResponse::new(stream).into_response()
+}
+
+/// Builds an event stream response from a stream, for code that does not
+/// use [`SseLayer`](crate::SseLayer): a hand-written hyper service, or a
+/// framework adapter.
+///
+/// It takes the same [`SseConfig`] as the layer, and its builder methods are
+/// the config's.
+///
+/// ```
+/// use std::time::Duration;
+/// use sse_core::Event;
+/// use sse_tower::{KeepAlive, SseResponse};
+///
+/// let events = futures_util::stream::iter([Event::data("hi")]);
+/// let response = SseResponse::new(events)
+///     .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+///     .first_event(Event::retry(Duration::from_secs(1)))
+///     .into_response();
+///
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
+/// ```
+#[derive(Debug)]
+pub struct SseResponse<S> {
+    stream: S,
+    config: SseConfig,
+}
+
+impl<S> SseResponse<S> {
+    /// A response over `stream` with the default [`SseConfig`].
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// # use sse_tower::SseResponse;
+    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
+    /// # let _ = response;
+    /// ```
+    pub fn new(stream: S) -> Self {
+        SseResponse {
+            stream,
+            config: SseConfig::default(),
+        }
+    }
+
+    delegate_config_builders!();
+
+    /// The finished response: `200 OK`, the event stream headers and the
+    /// body. Change the status or add headers on the result if needed.
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// # use sse_tower::SseResponse;
+    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]))
+    ///     .into_response();
+    /// assert_eq!(response.headers()["x-accel-buffering"], "no");
+    /// ```
+    pub fn into_response(self) -> Response<SseBody<S>> {
+        let mut response = Response::new(SseBody::with_config(self.stream, &self.config));
+        // Three headers: allocate for exactly that (the map is kept for the
+        // connection's life by some servers).
+        *response.headers_mut() = HeaderMap::with_capacity(3);
+        set_event_stream_headers(response.headers_mut());
+        response
+    }
+}
+
+impl<S> From<SseResponse<S>> for Response<SseBody<S>> {
+    fn from(response: SseResponse<S>) -> Self {
+        response.into_response()
+    }
+}

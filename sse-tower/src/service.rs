@@ -1,0 +1,133 @@
+//! The [`SseService`].
+
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use http::{Request, Response};
+use tower_service::Service;
+
+use crate::body::SseBody;
+use crate::config::SseConfig;
+use crate::future::ResponseFuture;
+use crate::item::SseItem;
+use crate::last_event_id::LastEventId;
+use crate::layer::SseLayer;
+
+/// The service of [`SseLayer`]: parses `Last-Event-ID` into the request's
+/// extensions, calls the inner service, and turns its event stream response
+/// into an event stream HTTP response. See the [crate docs](crate).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use sse_core::Event;
+/// use sse_tower::SseService;
+///
+/// let inner = tower::service_fn(|_request: Request<()>| async {
+///     Ok::<_, Infallible>(Response::new(futures_util::stream::iter([Event::data("hi")])))
+/// });
+/// let service = SseService::new(inner);
+/// # let _ = service;
+/// ```
+#[derive(Clone, Debug)]
+pub struct SseService<S> {
+    inner: S,
+    config: SseConfig,
+}
+
+impl<S> SseService<S> {
+    /// Wraps `inner` with the default [`SseConfig`].
+    ///
+    /// ```
+    /// # use sse_tower::SseService;
+    /// let service = SseService::new(tower::service_fn(|_: ()| async { Ok::<_, ()>(()) }));
+    /// # let _ = service;
+    /// ```
+    pub fn new(inner: S) -> Self {
+        Self::with_config(inner, SseConfig::default())
+    }
+
+    /// Wraps `inner` with `config`.
+    ///
+    /// ```
+    /// # use sse_tower::{SseConfig, SseService};
+    /// let service = SseService::with_config(
+    ///     tower::service_fn(|_: ()| async { Ok::<_, ()>(()) }),
+    ///     SseConfig::new(),
+    /// );
+    /// # let _ = service;
+    /// ```
+    pub fn with_config(inner: S, config: SseConfig) -> Self {
+        SseService { inner, config }
+    }
+
+    /// A layer that wraps services in `SseService`, the same as
+    /// [`SseLayer::new`].
+    ///
+    /// ```
+    /// # use sse_tower::SseService;
+    /// let layer = SseService::<()>::layer();
+    /// # let _ = layer;
+    /// ```
+    pub fn layer() -> SseLayer {
+        SseLayer::new()
+    }
+
+    /// The inner service.
+    ///
+    /// ```
+    /// # use sse_tower::SseService;
+    /// let service = SseService::new(5);
+    /// assert_eq!(*service.get_ref(), 5);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    ///
+    /// ```
+    /// # use sse_tower::SseService;
+    /// let mut service = SseService::new(5);
+    /// *service.get_mut() += 1;
+    /// assert_eq!(*service.get_ref(), 6);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Takes the inner service back.
+    ///
+    /// ```
+    /// # use sse_tower::SseService;
+    /// assert_eq!(SseService::new(5).into_inner(), 5);
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, St> Service<Request<ReqBody>> for SseService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<St>>,
+    St: Stream,
+    St::Item: SseItem,
+{
+    type Response = Response<SseBody<St>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let last_event_id = LastEventId::from_headers_with_limit(
+            request.headers(),
+            self.config.get_max_last_event_id_len(),
+        );
+        request.extensions_mut().insert(last_event_id);
+        ResponseFuture::new(self.inner.call(request), self.config.clone())
+    }
+}

@@ -1,0 +1,74 @@
+//! Graceful shutdown of a real hyper server with open event streams.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, FrameReader, Version, serve, within};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use sse_core::Event;
+use sse_tower::{KeepAlive, Shutdown, SseLayer};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_with_100_open_streams_completes_under_a_second_and_every_client_gets_the_final_event()
+ {
+    let token = CancellationToken::new();
+    let bye = Event::builder()
+        .event("shutdown")
+        .data("bye")
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(
+            SseLayer::new()
+                .keep_alive(KeepAlive::disabled())
+                .shutdown(Shutdown::new(token.clone()).final_event(bye)),
+        )
+        .service(tower::service_fn(|_request: Request<Incoming>| async {
+            // A stream that would never end by itself.
+            let stream = futures_util::StreamExt::chain(
+                futures_util::stream::iter([Event::data("hello")]),
+                futures_util::stream::pending(),
+            );
+            Ok::<_, std::convert::Infallible>(Response::new(stream))
+        }));
+    let server = serve(service, token.clone()).await;
+
+    let mut readers = Vec::new();
+    for n in 0..100 {
+        let version = if n % 2 == 0 {
+            Version::Http1
+        } else {
+            Version::Http2
+        };
+        let mut client = Client::connect(server.addr, version).await;
+        let response = client.get("/events", &[]).await;
+        let mut frames = FrameReader::new(response.into_body());
+        assert_eq!(frames.next().await.unwrap(), "data: hello\n\n");
+        readers.push(tokio::spawn(async move {
+            let rest = frames.rest().await;
+            drop(client);
+            rest
+        }));
+    }
+
+    let started = Instant::now();
+    token.cancel();
+    within("the server to shut down", server.task)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "graceful shutdown took {took:?}"
+    );
+
+    for reader in readers {
+        let rest = within("a client to read to the end", reader).await.unwrap();
+        assert_eq!(rest, vec!["event: shutdown\ndata: bye\n\n".to_owned()]);
+    }
+}
