@@ -1,0 +1,307 @@
+//! A scripted HTTP/1.1 server on 127.0.0.1 and an in-process mock client,
+//! shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderMap, Request, Response, Uri};
+use http_body_util::{Empty, Full};
+use sse_client::{EventSource, Item, MessageEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+
+/// Every wait in the tests is bounded by this.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+pub const SSE_HEAD: &str =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+
+/// What the server does on one connection, after reading the request.
+pub struct Reply {
+    steps: Vec<Step>,
+    hold: bool,
+}
+
+enum Step {
+    Write(Vec<u8>),
+    Pause(Duration),
+}
+
+impl Reply {
+    /// `200 OK`, `text/event-stream`, the body delimited by the connection
+    /// closing.
+    pub fn sse() -> Self {
+        Self::head(SSE_HEAD)
+    }
+
+    /// A response starting with these raw bytes (status line, headers and
+    /// the blank line).
+    pub fn head(head: &str) -> Self {
+        Reply {
+            steps: vec![Step::Write(head.as_bytes().to_vec())],
+            hold: false,
+        }
+    }
+
+    /// Closes the connection without answering: a network error.
+    pub fn hang_up() -> Self {
+        Reply {
+            steps: Vec::new(),
+            hold: false,
+        }
+    }
+
+    /// Writes `bytes` as one chunk, then pauses a little so that the next
+    /// chunk arrives in another read.
+    pub fn chunk(mut self, bytes: impl AsRef<[u8]>) -> Self {
+        self.steps.push(Step::Write(bytes.as_ref().to_vec()));
+        self.steps.push(Step::Pause(Duration::from_millis(15)));
+        self
+    }
+
+    /// Each of `chunks` in turn, as with [`chunk`](Self::chunk).
+    pub fn chunks<const N: usize>(self, chunks: [&[u8]; N]) -> Self {
+        chunks.into_iter().fold(self, Reply::chunk)
+    }
+
+    pub fn pause(mut self, pause: Duration) -> Self {
+        self.steps.push(Step::Pause(pause));
+        self
+    }
+
+    /// Keeps the connection open until the client drops it, then reports
+    /// that on [`Server::dropped`].
+    pub fn hold(mut self) -> Self {
+        self.hold = true;
+        self
+    }
+}
+
+/// A request as the server read it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub head: String,
+    pub at: Instant,
+}
+
+impl Recorded {
+    /// The value of header `name`, if the request had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.split("\r\n").skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    dropped: mpsc::UnboundedReceiver<usize>,
+}
+
+impl Server {
+    /// Serves `replies`, one per connection in order; once they run out,
+    /// every connection gets `204 No Content`, which ends a source.
+    pub async fn start(replies: Vec<Reply>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (dropped_tx, dropped) = mpsc::unbounded_channel();
+        let recorded = requests.clone();
+        tokio::spawn(async move {
+            let mut replies = VecDeque::from(replies);
+            for index in 0.. {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let reply = replies
+                    .pop_front()
+                    .unwrap_or_else(|| Reply::head("HTTP/1.1 204 No Content\r\n\r\n"));
+                let recorded = recorded.clone();
+                let dropped = dropped_tx.clone();
+                tokio::spawn(async move {
+                    if let Ok(true) = answer(socket, reply, &recorded).await {
+                        let _ = dropped.send(index);
+                    }
+                });
+            }
+        });
+        Server {
+            addr,
+            requests,
+            dropped,
+        }
+    }
+
+    pub fn uri(&self) -> Uri {
+        format!("http://{}/events", self.addr).parse().unwrap()
+    }
+
+    /// A source for this server, with short waits.
+    #[cfg(feature = "hyper")]
+    pub fn source(&self) -> EventSource {
+        EventSource::builder(self.uri())
+            .retry(Duration::from_millis(20))
+            .build()
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Waits until the client drops a held connection; returns its index.
+    pub async fn dropped(&mut self) -> usize {
+        timeout(LIMIT, self.dropped.recv())
+            .await
+            .expect("the client did not drop the connection in time")
+            .unwrap()
+    }
+}
+
+/// Answers one connection; `true` if it was held until the client left.
+async fn answer(
+    mut socket: TcpStream,
+    reply: Reply,
+    recorded: &Mutex<Vec<Recorded>>,
+) -> io::Result<bool> {
+    socket.set_nodelay(true)?;
+    let mut head = Vec::new();
+    let mut buf = [0; 1024];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    recorded.lock().unwrap().push(Recorded {
+        head: String::from_utf8_lossy(&head).into_owned(),
+        at: Instant::now(),
+    });
+    for step in reply.steps {
+        match step {
+            Step::Write(bytes) => {
+                socket.write_all(&bytes).await?;
+                socket.flush().await?;
+            }
+            Step::Pause(pause) => tokio::time::sleep(pause).await,
+        }
+    }
+    if reply.hold {
+        // Nothing more comes from the client: a read returns when it closes.
+        let n = timeout(LIMIT, socket.read(&mut buf)).await??;
+        return Ok(n == 0);
+    }
+    socket.shutdown().await?;
+    Ok(false)
+}
+
+/// The next item, within [`LIMIT`]; panics if the stream ended.
+pub async fn next(source: &mut EventSource) -> Item {
+    timeout(LIMIT, source.next())
+        .await
+        .expect("no item in time")
+        .expect("the stream ended")
+}
+
+/// The next item, which must be an event.
+pub async fn next_event(source: &mut EventSource) -> MessageEvent {
+    match next(source).await {
+        Item::Event(event) => event,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+/// Items up to the end of the stream (which a 204 brings), within [`LIMIT`].
+pub async fn until_end(source: &mut EventSource) -> Vec<Item> {
+    until_end_within(LIMIT, source).await
+}
+
+/// Items up to the end of the stream, within `limit`: on paused time, an
+/// hour of waits passes in an instant, and a stuck stream fails at once.
+pub async fn until_end_within(limit: Duration, source: &mut EventSource) -> Vec<Item> {
+    timeout(limit, source.collect::<Vec<_>>())
+        .await
+        .expect("the stream did not end in time")
+}
+
+/// Items up to and including the first `Reconnecting`.
+pub async fn until_reconnecting(source: &mut EventSource) -> Vec<Item> {
+    let mut items = Vec::new();
+    loop {
+        let item = next(source).await;
+        let done = matches!(item, Item::Reconnecting { .. });
+        items.push(item);
+        if done {
+            return items;
+        }
+    }
+}
+
+/// The events among `items`, as (type, data, last event id).
+pub fn events(items: &[Item]) -> Vec<(String, String, String)> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Event(e) => Some((
+                e.event_type().to_owned(),
+                e.data().to_owned(),
+                e.last_event_id().to_owned(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A `message` event as [`events`] lists it.
+pub fn message(data: &str, id: &str) -> (String, String, String) {
+    ("message".to_owned(), data.to_owned(), id.to_owned())
+}
+
+/// What the in-process mock client does for one request.
+pub enum Mock {
+    /// `200 OK` with an event stream of these bytes, then the end.
+    Stream(&'static str),
+    /// The request fails.
+    Fail,
+}
+
+/// Requests the mock client received: when, and their headers.
+pub type MockLog = Arc<Mutex<Vec<(Instant, HeaderMap)>>>;
+
+/// A source on an in-process client that answers with `script` in order,
+/// then with `204`: no sockets, so paused time is exact.
+pub fn mock_source(builder: sse_client::Builder, script: Vec<Mock>) -> (EventSource, MockLog) {
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let log = MockLog::default();
+    let seen = log.clone();
+    let service = tower::service_fn(move |request: Request<Empty<Bytes>>| {
+        seen.lock()
+            .unwrap()
+            .push((Instant::now(), request.headers().clone()));
+        let step = script.lock().unwrap().pop_front();
+        async move {
+            let response = match step {
+                Some(Mock::Fail) => {
+                    return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+                }
+                Some(Mock::Stream(body)) => Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Full::new(Bytes::from_static(body.as_bytes()))),
+                None => Response::builder().status(204).body(Full::default()),
+            };
+            Ok(response.unwrap())
+        }
+    });
+    (builder.build_with_service(service), log)
+}
