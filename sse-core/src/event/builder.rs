@@ -68,7 +68,7 @@ impl<'a> EventBuilder<'a> {
     /// Sets the data to `value` serialized as JSON.
     ///
     /// Compact JSON has no raw line breaks, but a
-    /// [`RawValue`](serde_json::value::RawValue) may; either way the data is
+    /// `serde_json::value::RawValue` may; either way the data is
     /// framed so that the client receives the JSON text exactly.
     ///
     /// ```
