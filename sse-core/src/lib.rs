@@ -5,7 +5,9 @@
 //! - [`Event`]: one event, encoded once into shared [`Bytes`](bytes::Bytes)
 //!   by a builder that refuses input which would corrupt the stream;
 //! - [`decode`]: an incremental, bounded decoder that reads a stream exactly
-//!   as a browser's `EventSource` does.
+//!   as a browser's `EventSource` does;
+//! - `broker` (feature `broker`): topics, encode-once fan-out to many
+//!   subscribers, bounded history and resume by `Last-Event-ID`.
 //!
 //! The format is the one defined by the WHATWG HTML standard, section
 //! "Server-sent events".
@@ -28,12 +30,17 @@
 //!
 //! # Features
 //! - `json` (default): [`Event::json`] and [`EventBuilder::json`].
+//! - `broker` (default): the `broker` module (depends on `tokio` with the
+//!   `sync` feature only). The encoder and decoder do not need it.
+//! - `metrics`: the broker's counters also go to the `metrics` facade.
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "broker")]
+pub mod broker;
 pub mod decode;
 mod event;
 

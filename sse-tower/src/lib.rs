@@ -13,6 +13,10 @@
 //! - [`SseConfig`] configures both alike: [`KeepAlive`] comments on idle
 //!   streams, a first frame, a [`Shutdown`] signal that ends every stream,
 //!   a final event on stream errors, and a disconnect hook.
+//! - [`subscribe`] (feature `broker`, default) serves a
+//!   [`sse_core::broker::Broker`] subscription in one line: the request's
+//!   [`LastEventId`] goes into the subscription, whose stream (replay, then
+//!   live events) becomes the body.
 //!
 //! # Example
 //!
@@ -109,6 +113,8 @@ mod layer;
 mod response;
 mod service;
 pub mod shutdown;
+#[cfg(feature = "broker")]
+mod subscription;
 
 pub use body::SseBody;
 pub use config::SseConfig;
@@ -120,3 +126,5 @@ pub use layer::SseLayer;
 pub use response::{SseResponse, response, set_event_stream_headers};
 pub use service::SseService;
 pub use shutdown::Shutdown;
+#[cfg(feature = "broker")]
+pub use subscription::subscribe;

@@ -1,0 +1,403 @@
+//! The in-memory backend: ids from a counter, history in a ring per topic.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
+
+use super::backend::{Backend, BackendFuture, BackendStats, Entry, Live, Opened};
+use super::config::TopicConfig;
+use super::error::BrokerError;
+use super::id::{EventId, new_epoch, stamp};
+use super::stats::TopicStats;
+use super::subscription::ResetReason;
+use super::topic::{Topic, TopicState};
+use crate::Event;
+
+type Topics = HashMap<Arc<str>, Topic>;
+
+/// The default [`Backend`]: everything in this process.
+///
+/// - Ids: one counter for all topics, and an epoch drawn when the backend
+///   is created, so ids of a previous run are recognised as foreign.
+/// - History: per topic, the latest events within the [`TopicConfig`]
+///   bounds (count, bytes, age), in a ring searched by binary search.
+/// - Live delivery: per topic with subscribers, one
+///   `tokio::sync::broadcast` channel of [`Entry`]s, whose ring is the lag
+///   limit. Appending to history and sending happen under the topic's lock,
+///   and a subscriber takes its receiver and its replay under the same
+///   lock, so replay then live has no gap and no duplicate.
+///
+/// Topic-map lock first, then topic locks in name order: publishing to
+/// several topics and subscribing to several topics see them consistently.
+///
+/// ```
+/// use std::time::Duration;
+/// use sse_core::broker::{Broker, MemoryBackend, TopicConfig};
+///
+/// let backend = MemoryBackend::new()
+///     .defaults(TopicConfig::new().max_events(100))
+///     .topic("ticker", TopicConfig::new().max_age(Duration::from_secs(5)));
+/// let broker = Broker::builder().build_with(backend);
+/// # drop(broker);
+/// ```
+#[derive(Debug)]
+pub struct MemoryBackend {
+    epoch: u64,
+    /// The last sequence number given out (the first event gets 1).
+    last_seq: AtomicU64,
+    defaults: TopicConfig,
+    overrides: HashMap<Box<str>, TopicConfig>,
+    topics: RwLock<Topics>,
+    /// Positions up to this one cannot be resumed in a topic created from
+    /// now on: events of forgotten topics, and events published where
+    /// nobody listened and nothing was kept.
+    forgotten: AtomicU64,
+    evicted: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryBackend {
+    /// A backend with the default [`TopicConfig`] for every topic and a new
+    /// epoch.
+    ///
+    /// ```
+    /// # use sse_core::broker::{Backend, MemoryBackend};
+    /// assert_ne!(MemoryBackend::new().epoch(), MemoryBackend::new().epoch());
+    /// ```
+    pub fn new() -> Self {
+        MemoryBackend {
+            epoch: new_epoch(),
+            last_seq: AtomicU64::new(0),
+            defaults: TopicConfig::default(),
+            overrides: HashMap::new(),
+            topics: RwLock::new(HashMap::new()),
+            forgotten: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Uses `config` for every topic without its own.
+    ///
+    /// ```
+    /// # use sse_core::broker::{MemoryBackend, TopicConfig};
+    /// let backend = MemoryBackend::new().defaults(TopicConfig::new().max_events(10));
+    /// # drop(backend);
+    /// ```
+    pub fn defaults(mut self, config: TopicConfig) -> Self {
+        self.defaults = config;
+        self
+    }
+
+    /// Uses `config` for the topic `name`.
+    ///
+    /// ```
+    /// # use sse_core::broker::{MemoryBackend, TopicConfig};
+    /// let backend = MemoryBackend::new().topic("clock", TopicConfig::new().max_events(1));
+    /// # drop(backend);
+    /// ```
+    pub fn topic(mut self, name: &str, config: TopicConfig) -> Self {
+        self.overrides.insert(name.into(), config);
+        self
+    }
+
+    /// Uses `epoch` instead of a random one: for tests that need stable
+    /// ids. Two backends with one epoch accept each other's ids, so never
+    /// reuse an epoch across restarts.
+    ///
+    /// ```
+    /// # use sse_core::broker::{Backend, MemoryBackend};
+    /// assert_eq!(MemoryBackend::new().epoch_for_tests(7).epoch(), 7);
+    /// ```
+    pub fn epoch_for_tests(mut self, epoch: u64) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    fn config_for(&self, name: &str) -> &TopicConfig {
+        self.overrides.get(name).unwrap_or(&self.defaults)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Topics> {
+        self.topics.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Topics> {
+        self.topics.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.last_seq.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Creates the topic `name` if it is missing and `needed` says so.
+    fn ensure(&self, map: &mut Topics, name: &str, needed: bool) {
+        if needed && !map.contains_key(name) {
+            let topic = Topic::new(
+                self.config_for(name).clone(),
+                self.forgotten.load(Ordering::Acquire),
+            );
+            map.insert(Arc::from(name), topic);
+        }
+    }
+
+    fn publish_now(&self, names: &[&str], event: &Event) -> Result<EventId, BrokerError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BrokerError::Closed);
+        }
+        {
+            let map = self.read();
+            if let [name] = names {
+                if let Some(topic) = map.get(*name) {
+                    let mut state = topic.lock();
+                    return Ok(self.push_one(&mut state, &topic.config, event));
+                }
+            }
+            let all_there = names
+                .iter()
+                .all(|name| map.contains_key(*name) || !self.config_for(name).keeps_history());
+            if all_there {
+                return Ok(self.publish_many(&map, names, event));
+            }
+        }
+        let mut map = self.write();
+        for name in names {
+            self.ensure(&mut map, name, self.config_for(name).keeps_history());
+        }
+        Ok(self.publish_many(&map, names, event))
+    }
+
+    fn push_one(&self, state: &mut TopicState, config: &TopicConfig, event: &Event) -> EventId {
+        let id = EventId::new(self.epoch, self.next_seq());
+        let entry = Entry {
+            seq: id.seq(),
+            event: stamp(event, id),
+            topics: None,
+        };
+        let evicted = state.push(entry, config, Instant::now());
+        if evicted > 0 {
+            self.evicted.fetch_add(evicted, Ordering::Relaxed);
+        }
+        id
+    }
+
+    /// Publishes to `names` (sorted, unique) with the map lock held; topics
+    /// missing from the map keep nothing and have no subscribers.
+    fn publish_many(&self, map: &Topics, names: &[&str], event: &Event) -> EventId {
+        let mut present: Vec<(&Arc<str>, &Topic)> = Vec::with_capacity(names.len());
+        let mut missing = false;
+        for name in names {
+            match map.get_key_value(*name) {
+                Some(pair) => present.push(pair),
+                None => missing = true,
+            }
+        }
+        if let [(_, topic)] = present[..] {
+            if !missing {
+                let mut state = topic.lock();
+                return self.push_one(&mut state, &topic.config, event);
+            }
+        }
+        let mut guards: Vec<MutexGuard<'_, TopicState>> =
+            present.iter().map(|(_, topic)| topic.lock()).collect();
+        let id = EventId::new(self.epoch, self.next_seq());
+        if missing {
+            self.forgotten.fetch_max(id.seq(), Ordering::AcqRel);
+        }
+        if guards.is_empty() {
+            return id;
+        }
+        let event = stamp(event, id);
+        let topics: Option<Arc<[Arc<str>]>> =
+            (names.len() > 1).then(|| names.iter().map(|name| Arc::<str>::from(*name)).collect());
+        let now = Instant::now();
+        let mut evicted = 0;
+        for (state, (_, topic)) in guards.iter_mut().zip(&present) {
+            let entry = Entry {
+                seq: id.seq(),
+                event: event.clone(),
+                topics: topics.clone(),
+            };
+            evicted += state.push(entry, &topic.config, now);
+        }
+        if evicted > 0 {
+            self.evicted.fetch_add(evicted, Ordering::Relaxed);
+        }
+        id
+    }
+
+    fn open_now(&self, names: &[&str], after: Option<u64>) -> Result<Opened, BrokerError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BrokerError::Closed);
+        }
+        let mut map = self.write();
+        for name in names {
+            self.ensure(&mut map, name, true);
+        }
+        let map = &*map;
+        // Lock in name order, the order publishers use.
+        let mut order: Vec<usize> = (0..names.len()).collect();
+        order.sort_by_key(|&i| names[i]);
+        let mut guards: Vec<Option<(&Topic, MutexGuard<'_, TopicState>)>> =
+            (0..names.len()).map(|_| None).collect();
+        for i in order {
+            let topic = &map[names[i]];
+            guards[i] = Some((topic, topic.lock()));
+        }
+        let mut guards: Vec<(&Topic, MutexGuard<'_, TopicState>)> =
+            guards.into_iter().flatten().collect();
+
+        let now = Instant::now();
+        let mut evicted = 0;
+        for (topic, state) in &mut guards {
+            evicted += state.evict(&topic.config, now);
+        }
+        if evicted > 0 {
+            self.evicted.fetch_add(evicted, Ordering::Relaxed);
+        }
+
+        let position = self.last_seq.load(Ordering::Acquire);
+        let mut reset = None;
+        let mut replay = Vec::new();
+        if let Some(after) = after {
+            if after > position {
+                reset = Some(ResetReason::Unknown);
+            } else {
+                for (_, state) in &guards {
+                    match state.replay_after(after) {
+                        Some(entries) => replay.extend(entries.cloned()),
+                        None => {
+                            reset = Some(ResetReason::Evicted);
+                            break;
+                        }
+                    }
+                }
+            }
+            if reset.is_some() {
+                replay.clear();
+            } else if guards.len() > 1 {
+                replay.sort_by_key(|entry: &Entry| entry.seq);
+                replay.dedup_by_key(|entry| entry.seq);
+            }
+        }
+
+        let live =
+            guards
+                .iter_mut()
+                .zip(names)
+                .map(|((topic, state), name)| Live {
+                    topic: Arc::clone(map.get_key_value(*name).map(|(k, _)| k).unwrap_or_else(
+                        || unreachable!("every topic subscribed to was just created"),
+                    )),
+                    receiver: state.receiver(&topic.config),
+                    policy: topic.config.get_lag_policy(),
+                })
+                .collect();
+        Ok(Opened {
+            live,
+            replay,
+            reset,
+            position,
+        })
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn publish<'a>(
+        &'a self,
+        topics: &'a [&'a str],
+        event: &'a Event,
+    ) -> BackendFuture<'a, Result<EventId, BrokerError>> {
+        BackendFuture::ready(self.publish_now(topics, event))
+    }
+
+    fn open<'a>(
+        &'a self,
+        topics: &'a [&'a str],
+        after: Option<u64>,
+    ) -> BackendFuture<'a, Result<Opened, BrokerError>> {
+        BackendFuture::ready(self.open_now(topics, after))
+    }
+
+    fn release(&self, topics: &[Arc<str>]) {
+        let mut map = self.write();
+        for name in topics {
+            let idle = match map.get(name) {
+                Some(topic) => {
+                    let mut state = topic.lock();
+                    state.drop_ring_if_unused();
+                    if state.is_idle() {
+                        self.forgotten
+                            .fetch_max(state.forgotten_up_to, Ordering::AcqRel);
+                    }
+                    state.is_idle()
+                }
+                None => false,
+            };
+            if idle {
+                map.remove(name);
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        let map = self.write();
+        for topic in map.values() {
+            // Dropping the sender closes the channel: receivers drain what
+            // is buffered, then see the end.
+            topic.lock().sender = None;
+        }
+    }
+
+    fn evict_expired(&self) {
+        let mut map = self.write();
+        let now = Instant::now();
+        let mut evicted = 0;
+        let forgotten = &self.forgotten;
+        map.retain(|_, topic| {
+            let mut state = topic.lock();
+            evicted += state.evict(&topic.config, now);
+            if state.is_idle() {
+                forgotten.fetch_max(state.forgotten_up_to, Ordering::AcqRel);
+                false
+            } else {
+                true
+            }
+        });
+        self.evicted.fetch_add(evicted, Ordering::Relaxed);
+    }
+
+    fn stats(&self) -> BackendStats {
+        let map = self.read();
+        let mut topics: Vec<TopicStats> = map
+            .iter()
+            .map(|(name, topic)| {
+                let state = topic.lock();
+                let (retained_events, retained_bytes) = state.retained();
+                TopicStats {
+                    name: Arc::clone(name),
+                    subscribers: state.subscribers(),
+                    retained_events,
+                    retained_bytes,
+                }
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        BackendStats {
+            topics,
+            evicted: self.evicted.load(Ordering::Relaxed),
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! A publish/subscribe broker for server-sent events: topics, encode-once
+//! fan-out, bounded history, resume by `Last-Event-ID`, and a policy for
+//! slow consumers.
+//!
+//! Every axum, warp or poem application that pushes events to many browsers
+//! otherwise writes the same map of client channels, re-encodes each event
+//! per client, and loses events silently when a client lags. The
+//! [`Broker`] does it once, with no dependency on any web framework;
+//! `sse-tower` serves a [`Subscription`] in one line.
+//!
+//! ```
+//! use futures_util::StreamExt;
+//! use sse_core::Event;
+//! use sse_core::broker::{Broker, Resume};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+//! let broker = Broker::new();
+//!
+//! // A browser connects, then the room gets two messages.
+//! let mut alice = broker.subscribe(&["room:rust"], None).await?;
+//! let first = broker.publish("room:rust", Event::data("hello")).await?;
+//! broker.publish("room:rust", Event::data("anyone?")).await?;
+//! assert_eq!(alice.next().await.unwrap(), sse_core::broker::stamp(&Event::data("hello"), first));
+//!
+//! // Its connection drops after the first; it reconnects with
+//! // `Last-Event-ID` and gets exactly what it missed, then live events.
+//! drop(alice);
+//! let last_event_id = first.to_string();
+//! let mut again = broker.subscribe(&["room:rust"], Some(&last_event_id)).await?;
+//! assert_eq!(again.resume(), Resume::Replayed { events: 1 });
+//! let missed = again.next().await.unwrap();
+//! assert!(missed.as_bytes().starts_with(b"data: anyone?\nid: "));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Ids
+//!
+//! Each published event gets an [`EventId`], written `{epoch:x}-{seq}` as
+//! the event's `id:` field (added after the event's own fields, so it wins
+//! over an id the event carried). The sequence number is one counter for the
+//! whole broker, so a browser following several topics has one
+//! `Last-Event-ID` that places it in all of them, and an event published to
+//! several topics at once ([`Broker::publish_to`]) has one id and reaches a
+//! subscriber of several of them once. The epoch is drawn when the broker
+//! starts: an id from before a restart is recognised, not misread.
+//!
+//! # Resume
+//!
+//! [`Broker::subscribe`] with a `Last-Event-ID` replays the retained events
+//! after it, then continues live, with no gap and no duplicate even while
+//! publishers publish. An id that cannot be resumed from (malformed, another
+//! epoch, never given out, or older than the history) is said so: the
+//! subscription's [`resume`](Subscription::resume) is [`Resume::Reset`] and
+//! its first event is `event: reset` whose `id:` is the current position,
+//! so the browser's next reconnect resumes from there. Without an id there is
+//! no replay.
+//!
+//! # Bounds
+//!
+//! Per topic ([`TopicConfig`]): history of at most 1000 events, 16 MiB and
+//! 5 minutes by default; a lag limit of 1024 events, after which a
+//! subscriber is disconnected (the default; its browser reconnects and
+//! resumes from history) or skips ahead with an `event: lagged` notice
+//! ([`LagPolicy`]). A subscriber that never reads delays no one and holds
+//! nothing but its place in the topic's ring. A topic with no subscribers
+//! and no history is removed.
+//!
+//! # Backends
+//!
+//! Where events are kept and how they travel is a [`Backend`];
+//! [`MemoryBackend`] is the default, and a Redis Streams backend can plug in
+//! under the same API (see the trait's documentation).
+//!
+//! # Costs
+//!
+//! A publish allocates the same at 1 or 100 000 subscribers: the event's
+//! frame with its id (one copy), a history slot now and then; each
+//! subscriber then clones [`Event`]s, which bumps a reference count.
+
+mod backend;
+mod config;
+mod error;
+mod id;
+mod memory;
+mod stats;
+mod subscription;
+mod topic;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+pub use self::backend::{Backend, BackendFuture, BackendStats, Entry, Live, Opened};
+pub use self::config::{LagPolicy, TopicConfig};
+pub use self::error::BrokerError;
+pub use self::id::{EventId, ParseEventIdError, stamp};
+pub use self::memory::MemoryBackend;
+pub use self::stats::{Stats, TopicStats};
+pub use self::subscription::{ResetReason, Resume, Subscription};
+
+use self::stats::{Counters, Hooks};
+use crate::Event;
+
+/// The broker: publish events to topics, subscribe to topics.
+///
+/// Cheap to clone (one `Arc`); every clone is the same broker. See the
+/// [module documentation](self) for ids, resume and bounds.
+///
+/// ```
+/// use sse_core::Event;
+/// use sse_core::broker::Broker;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// let broker = Broker::new();
+/// let id = broker.publish("clock", Event::data("12:00")).await?;
+/// assert_eq!(id.epoch(), broker.epoch());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Broker {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) backend: Box<dyn Backend>,
+    pub(crate) counters: Counters,
+    pub(crate) hooks: Hooks,
+    pub(crate) final_event: OnceLock<Option<Event>>,
+    epoch: u64,
+}
+
+impl Default for Broker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Broker {
+    /// A broker over a [`MemoryBackend`] with the default bounds.
+    ///
+    /// ```
+    /// # use sse_core::broker::Broker;
+    /// let broker = Broker::new();
+    /// assert_eq!(broker.stats().published, 0);
+    /// ```
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder, for hooks, per-topic bounds or another backend.
+    ///
+    /// ```
+    /// # use sse_core::broker::{Broker, TopicConfig};
+    /// let broker = Broker::builder()
+    ///     .defaults(TopicConfig::new().max_events(10))
+    ///     .on_subscribe(|topic| println!("+1 in {topic}"))
+    ///     .build();
+    /// # drop(broker);
+    /// ```
+    pub fn builder() -> BrokerBuilder {
+        BrokerBuilder::default()
+    }
+
+    /// The id space of this broker's event ids.
+    ///
+    /// ```
+    /// # use sse_core::broker::Broker;
+    /// assert_ne!(Broker::new().epoch(), Broker::new().epoch());
+    /// ```
+    pub fn epoch(&self) -> u64 {
+        self.shared.epoch
+    }
+
+    /// Publishes `event` to `topic`: it gets the next id, is kept in the
+    /// topic's history, and goes to every subscriber as the same bytes.
+    /// Never waits for a subscriber; with the memory backend the future is
+    /// ready at once.
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// # use sse_core::broker::Broker;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let first = broker.publish("a", Event::data("1")).await?;
+    /// let second = broker.publish("b", Event::data("2")).await?;
+    /// assert!(first.seq() < second.seq());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn publish(&self, topic: &str, event: Event) -> Result<EventId, BrokerError> {
+        let topics = [topic];
+        let id = self.shared.backend.publish(&topics, &event).await?;
+        self.shared.counters.published();
+        Ok(id)
+    }
+
+    /// Publishes one `event` to several topics: one id, kept in each
+    /// topic's history, delivered once to a subscriber of several of them.
+    ///
+    /// ```
+    /// # use futures_util::StreamExt;
+    /// # use sse_core::Event;
+    /// # use sse_core::broker::Broker;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let mut both = broker.subscribe(&["a", "b"], None).await?;
+    /// broker.publish_to(&["a", "b"], Event::data("x")).await?;
+    /// broker.publish("b", Event::data("y")).await?;
+    /// assert!(both.next().await.unwrap().as_bytes().starts_with(b"data: x"));
+    /// assert!(both.next().await.unwrap().as_bytes().starts_with(b"data: y"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn publish_to<T>(&self, topics: &[T], event: Event) -> Result<EventId, BrokerError>
+    where
+        T: AsRef<str> + Sync,
+    {
+        let mut names: Vec<&str> = topics.iter().map(AsRef::as_ref).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() {
+            return Err(BrokerError::NoTopic);
+        }
+        let id = self.shared.backend.publish(&names, &event).await?;
+        self.shared.counters.published();
+        Ok(id)
+    }
+
+    /// Subscribes to `topics`. `last_event_id` is the client's
+    /// `Last-Event-ID`: `None` for a first connection (no replay); an id
+    /// still in history replays what followed it; any other value gives a
+    /// [`Resume::Reset`] and a `reset` notice first (see
+    /// [`Subscription`]).
+    ///
+    /// ```
+    /// # use sse_core::broker::{Broker, Resume};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let subscription = broker.subscribe(&["a", "b"], None).await?;
+    /// assert_eq!(subscription.resume(), Resume::Fresh);
+    /// assert_eq!(broker.stats().subscriptions, 1);
+    /// drop(subscription);
+    /// assert_eq!(broker.stats().subscriptions, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn subscribe<T>(
+        &self,
+        topics: &[T],
+        last_event_id: Option<&str>,
+    ) -> Result<Subscription, BrokerError>
+    where
+        T: AsRef<str> + Sync,
+    {
+        let mut names: Vec<&str> = Vec::with_capacity(topics.len());
+        for topic in topics {
+            if !names.contains(&topic.as_ref()) {
+                names.push(topic.as_ref());
+            }
+        }
+        if names.is_empty() {
+            return Err(BrokerError::NoTopic);
+        }
+        let (after, mut reset) = match last_event_id.map(str::parse::<EventId>) {
+            None => (None, None),
+            Some(Ok(id)) if id.epoch() == self.shared.epoch => (Some(id.seq()), None),
+            Some(Ok(_)) => (None, Some(ResetReason::OtherEpoch)),
+            Some(Err(_)) => (None, Some(ResetReason::Malformed)),
+        };
+        let opened = self.shared.backend.open(&names, after).await?;
+        reset = reset.or(opened.reset);
+        let resume = match (reset, after) {
+            (Some(reason), _) => Resume::Reset {
+                reason,
+                position: EventId::new(self.shared.epoch, opened.position),
+            },
+            (None, Some(_)) => Resume::Replayed {
+                events: opened.replay.len(),
+            },
+            (None, None) => Resume::Fresh,
+        };
+        if let Some(hook) = &self.shared.hooks.on_subscribe {
+            for name in &names {
+                hook(name);
+            }
+        }
+        Ok(Subscription::new(Arc::clone(&self.shared), opened, resume))
+    }
+
+    /// Ends every subscription: each one yields the events already
+    /// published to it, then `final_event` (if any), then ends. Later
+    /// publishes and subscribes fail with [`BrokerError::Closed`].
+    ///
+    /// ```
+    /// # use futures_util::StreamExt;
+    /// # use sse_core::Event;
+    /// # use sse_core::broker::Broker;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let mut subscription = broker.subscribe(&["a"], None).await?;
+    /// broker.shutdown(Some(Event::comment("bye")));
+    /// assert_eq!(subscription.next().await, Some(Event::comment("bye")));
+    /// assert_eq!(subscription.next().await, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn shutdown(&self, final_event: Option<Event>) {
+        // The first call's final event wins.
+        let _ = self.shared.final_event.set(final_event);
+        self.shared.backend.shutdown();
+    }
+
+    /// Evicts history past its age bound in every topic now (it is
+    /// otherwise evicted when a topic is next used), and forgets topics left
+    /// with no subscriber and no history. Call it from a timer if topics go
+    /// quiet and memory matters.
+    ///
+    /// ```
+    /// # use sse_core::broker::Broker;
+    /// Broker::new().evict_expired();
+    /// ```
+    pub fn evict_expired(&self) {
+        self.shared.backend.evict_expired();
+    }
+
+    /// A snapshot of the figures: subscriptions, per-topic subscribers and
+    /// history, and the publish, delivery, drop and eviction counters.
+    ///
+    /// ```
+    /// # use sse_core::broker::Broker;
+    /// assert_eq!(Broker::new().stats().subscriptions, 0);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot(self.shared.backend.stats())
+    }
+}
+
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("epoch", &format_args!("{:x}", self.shared.epoch))
+            .field("hooks", &self.shared.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Broker`]: bounds for the memory backend, hooks, or another
+/// backend.
+///
+/// ```
+/// use std::time::Duration;
+/// use sse_core::broker::{Broker, LagPolicy, TopicConfig};
+///
+/// let broker = Broker::builder()
+///     .defaults(TopicConfig::new().max_age(Duration::from_secs(60)))
+///     .topic("ticker", TopicConfig::new().lag_policy(LagPolicy::SkipAhead))
+///     .on_unsubscribe(|topic| eprintln!("-1 in {topic}"))
+///     .build();
+/// # drop(broker);
+/// ```
+#[derive(Debug, Default)]
+pub struct BrokerBuilder {
+    memory: MemoryBackend,
+    hooks: Hooks,
+}
+
+impl BrokerBuilder {
+    /// Bounds for every topic without its own (memory backend).
+    ///
+    /// ```
+    /// # use sse_core::broker::{Broker, TopicConfig};
+    /// let broker = Broker::builder().defaults(TopicConfig::new().max_events(5)).build();
+    /// # drop(broker);
+    /// ```
+    pub fn defaults(mut self, config: TopicConfig) -> Self {
+        self.memory = self.memory.defaults(config);
+        self
+    }
+
+    /// Bounds for the topic `name` (memory backend).
+    ///
+    /// ```
+    /// # use sse_core::broker::{Broker, TopicConfig};
+    /// let broker = Broker::builder().topic("x", TopicConfig::new().max_events(5)).build();
+    /// # drop(broker);
+    /// ```
+    pub fn topic(mut self, name: &str, config: TopicConfig) -> Self {
+        self.memory = self.memory.topic(name, config);
+        self
+    }
+
+    /// Calls `hook` with each topic of every new subscription.
+    ///
+    /// ```
+    /// # use sse_core::broker::Broker;
+    /// let broker = Broker::builder().on_subscribe(|topic| assert!(!topic.is_empty())).build();
+    /// # drop(broker);
+    /// ```
+    pub fn on_subscribe(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.hooks.on_subscribe = Some(Arc::new(hook));
+        self
+    }
+
+    /// Calls `hook` with each topic of every subscription dropped.
+    ///
+    /// ```
+    /// # use sse_core::broker::Broker;
+    /// let broker = Broker::builder().on_unsubscribe(|topic| assert!(!topic.is_empty())).build();
+    /// # drop(broker);
+    /// ```
+    pub fn on_unsubscribe(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.hooks.on_unsubscribe = Some(Arc::new(hook));
+        self
+    }
+
+    /// The broker, over a [`MemoryBackend`] with the bounds given.
+    ///
+    /// ```
+    /// # use sse_core::broker::Broker;
+    /// let broker = Broker::builder().build();
+    /// # drop(broker);
+    /// ```
+    pub fn build(self) -> Broker {
+        let memory = self.memory;
+        Self::finish(Box::new(memory), self.hooks)
+    }
+
+    /// The broker, over `backend`. Bounds given to this builder apply to the
+    /// memory backend only; configure `backend` itself.
+    ///
+    /// ```
+    /// # use sse_core::broker::{Broker, MemoryBackend};
+    /// let broker = Broker::builder().build_with(MemoryBackend::new());
+    /// # drop(broker);
+    /// ```
+    pub fn build_with(self, backend: impl Backend) -> Broker {
+        Self::finish(Box::new(backend), self.hooks)
+    }
+
+    fn finish(backend: Box<dyn Backend>, hooks: Hooks) -> Broker {
+        Broker {
+            shared: Arc::new(Shared {
+                epoch: backend.epoch(),
+                backend,
+                counters: Counters::default(),
+                hooks,
+                final_event: OnceLock::new(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Counters, the [`Stats`] snapshot, hooks and the `metrics` facade.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of a broker's figures, from [`Broker::stats`](super::Broker::stats).
+///
+/// Counters count from the broker's start; rates are differences between
+/// two snapshots.
+///
+/// ```
+/// use sse_core::Event;
+/// use sse_core::broker::Broker;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// let broker = Broker::new();
+/// let subscription = broker.subscribe(&["chat"], None).await?;
+/// broker.publish("chat", Event::data("hi")).await?;
+///
+/// let stats = broker.stats();
+/// assert_eq!(stats.subscriptions, 1);
+/// assert_eq!(stats.topics[0].subscribers, 1);
+/// assert_eq!(stats.published, 1);
+/// # drop(subscription);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Live [`Subscription`](super::Subscription)s (clients).
+    pub subscriptions: u64,
+    /// Per topic in this process, by name: subscribers and history.
+    pub topics: Vec<TopicStats>,
+    /// Events published.
+    pub published: u64,
+    /// Events delivered to subscribers (replayed and live, each subscriber
+    /// counted).
+    pub delivered: u64,
+    /// Subscriptions ended because they lagged ([`LagPolicy::Disconnect`](super::LagPolicy::Disconnect)).
+    pub dropped: u64,
+    /// Events skipped by lagging subscribers ([`LagPolicy::SkipAhead`](super::LagPolicy::SkipAhead)).
+    pub skipped: u64,
+    /// History events evicted by a bound (count, bytes or age).
+    pub evicted: u64,
+}
+
+/// One topic's figures.
+///
+/// ```
+/// use sse_core::broker::TopicStats;
+///
+/// let stats = TopicStats { name: "chat".into(), subscribers: 2, retained_events: 0, retained_bytes: 0 };
+/// assert_eq!(&*stats.name, "chat");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TopicStats {
+    /// The topic.
+    pub name: Arc<str>,
+    /// Subscribers of the topic.
+    pub subscribers: usize,
+    /// Events in its history.
+    pub retained_events: usize,
+    /// Encoded bytes in its history.
+    pub retained_bytes: usize,
+}
+
+/// A function called with a topic's name.
+pub(crate) type Hook = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) on_subscribe: Option<Hook>,
+    pub(crate) on_unsubscribe: Option<Hook>,
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("on_subscribe", &self.on_subscribe.is_some())
+            .field("on_unsubscribe", &self.on_unsubscribe.is_some())
+            .finish()
+    }
+}
+
+/// The broker's counters. Subscriptions add their deliveries in batches, so
+/// one shared cache line is not written per event per subscriber.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    subscriptions: AtomicU64,
+    published: AtomicU64,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    skipped: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn published(&self) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!("sse_broker_published_total").increment(1);
+    }
+
+    pub(crate) fn delivered(&self, n: u64) {
+        if n > 0 {
+            self.delivered.fetch_add(n, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            metrics::counter!("sse_broker_delivered_total").increment(n);
+        }
+    }
+
+    pub(crate) fn dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!("sse_broker_dropped_total").increment(1);
+    }
+
+    pub(crate) fn skipped(&self, n: u64) {
+        self.skipped.fetch_add(n, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::counter!("sse_broker_skipped_total").increment(n);
+    }
+
+    pub(crate) fn subscribed(&self) {
+        self.subscriptions.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("sse_broker_subscriptions").increment(1.0);
+    }
+
+    pub(crate) fn unsubscribed(&self) {
+        self.subscriptions.fetch_sub(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("sse_broker_subscriptions").decrement(1.0);
+    }
+
+    pub(crate) fn snapshot(&self, backend: super::BackendStats) -> Stats {
+        Stats {
+            subscriptions: self.subscriptions.load(Ordering::Relaxed),
+            topics: backend.topics,
+            published: self.published.load(Ordering::Relaxed),
+            delivered: self.delivered.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+            evicted: backend.evicted,
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! [`Subscription`]: the stream of one client's events.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio_util::sync::ReusableBoxFuture;
+
+use super::Shared;
+use super::backend::{Entry, Opened};
+use super::config::LagPolicy;
+use super::id::EventId;
+use crate::Event;
+
+/// How a subscription started, from [`Subscription::resume`].
+///
+/// ```
+/// use sse_core::broker::{Broker, Resume};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// let broker = Broker::new();
+/// let fresh = broker.subscribe(&["news"], None).await?;
+/// assert_eq!(fresh.resume(), Resume::Fresh);
+///
+/// let stale = broker.subscribe(&["news"], Some("not-an-id")).await?;
+/// assert!(matches!(stale.resume(), Resume::Reset { .. }));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// No `Last-Event-ID`: live events only, no replay.
+    Fresh,
+    /// The id was a position still in history: these many events are
+    /// replayed first, then live events follow with no gap.
+    Replayed {
+        /// How many events are replayed.
+        events: usize,
+    },
+    /// The id cannot be resumed from; live events only. The subscription's
+    /// first event is a `reset` notice (see [`Subscription`]).
+    Reset {
+        /// Why.
+        reason: ResetReason,
+        /// Where the client now stands: the id the notice carries.
+        position: EventId,
+    },
+}
+
+/// Why a `Last-Event-ID` could not be resumed from.
+///
+/// ```
+/// use sse_core::broker::ResetReason;
+///
+/// assert_eq!(ResetReason::Evicted.as_str(), "evicted");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResetReason {
+    /// Not an id this broker writes (includes an invalid header).
+    Malformed,
+    /// An id of another epoch: the broker restarted since.
+    OtherEpoch,
+    /// An id of this epoch that was never given out.
+    Unknown,
+    /// Events after the id are no longer in history.
+    Evicted,
+}
+
+impl ResetReason {
+    /// The reason as the `reset` notice's data: `malformed`, `other-epoch`,
+    /// `unknown` or `evicted`.
+    ///
+    /// ```
+    /// # use sse_core::broker::ResetReason;
+    /// assert_eq!(ResetReason::OtherEpoch.as_str(), "other-epoch");
+    /// ```
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ResetReason::Malformed => "malformed",
+            ResetReason::OtherEpoch => "other-epoch",
+            ResetReason::Unknown => "unknown",
+            ResetReason::Evicted => "evicted",
+        }
+    }
+}
+
+impl fmt::Display for ResetReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The events of one subscriber: a [`Stream`] of [`Event`]s, each already
+/// encoded with its `id:` line, ready to write to the socket.
+///
+/// - Replayed events (after a resumable `Last-Event-ID`) come first, then
+///   live ones, with no gap and no duplicate.
+/// - After an unresumable id, the first event is the notice
+///   `event: reset`, `id:` the current position, `data:` the
+///   [`ResetReason`]; [`resume`](Self::resume) tells the application.
+/// - An event published to several of the subscription's topics comes once;
+///   events of different topics come in id order where both are ready.
+/// - A subscriber past its topic's lag limit ends
+///   ([`LagPolicy::Disconnect`]) or gets `event: lagged`, `data:` the
+///   number of events skipped, and continues ([`LagPolicy::SkipAhead`]).
+/// - [`Broker::shutdown`](super::Broker::shutdown) ends it after the
+///   events already sent and the final event, if any.
+///
+/// Dropping it unsubscribes at once.
+///
+/// ```
+/// use futures_util::StreamExt;
+/// use sse_core::Event;
+/// use sse_core::broker::Broker;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// let broker = Broker::new();
+/// let mut subscription = broker.subscribe(&["chat"], None).await?;
+/// let id = broker.publish("chat", Event::data("hi")).await?;
+///
+/// let event = subscription.next().await.unwrap();
+/// assert_eq!(event.as_bytes(), format!("data: hi\nid: {id}\n\n").as_bytes());
+/// # Ok(())
+/// # }
+/// ```
+pub struct Subscription {
+    shared: Arc<Shared>,
+    topics: Vec<Arc<str>>,
+    resume: Resume,
+    notice: Option<Event>,
+    replay: std::vec::IntoIter<Entry>,
+    lanes: Vec<Lane>,
+    /// Copies still to come of multi-topic events already delivered: (lane,
+    /// seq).
+    skip: Vec<(usize, u64)>,
+    /// Deliveries not yet added to the broker's counter.
+    unflushed: u64,
+    state: State,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Closed by shutdown; the final event, if any, went out.
+    Done,
+}
+
+struct Lane {
+    topic: Arc<str>,
+    receiver: LiveReceiver,
+    head: Option<Entry>,
+    policy: LagPolicy,
+    /// Live entries up to this sequence number were replayed already.
+    floor: u64,
+    /// The channel ended (shutdown) and is drained.
+    closed: bool,
+}
+
+enum LaneItem {
+    Entry(Entry),
+    Lagged(u64),
+    Closed,
+}
+
+impl Subscription {
+    pub(crate) fn new(shared: Arc<Shared>, opened: Opened, resume: Resume) -> Self {
+        let floor = opened.replay.last().map_or(0, |entry| entry.seq);
+        let topics = opened
+            .live
+            .iter()
+            .map(|live| Arc::clone(&live.topic))
+            .collect();
+        let lanes = opened
+            .live
+            .into_iter()
+            .map(|live| Lane {
+                topic: live.topic,
+                receiver: LiveReceiver::new(live.receiver),
+                head: None,
+                policy: live.policy,
+                floor,
+                closed: false,
+            })
+            .collect();
+        let notice = match resume {
+            Resume::Reset { reason, position } => Some(notice(format_args!(
+                "event: reset\nid: {position}\ndata: {reason}\n\n"
+            ))),
+            Resume::Fresh | Resume::Replayed { .. } => None,
+        };
+        shared.counters.subscribed();
+        Subscription {
+            shared,
+            topics,
+            resume,
+            notice,
+            replay: opened.replay.into_iter(),
+            lanes,
+            skip: Vec::new(),
+            unflushed: 0,
+            state: State::Open,
+        }
+    }
+
+    /// How the subscription started: fresh, replaying, or reset.
+    ///
+    /// ```
+    /// # use sse_core::broker::{Broker, Resume};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let subscription = broker.subscribe(&["a"], None).await?;
+    /// assert_eq!(subscription.resume(), Resume::Fresh);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn resume(&self) -> Resume {
+        self.resume
+    }
+
+    /// The topics subscribed to, without duplicates.
+    ///
+    /// ```
+    /// # use sse_core::broker::Broker;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let subscription = broker.subscribe(&["a", "b", "a"], None).await?;
+    /// assert_eq!(subscription.topics().len(), 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn topics(&self) -> &[Arc<str>] {
+        &self.topics
+    }
+
+    fn flush(&mut self) {
+        self.shared.counters.delivered(self.unflushed);
+        self.unflushed = 0;
+    }
+
+    fn deliver(&mut self, event: Event) -> Poll<Option<Event>> {
+        self.unflushed += 1;
+        if self.unflushed >= 64 {
+            self.flush();
+        }
+        Poll::Ready(Some(event))
+    }
+
+    /// The end by shutdown: the final event, then the end.
+    fn closed(&mut self) -> Poll<Option<Event>> {
+        self.state = State::Done;
+        self.lanes.clear();
+        Poll::Ready(self.shared.final_event.get().cloned().flatten())
+    }
+
+    fn lagged(&mut self, policy: LagPolicy, skipped: u64) -> Poll<Option<Event>> {
+        match policy {
+            LagPolicy::Disconnect => {
+                self.shared.counters.dropped();
+                self.state = State::Done;
+                self.lanes.clear();
+                Poll::Ready(None)
+            }
+            LagPolicy::SkipAhead => {
+                self.shared.counters.skipped(skipped);
+                Poll::Ready(Some(notice(format_args!(
+                    "event: lagged\ndata: {skipped}\n\n"
+                ))))
+            }
+        }
+    }
+
+    fn poll_single(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        match poll_lane(&mut self.lanes[0], cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(LaneItem::Entry(entry)) => self.deliver(entry.event),
+            Poll::Ready(LaneItem::Lagged(n)) => self.lagged(self.lanes[0].policy, n),
+            Poll::Ready(LaneItem::Closed) => self.closed(),
+        }
+    }
+
+    fn poll_merged(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        for i in 0..self.lanes.len() {
+            while self.lanes[i].head.is_none() && !self.lanes[i].closed {
+                match poll_lane(&mut self.lanes[i], cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(LaneItem::Entry(entry)) => {
+                        let seq = entry.seq;
+                        if let Some(at) = self.skip.iter().position(|&s| s == (i, seq)) {
+                            self.skip.swap_remove(at);
+                            continue;
+                        }
+                        // Copies this lane skipped past (by lagging) never come.
+                        self.skip.retain(|&(lane, s)| lane != i || s > seq);
+                        self.lanes[i].head = Some(entry);
+                    }
+                    Poll::Ready(LaneItem::Lagged(n)) => {
+                        return self.lagged(self.lanes[i].policy, n);
+                    }
+                    // Deliver what the other lanes hold first.
+                    Poll::Ready(LaneItem::Closed) => self.lanes[i].closed = true,
+                }
+            }
+        }
+        let Some((seq, first)) = self
+            .lanes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, lane)| lane.head.as_ref().map(|head| (head.seq, i)))
+            .min()
+        else {
+            if self.lanes.iter().all(|lane| lane.closed) {
+                return self.closed();
+            }
+            return Poll::Pending;
+        };
+        let Some(entry) = self.lanes[first].head.take() else {
+            unreachable!("the lane was chosen for its head");
+        };
+        if let Some(topics) = &entry.topics {
+            for (i, lane) in self.lanes.iter_mut().enumerate() {
+                if i == first || !topics.contains(&lane.topic) {
+                    continue;
+                }
+                if lane.head.as_ref().is_some_and(|head| head.seq == seq) {
+                    lane.head = None;
+                } else if lane.head.is_none() {
+                    self.skip.push((i, seq));
+                }
+            }
+        }
+        self.deliver(entry.event)
+    }
+}
+
+fn notice(args: fmt::Arguments<'_>) -> Event {
+    Event::from_encoded_unchecked(Bytes::from(args.to_string()))
+}
+
+fn poll_lane(lane: &mut Lane, cx: &mut Context<'_>) -> Poll<LaneItem> {
+    loop {
+        return match lane.receiver.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(entry)) => {
+                if entry.seq <= lane.floor {
+                    continue;
+                }
+                Poll::Ready(LaneItem::Entry(entry))
+            }
+            Poll::Ready(Err(RecvError::Lagged(n))) => Poll::Ready(LaneItem::Lagged(n)),
+            Poll::Ready(Err(RecvError::Closed)) => Poll::Ready(LaneItem::Closed),
+        };
+    }
+}
+
+/// A broadcast receiver that can be polled.
+///
+/// `broadcast::Receiver::recv` is an `async fn` borrowing the receiver, so
+/// polling it from a `Stream` needs it boxed (this is what
+/// `tokio_stream::wrappers::BroadcastStream` does for every item). When
+/// entries are waiting, as they are for every subscriber right after a
+/// publish, `try_recv` takes one without any future; the boxed `recv`,
+/// whose allocation is reused, only runs when the channel is empty and the
+/// task must be woken later. Measured in `docs/BENCHMARKS.md`.
+struct LiveReceiver {
+    /// The receiver, while no `recv` future holds it.
+    idle: Option<Receiver<Entry>>,
+    /// The `recv` future that holds the receiver while waiting; created on
+    /// the first wait, then reused.
+    waiting: Option<ReusableBoxFuture<'static, Received>>,
+}
+
+type Received = (Result<Entry, RecvError>, Receiver<Entry>);
+
+async fn recv(mut receiver: Receiver<Entry>) -> Received {
+    let result = receiver.recv().await;
+    (result, receiver)
+}
+
+impl LiveReceiver {
+    fn new(receiver: Receiver<Entry>) -> Self {
+        LiveReceiver {
+            idle: Some(receiver),
+            waiting: None,
+        }
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Entry, RecvError>> {
+        if let Some(receiver) = &mut self.idle {
+            match receiver.try_recv() {
+                Ok(entry) => return Poll::Ready(Ok(entry)),
+                Err(TryRecvError::Lagged(n)) => return Poll::Ready(Err(RecvError::Lagged(n))),
+                Err(TryRecvError::Closed) => return Poll::Ready(Err(RecvError::Closed)),
+                Err(TryRecvError::Empty) => {}
+            }
+            let receiver = self.idle.take().expect("checked above");
+            match &mut self.waiting {
+                Some(waiting) => waiting.set(recv(receiver)),
+                None => self.waiting = Some(ReusableBoxFuture::new(recv(receiver))),
+            }
+        }
+        let Some(waiting) = &mut self.waiting else {
+            unreachable!("the receiver is either idle or in the recv future");
+        };
+        let (result, receiver) = std::task::ready!(waiting.poll(cx));
+        self.idle = Some(receiver);
+        Poll::Ready(result)
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Event;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        let this = self.get_mut();
+        if this.state == State::Done {
+            return Poll::Ready(None);
+        }
+        if let Some(notice) = this.notice.take() {
+            return Poll::Ready(Some(notice));
+        }
+        if let Some(entry) = this.replay.next() {
+            return this.deliver(entry.event);
+        }
+        let polled = match this.lanes.len() {
+            0 => Poll::Ready(None),
+            1 => this.poll_single(cx),
+            _ => this.poll_merged(cx),
+        };
+        if !matches!(polled, Poll::Ready(Some(_))) {
+            this.flush();
+        }
+        polled
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.flush();
+        // Receivers first, so the backend sees the topic's count fall.
+        self.lanes.clear();
+        self.shared.backend.release(&self.topics);
+        self.shared.counters.unsubscribed();
+        if let Some(hook) = &self.shared.hooks.on_unsubscribe {
+            for topic in &self.topics {
+                hook(topic);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("topics", &self.topics)
+            .field("resume", &self.resume)
+            .field("replay_left", &self.replay.len())
+            .finish_non_exhaustive()
+    }
+}

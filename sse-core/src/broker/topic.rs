@@ -1,0 +1,142 @@
+//! One topic of the in-memory backend: its live channel and its history.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use tokio::sync::broadcast;
+
+use super::backend::Entry;
+use super::config::TopicConfig;
+
+/// A topic: everything is behind one lock, so that appending to history and
+/// sending live happen together, and a subscriber takes its receiver and its
+/// replay together.
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub(crate) config: TopicConfig,
+    state: Mutex<TopicState>,
+}
+
+#[derive(Debug)]
+pub(crate) struct TopicState {
+    /// Present while the topic has subscribers: the ring of `lag_limit`
+    /// slots exists only then.
+    pub(crate) sender: Option<broadcast::Sender<Entry>>,
+    history: VecDeque<(Entry, Instant)>,
+    bytes: usize,
+    /// Every event with a sequence number up to this one is gone from
+    /// history (or was never kept): positions before it cannot resume.
+    pub(crate) forgotten_up_to: u64,
+}
+
+impl Topic {
+    pub(crate) fn new(config: TopicConfig, forgotten_up_to: u64) -> Self {
+        Topic {
+            config,
+            state: Mutex::new(TopicState {
+                sender: None,
+                history: VecDeque::new(),
+                bytes: 0,
+                forgotten_up_to,
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, TopicState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl TopicState {
+    /// Subscribers now.
+    pub(crate) fn subscribers(&self) -> usize {
+        self.sender
+            .as_ref()
+            .map_or(0, broadcast::Sender::receiver_count)
+    }
+
+    pub(crate) fn retained(&self) -> (usize, usize) {
+        (self.history.len(), self.bytes)
+    }
+
+    /// Whether the topic can be forgotten: no subscriber, nothing retained.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.subscribers() == 0 && self.history.is_empty()
+    }
+
+    /// A receiver for a new subscriber, creating the ring if needed.
+    pub(crate) fn receiver(&mut self, config: &TopicConfig) -> broadcast::Receiver<Entry> {
+        match &self.sender {
+            Some(sender) => sender.subscribe(),
+            None => {
+                let (sender, receiver) = broadcast::channel(config.lag_limit_for_channel());
+                self.sender = Some(sender);
+                receiver
+            }
+        }
+    }
+
+    /// Drops the ring when nobody reads it any more.
+    pub(crate) fn drop_ring_if_unused(&mut self) {
+        if self
+            .sender
+            .as_ref()
+            .is_some_and(|s| s.receiver_count() == 0)
+        {
+            self.sender = None;
+        }
+    }
+
+    /// Appends `entry` to history and sends it live. Returns the number of
+    /// history events evicted.
+    pub(crate) fn push(&mut self, entry: Entry, config: &TopicConfig, now: Instant) -> u64 {
+        let mut evicted = self.evict(config, now);
+        if config.keeps_history() {
+            self.bytes += entry.event.len();
+            if let Some(sender) = &self.sender {
+                // An error means no receiver: nothing to do.
+                let _ = sender.send(entry.clone());
+            }
+            self.history.push_back((entry, now));
+            evicted += self.evict(config, now);
+        } else {
+            self.forgotten_up_to = self.forgotten_up_to.max(entry.seq);
+            if let Some(sender) = &self.sender {
+                let _ = sender.send(entry);
+            }
+        }
+        evicted
+    }
+
+    /// Evicts what is over the bounds; returns how many events went.
+    pub(crate) fn evict(&mut self, config: &TopicConfig, now: Instant) -> u64 {
+        let mut evicted = 0;
+        while let Some((entry, at)) = self.history.front() {
+            let over = self.history.len() > config.get_max_events()
+                || self.bytes > config.get_max_bytes()
+                || now.saturating_duration_since(*at) >= config.get_max_age();
+            if !over {
+                break;
+            }
+            self.bytes -= entry.event.len();
+            self.forgotten_up_to = self.forgotten_up_to.max(entry.seq);
+            self.history.pop_front();
+            evicted += 1;
+        }
+        evicted
+    }
+
+    /// The retained entries after `after`, or `None` when events after it
+    /// were evicted. A binary search: the history is ordered by sequence
+    /// number.
+    pub(crate) fn replay_after(&self, after: u64) -> Option<impl Iterator<Item = &Entry>> {
+        if after < self.forgotten_up_to {
+            return None;
+        }
+        let start = self
+            .history
+            .partition_point(|(entry, _)| entry.seq <= after);
+        Some(self.history.range(start..).map(|(entry, _)| entry))
+    }
+}

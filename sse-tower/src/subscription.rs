@@ -1,0 +1,59 @@
+//! Serving a broker subscription in one line.
+
+use sse_core::broker::{Broker, BrokerError, Subscription};
+
+use crate::last_event_id::LastEventId;
+use crate::response::SseResponse;
+
+/// Subscribes to `topics` from the request's `Last-Event-ID` and returns the
+/// event stream response over the subscription, to finish with
+/// [`SseResponse::into_response`] (after any config, such as keep-alive).
+///
+/// - [`LastEventId::Absent`]: a first connection, live events only.
+/// - [`LastEventId::Present`]: resumes after that id when the broker's
+///   history still holds it; otherwise the stream starts with the broker's
+///   `event: reset` notice (see [`Subscription`]).
+/// - [`LastEventId::Invalid`]: handled as an id that names no position: no
+///   replay, and the `reset` notice first. Not a `400`: `EventSource`
+///   treats an error status as final and would never reconnect.
+///
+/// ```
+/// use http_body_util::BodyExt;
+/// use sse_core::Event;
+/// use sse_core::broker::Broker;
+/// use sse_tower::{KeepAlive, LastEventId};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// let broker = Broker::new();
+/// let last_event_id = LastEventId::Absent; // from the request
+/// let response = sse_tower::subscribe(&broker, &["chat"], &last_event_id)
+///     .await?
+///     .keep_alive(KeepAlive::disabled())
+///     .into_response();
+/// assert_eq!(response.headers()["content-type"], "text/event-stream");
+///
+/// let id = broker.publish("chat", Event::data("hi")).await?;
+/// broker.shutdown(None);
+/// let body = response.into_body().collect().await.unwrap().to_bytes();
+/// assert_eq!(body, format!("data: hi\nid: {id}\n\n"));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn subscribe<T>(
+    broker: &Broker,
+    topics: &[T],
+    last_event_id: &LastEventId,
+) -> Result<SseResponse<Subscription>, BrokerError>
+where
+    T: AsRef<str> + Sync,
+{
+    let id = match last_event_id {
+        LastEventId::Absent => None,
+        LastEventId::Present(id) => Some(id.as_str()),
+        // No broker id is empty, so this is a reset with reason `malformed`.
+        LastEventId::Invalid(_) => Some(""),
+    };
+    let subscription = broker.subscribe(topics, id).await?;
+    Ok(SseResponse::new(subscription))
+}
