@@ -299,7 +299,13 @@ impl fmt::Debug for SseConfig {
 
 /// Gives a builder that holds an `SseConfig` in a field named `config` the
 /// same builder methods, delegating to [`SseConfig`].
-macro_rules! delegate_config_builders {
+///
+/// Exported (hidden) so that the framework adapters' response types have
+/// exactly these methods without re-declaring them; the expanding crate
+/// must depend on `sse_core` and re-export `SseConfig` at its root.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __delegate_config_builders {
     () => {
         /// Replaces the whole configuration; see [`SseConfig`](crate::SseConfig).
         pub fn config(mut self, config: $crate::SseConfig) -> Self {
@@ -361,4 +367,4 @@ macro_rules! delegate_config_builders {
     };
 }
 
-pub(crate) use delegate_config_builders;
+pub(crate) use crate::__delegate_config_builders as delegate_config_builders;

@@ -159,6 +159,72 @@ impl LastEventId {
         }
     }
 
+    /// The name of the query parameter [`from_query`](Self::from_query)
+    /// reads, `lastEventId`: the name of the `EventSource` property, used by
+    /// polyfills and by clients that cannot set request headers.
+    pub const QUERY_PARAM: &'static str = "lastEventId";
+
+    /// Reads the [`QUERY_PARAM`](Self::QUERY_PARAM) parameter from a URI's
+    /// query string (`application/x-www-form-urlencoded`: `%XX` escapes are
+    /// decoded and `+` is a space), with the same rules as the header: absent
+    /// without the parameter, [`InvalidLastEventId::Repeated`] when it is
+    /// there more than once, and the checks of [`parse`](Self::parse) on the
+    /// decoded value. The decoded length is checked before anything is
+    /// copied.
+    ///
+    /// ```
+    /// use sse_tower::{InvalidLastEventId, LastEventId};
+    ///
+    /// assert_eq!(LastEventId::from_query(Some("a=1&lastEventId=evt%2042"), 1024).as_str(), Some("evt 42"));
+    /// assert_eq!(LastEventId::from_query(Some("a=1"), 1024), LastEventId::Absent);
+    /// assert_eq!(LastEventId::from_query(None, 1024), LastEventId::Absent);
+    /// assert_eq!(
+    ///     LastEventId::from_query(Some("lastEventId=a%0Ab"), 1024),
+    ///     LastEventId::Invalid(InvalidLastEventId::ForbiddenChar)
+    /// );
+    /// ```
+    pub fn from_query(query: Option<&str>, max_len: usize) -> Self {
+        let mut values = query
+            .unwrap_or_default()
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .filter(|(name, _)| *name == Self::QUERY_PARAM)
+            .map(|(_, value)| value);
+        let Some(value) = values.next() else {
+            return LastEventId::Absent;
+        };
+        if values.next().is_some() {
+            return LastEventId::Invalid(InvalidLastEventId::Repeated);
+        }
+        let len = form_decode(value.as_bytes()).count();
+        if len > max_len {
+            return LastEventId::Invalid(InvalidLastEventId::TooLong { len, max: max_len });
+        }
+        Self::parse(&form_decode(value.as_bytes()).collect::<Vec<u8>>(), max_len)
+    }
+
+    /// Reads the `Last-Event-ID` header and, when the request has none, the
+    /// [`QUERY_PARAM`](Self::QUERY_PARAM) query parameter: the header wins
+    /// when both are there, even when it is invalid.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use sse_tower::LastEventId;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// let query = Some("lastEventId=7");
+    /// assert_eq!(LastEventId::from_headers_or_query(&headers, query, 1024).as_str(), Some("7"));
+    ///
+    /// headers.insert("last-event-id", "9".parse().unwrap());
+    /// assert_eq!(LastEventId::from_headers_or_query(&headers, query, 1024).as_str(), Some("9"));
+    /// ```
+    pub fn from_headers_or_query(headers: &HeaderMap, query: Option<&str>, max_len: usize) -> Self {
+        match Self::from_headers_with_limit(headers, max_len) {
+            LastEventId::Absent => Self::from_query(query, max_len),
+            from_header => from_header,
+        }
+    }
+
     /// The id, when the header was present and valid.
     ///
     /// ```
@@ -181,6 +247,28 @@ impl LastEventId {
     /// ```
     pub fn is_absent(&self) -> bool {
         matches!(self, LastEventId::Absent)
+    }
+
+    /// The id as a `Result`: `Ok(None)` when absent, `Ok(Some(id))` when
+    /// present, `Err(reason)` when invalid — the shape a framework's
+    /// extractor needs to accept a request or answer `400`.
+    ///
+    /// ```
+    /// use sse_tower::{InvalidLastEventId, LastEventId};
+    ///
+    /// assert_eq!(LastEventId::Absent.into_result(), Ok(None));
+    /// assert_eq!(LastEventId::parse(b"7", 1024).into_result(), Ok(Some("7".to_owned())));
+    /// assert_eq!(
+    ///     LastEventId::parse(b"a\nb", 1024).into_result(),
+    ///     Err(InvalidLastEventId::ForbiddenChar)
+    /// );
+    /// ```
+    pub fn into_result(self) -> Result<Option<String>, InvalidLastEventId> {
+        match self {
+            LastEventId::Absent => Ok(None),
+            LastEventId::Present(id) => Ok(Some(id)),
+            LastEventId::Invalid(reason) => Err(reason),
+        }
     }
 
     /// Why the header was refused, when it was.
@@ -219,3 +307,49 @@ impl fmt::Display for InvalidLastEventId {
 }
 
 impl Error for InvalidLastEventId {}
+
+/// Decodes one `application/x-www-form-urlencoded` value: `+` is a space,
+/// `%XX` is the byte `XX`; a `%` not followed by two hex digits is kept.
+fn form_decode(value: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    fn hex(byte: Option<&u8>) -> Option<u8> {
+        match *byte? {
+            byte @ b'0'..=b'9' => Some(byte - b'0'),
+            byte @ b'a'..=b'f' => Some(byte - b'a' + 10),
+            byte @ b'A'..=b'F' => Some(byte - b'A' + 10),
+            _ => None,
+        }
+    }
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let byte = match *value.get(i)? {
+            b'+' => b' ',
+            b'%' => match (hex(value.get(i + 1)), hex(value.get(i + 2))) {
+                (Some(high), Some(low)) => {
+                    i += 2;
+                    (high << 4) | low
+                }
+                _ => b'%',
+            },
+            other => other,
+        };
+        i += 1;
+        Some(byte)
+    })
+}
+
+/// An id known to be valid, or none: `Present` or `Absent`.
+///
+/// ```
+/// use sse_tower::LastEventId;
+///
+/// assert_eq!(LastEventId::from(Some("7".to_owned())), LastEventId::Present("7".to_owned()));
+/// assert_eq!(LastEventId::from(None), LastEventId::Absent);
+/// ```
+impl From<Option<String>> for LastEventId {
+    fn from(id: Option<String>) -> Self {
+        match id {
+            Some(id) => LastEventId::Present(id),
+            None => LastEventId::Absent,
+        }
+    }
+}

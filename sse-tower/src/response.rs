@@ -142,6 +142,21 @@ impl<S> SseResponse<S> {
         set_event_stream_headers(response.headers_mut());
         response
     }
+
+    /// The stream and the configuration, for a framework adapter that
+    /// wraps this builder in its own response type.
+    ///
+    /// ```
+    /// # use sse_core::Event;
+    /// # use sse_tower::{KeepAlive, SseResponse};
+    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]))
+    ///     .keep_alive(KeepAlive::disabled());
+    /// let (_stream, config) = response.into_parts();
+    /// assert!(config.get_keep_alive().get_interval().is_none());
+    /// ```
+    pub fn into_parts(self) -> (S, SseConfig) {
+        (self.stream, self.config)
+    }
 }
 
 impl<S> From<SseResponse<S>> for Response<SseBody<S>> {

@@ -1,0 +1,157 @@
+//! The [`LastEventId`] extractor and its [`LastEventIdRejection`].
+
+use std::error::Error;
+use std::fmt;
+
+use axum::extract::FromRequestParts;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{StatusCode, header};
+use sse_tower::InvalidLastEventId;
+
+/// The id a reconnecting client last received: the `Last-Event-ID` header,
+/// or else the `lastEventId` query parameter; `None` on a first
+/// connection.
+///
+/// Both are read by [`sse_tower::LastEventId::from_headers_or_query`] with
+/// the default limit of [`sse_tower::LastEventId::DEFAULT_MAX_LEN`] bytes.
+/// The header wins when both are present, even when it is invalid. An
+/// invalid value (not UTF-8, NUL/CR/LF, too long, repeated) rejects the
+/// request with [`LastEventIdRejection`]: `400 Bad Request` and a plain-text
+/// reason.
+///
+/// ```
+/// use axum::Router;
+/// use axum::routing::get;
+/// use sse_axum::LastEventId;
+///
+/// async fn handler(last_event_id: LastEventId) -> String {
+///     last_event_id.as_str().unwrap_or("none").to_owned()
+/// }
+/// let app: Router = Router::new().route("/events", get(handler));
+/// # let _ = app;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LastEventId(Option<String>);
+
+impl LastEventId {
+    /// The id `id`, or none.
+    ///
+    /// ```
+    /// # use sse_axum::LastEventId;
+    /// assert_eq!(LastEventId::new(Some("7".into())).as_str(), Some("7"));
+    /// ```
+    pub fn new(id: Option<String>) -> Self {
+        LastEventId(id)
+    }
+
+    /// The id, or `None` when the client sent none.
+    ///
+    /// ```
+    /// # use sse_axum::LastEventId;
+    /// assert_eq!(LastEventId::default().as_str(), None);
+    /// ```
+    pub fn as_str(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// The id, owned.
+    ///
+    /// ```
+    /// # use sse_axum::LastEventId;
+    /// assert_eq!(LastEventId::new(Some("7".into())).into_inner(), Some("7".to_owned()));
+    /// ```
+    pub fn into_inner(self) -> Option<String> {
+        self.0
+    }
+
+    /// Reads the id from a request's parts, as the extractor does.
+    ///
+    /// ```
+    /// use sse_axum::LastEventId;
+    ///
+    /// let request = http::Request::get("/events?lastEventId=41").body(()).unwrap();
+    /// let (parts, ()) = request.into_parts();
+    /// assert_eq!(LastEventId::from_parts(&parts).unwrap().as_str(), Some("41"));
+    /// ```
+    pub fn from_parts(parts: &Parts) -> Result<Self, LastEventIdRejection> {
+        sse_tower::LastEventId::from_headers_or_query(
+            &parts.headers,
+            parts.uri.query(),
+            sse_tower::LastEventId::DEFAULT_MAX_LEN,
+        )
+        .into_result()
+        .map(LastEventId)
+        .map_err(|reason| LastEventIdRejection { reason })
+    }
+}
+
+impl From<LastEventId> for sse_tower::LastEventId {
+    fn from(id: LastEventId) -> Self {
+        sse_tower::LastEventId::from(id.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
+    type Rejection = LastEventIdRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        LastEventId::from_parts(parts)
+    }
+}
+
+/// The rejection of an invalid `Last-Event-ID` (header or `lastEventId`
+/// query parameter): `400 Bad Request` with the reason as plain text, e.g.
+/// `Last-Event-ID contains NUL, CR or LF` (the `Display` of
+/// [`InvalidLastEventId`]).
+///
+/// ```
+/// use axum::response::IntoResponse;
+///
+/// let request = http::Request::get("/events?lastEventId=a%0Ab").body(()).unwrap();
+/// let (parts, ()) = request.into_parts();
+/// let rejection = sse_axum::LastEventId::from_parts(&parts).unwrap_err();
+/// assert_eq!(rejection.into_response().status(), 400);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastEventIdRejection {
+    reason: InvalidLastEventId,
+}
+
+impl LastEventIdRejection {
+    /// Why the value was refused.
+    ///
+    /// ```
+    /// # use sse_tower::InvalidLastEventId;
+    /// let request = http::Request::get("/?lastEventId=%FF").body(()).unwrap();
+    /// let (parts, ()) = request.into_parts();
+    /// let rejection = sse_axum::LastEventId::from_parts(&parts).unwrap_err();
+    /// assert_eq!(rejection.reason(), InvalidLastEventId::NotUtf8);
+    /// ```
+    pub fn reason(&self) -> InvalidLastEventId {
+        self.reason
+    }
+}
+
+impl fmt::Display for LastEventIdRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.reason, f)
+    }
+}
+
+impl Error for LastEventIdRejection {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.reason)
+    }
+}
+
+impl IntoResponse for LastEventIdRejection {
+    fn into_response(self) -> Response {
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.to_string(),
+        )
+            .into_response()
+    }
+}

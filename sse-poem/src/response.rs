@@ -1,0 +1,135 @@
+//! [`SseResponse`]: an event stream as a poem response.
+
+use futures_core::Stream;
+use futures_util::TryStreamExt;
+use http_body_util::BodyDataStream;
+use poem::web::IntoResponse;
+use poem::{Body, Response, ResponseParts};
+use sse_core::broker::{Broker, BrokerError, Subscription};
+use sse_tower::{SseConfig, SseItem};
+
+use crate::LastEventId;
+
+/// An event stream response: any stream of [`Event`](sse_core::Event)s or
+/// of `Result<Event, E>`, served by [`sse_tower::SseResponse`].
+///
+/// The builder methods are those of [`SseConfig`] (keep-alive, first
+/// event, shutdown, error event, coalescing, disconnect hook). The stream
+/// must be `Send + 'static`, not `Sync`. See the [crate docs](crate).
+///
+/// ```
+/// use std::time::Duration;
+/// use poem::IntoResponse;
+/// use sse_poem::{Event, KeepAlive, SseResponse};
+///
+/// let events = futures_util::stream::iter([Event::data("hi")]);
+/// let response = SseResponse::new(events)
+///     .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+///     .first_event(Event::retry(Duration::from_secs(2)))
+///     .into_response();
+/// assert_eq!(response.headers()["content-type"], "text/event-stream");
+/// ```
+#[derive(Debug)]
+#[must_use = "an SseResponse does nothing until it is returned from a handler"]
+pub struct SseResponse<S> {
+    stream: S,
+    config: SseConfig,
+}
+
+impl<S> SseResponse<S> {
+    /// A response over `stream` with the default [`SseConfig`].
+    ///
+    /// ```
+    /// # use sse_poem::{Event, SseResponse};
+    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
+    /// # let _ = response;
+    /// ```
+    pub fn new(stream: S) -> Self {
+        SseResponse {
+            stream,
+            config: SseConfig::default(),
+        }
+    }
+
+    sse_tower::__delegate_config_builders!();
+
+    /// The sse-tower response this one is made of: `200 OK`, the event
+    /// stream headers and an [`SseBody`](sse_tower::SseBody).
+    ///
+    /// ```
+    /// # use sse_poem::{Event, SseResponse};
+    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
+    /// let response = response.into_tower().into_response();
+    /// assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
+    /// ```
+    pub fn into_tower(self) -> sse_tower::SseResponse<S> {
+        sse_tower::SseResponse::new(self.stream).config(self.config)
+    }
+}
+
+impl<S> From<sse_tower::SseResponse<S>> for SseResponse<S> {
+    fn from(response: sse_tower::SseResponse<S>) -> Self {
+        let (stream, config) = response.into_parts();
+        SseResponse { stream, config }
+    }
+}
+
+impl SseResponse<Subscription> {
+    /// Serves a broker subscription in one line: subscribes to `topics`
+    /// after `last_event_id` through [`sse_tower::subscribe`], which replays
+    /// what the client missed (or starts with the broker's `event: reset`
+    /// notice when the id is no longer in history), then streams live
+    /// events. The result takes the usual builder methods.
+    ///
+    /// An invalid `Last-Event-ID` never gets here: the [`LastEventId`]
+    /// extractor answers it with `400`.
+    ///
+    /// ```
+    /// use sse_core::broker::Broker;
+    /// use sse_poem::{LastEventId, SseResponse};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let response = SseResponse::subscribe(&broker, &["chat"], &LastEventId::default()).await?;
+    /// assert_eq!(broker.stats().subscriptions, 1);
+    /// # drop(response);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn subscribe<T>(
+        broker: &Broker,
+        topics: &[T],
+        last_event_id: &LastEventId,
+    ) -> Result<Self, BrokerError>
+    where
+        T: AsRef<str> + Sync,
+    {
+        let last_event_id = sse_tower::LastEventId::from(last_event_id.clone());
+        Ok(sse_tower::subscribe(broker, topics, &last_event_id)
+            .await?
+            .into())
+    }
+}
+
+impl<S> IntoResponse for SseResponse<S>
+where
+    S: Stream + Send + 'static,
+    S::Item: SseItem,
+{
+    fn into_response(self) -> Response {
+        let (parts, body) = self.into_tower().into_response().into_parts();
+        // `from_bytes_stream` asks no `Sync` of the stream; each body frame
+        // stays one chunk.
+        let body = Body::from_bytes_stream(
+            BodyDataStream::new(body).map_err(|never| -> std::io::Error { match never {} }),
+        );
+        let parts = ResponseParts {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            extensions: parts.extensions,
+        };
+        Response::from_parts(parts, body)
+    }
+}

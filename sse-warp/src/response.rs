@@ -1,0 +1,131 @@
+//! [`SseResponse`]: an event stream as a warp reply.
+
+use futures_core::Stream;
+use http_body_util::BodyDataStream;
+use sse_core::broker::{Broker, BrokerError, Subscription};
+use sse_tower::{SseConfig, SseItem};
+
+use crate::LastEventId;
+use sync_wrapper::SyncStream;
+use warp::Reply;
+
+/// An event stream reply: any stream of [`Event`](sse_core::Event)s or of
+/// `Result<Event, E>`, served by [`sse_tower::SseResponse`].
+///
+/// The builder methods are those of [`SseConfig`] (keep-alive, first
+/// event, shutdown, error event, coalescing, disconnect hook). The stream
+/// must be `Send + 'static`, not `Sync` (warp's own `sse::reply` requires
+/// `Sync`). See the [crate docs](crate).
+///
+/// ```
+/// use std::time::Duration;
+/// use sse_warp::{Event, KeepAlive, SseResponse};
+/// use warp::Reply;
+///
+/// let events = futures_util::stream::iter([Event::data("hi")]);
+/// let response = SseResponse::new(events)
+///     .keep_alive(KeepAlive::new().interval(Duration::from_secs(10)))
+///     .first_event(Event::retry(Duration::from_secs(2)))
+///     .into_response();
+/// assert_eq!(response.headers()["content-type"], "text/event-stream");
+/// ```
+#[derive(Debug)]
+#[must_use = "an SseResponse does nothing until it is returned from a filter"]
+pub struct SseResponse<S> {
+    stream: S,
+    config: SseConfig,
+}
+
+impl<S> SseResponse<S> {
+    /// A reply over `stream` with the default [`SseConfig`].
+    ///
+    /// ```
+    /// # use sse_warp::{Event, SseResponse};
+    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
+    /// # let _ = response;
+    /// ```
+    pub fn new(stream: S) -> Self {
+        SseResponse {
+            stream,
+            config: SseConfig::default(),
+        }
+    }
+
+    sse_tower::__delegate_config_builders!();
+
+    /// The sse-tower response this one is made of: `200 OK`, the event
+    /// stream headers and an [`SseBody`](sse_tower::SseBody).
+    ///
+    /// ```
+    /// # use sse_warp::{Event, SseResponse};
+    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
+    /// let response = response.into_tower().into_response();
+    /// assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
+    /// ```
+    pub fn into_tower(self) -> sse_tower::SseResponse<S> {
+        sse_tower::SseResponse::new(self.stream).config(self.config)
+    }
+}
+
+impl<S> From<sse_tower::SseResponse<S>> for SseResponse<S> {
+    fn from(response: sse_tower::SseResponse<S>) -> Self {
+        let (stream, config) = response.into_parts();
+        SseResponse { stream, config }
+    }
+}
+
+impl SseResponse<Subscription> {
+    /// Serves a broker subscription in one line: subscribes to `topics`
+    /// after `last_event_id` through [`sse_tower::subscribe`], which replays
+    /// what the client missed (or starts with the broker's `event: reset`
+    /// notice when the id is no longer in history), then streams live
+    /// events. The result takes the usual builder methods.
+    ///
+    /// An invalid `Last-Event-ID` never gets here: the [`LastEventId`]
+    /// extractor answers it with `400`.
+    ///
+    /// ```
+    /// use sse_core::broker::Broker;
+    /// use sse_warp::{LastEventId, SseResponse};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let response = SseResponse::subscribe(&broker, &["chat"], &LastEventId::default()).await?;
+    /// assert_eq!(broker.stats().subscriptions, 1);
+    /// # drop(response);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn subscribe<T>(
+        broker: &Broker,
+        topics: &[T],
+        last_event_id: &LastEventId,
+    ) -> Result<Self, BrokerError>
+    where
+        T: AsRef<str> + Sync,
+    {
+        let last_event_id = sse_tower::LastEventId::from(last_event_id.clone());
+        Ok(sse_tower::subscribe(broker, topics, &last_event_id)
+            .await?
+            .into())
+    }
+}
+
+impl<S> Reply for SseResponse<S>
+where
+    S: Stream + Send + 'static,
+    S::Item: SseItem,
+{
+    fn into_response(self) -> warp::reply::Response {
+        let (parts, body) = self.into_tower().into_response().into_parts();
+        // warp's only public streaming body is `reply::stream`, which wants
+        // a `Sync` stream: `SyncStream` makes the body `Sync` without asking
+        // it of the stream (it is only ever polled through `&mut`). Each
+        // body frame stays one chunk.
+        let body = warp::reply::stream(SyncStream::new(BodyDataStream::new(body)))
+            .into_response()
+            .into_body();
+        http::Response::from_parts(parts, body)
+    }
+}

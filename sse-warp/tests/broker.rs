@@ -1,0 +1,117 @@
+//! `SseResponse::subscribe` over a real TCP server: resume and cleanup.
+
+use sse_test_support as common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{Client, FrameReader, within};
+use sse_core::broker::Broker;
+use sse_warp::{Event, KeepAlive, LastEventId, SseResponse};
+use tokio::net::TcpListener;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::{Reply, Response};
+
+async fn events(broker: Broker, last_event_id: LastEventId) -> Result<Response, warp::Rejection> {
+    Ok(
+        match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
+            Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
+            Err(error) => {
+                warp::reply::with_status(error.to_string(), StatusCode::SERVICE_UNAVAILABLE)
+                    .into_response()
+            }
+        },
+    )
+}
+
+async fn serve(broker: Broker) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let routes = warp::path("events")
+        .map(move || broker.clone())
+        .and(sse_warp::last_event_id())
+        .and_then(events)
+        .recover(sse_warp::recover);
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    addr
+}
+
+/// Publishes `a`, `b`, `c` and returns their ids.
+async fn publish_three(broker: &Broker) -> Vec<String> {
+    let mut ids = Vec::new();
+    for data in ["a", "b", "c"] {
+        ids.push(
+            broker
+                .publish("chat", Event::data(data))
+                .await
+                .unwrap()
+                .to_string(),
+        );
+    }
+    ids
+}
+
+async fn subscriptions_become(broker: &Broker, n: u64) {
+    within("the subscriber count", async {
+        while broker.stats().subscriptions != n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn resume_from_the_broker_with_the_last_event_id_header() {
+    let broker = Broker::new();
+    let ids = publish_three(&broker).await;
+    let addr = serve(broker.clone()).await;
+    let mut frames = FrameReader::new(
+        Client::connect(addr)
+            .await
+            .get("/events", &[("last-event-id", ids[0].as_bytes())])
+            .await,
+    );
+
+    assert_eq!(
+        frames.next().await.unwrap(),
+        format!("data: b\nid: {}\n\n", ids[1])
+    );
+    assert_eq!(
+        frames.next().await.unwrap(),
+        format!("data: c\nid: {}\n\n", ids[2])
+    );
+}
+
+#[tokio::test]
+async fn resume_from_the_broker_with_the_last_event_id_query_parameter() {
+    let broker = Broker::new();
+    let ids = publish_three(&broker).await;
+    let addr = serve(broker.clone()).await;
+    let path = format!("/events?lastEventId={}", ids[1]);
+    let mut frames = FrameReader::new(Client::connect(addr).await.get(&path, &[]).await);
+
+    assert_eq!(
+        frames.next().await.unwrap(),
+        format!("data: c\nid: {}\n\n", ids[2])
+    );
+    let id = broker.publish("chat", Event::data("d")).await.unwrap();
+    assert_eq!(
+        frames.next().await.unwrap(),
+        format!("data: d\nid: {id}\n\n")
+    );
+}
+
+#[tokio::test]
+async fn the_subscriber_count_is_back_to_0_after_the_client_disconnects() {
+    let broker = Broker::new();
+    let addr = serve(broker.clone()).await;
+    let mut client = Client::connect(addr).await;
+    let response = client.get("/events", &[]).await;
+    assert_eq!(response.status(), 200);
+    subscriptions_become(&broker, 1).await;
+
+    drop(response);
+    client.disconnect();
+    subscriptions_become(&broker, 0).await;
+}

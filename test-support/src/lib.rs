@@ -1,0 +1,159 @@
+//! Test support shared by the framework adapters' tests: an HTTP/1.1
+//! client over hyper that reads an event stream frame by frame (and through
+//! gzip), with every wait bounded.
+//!
+//! Not published; a dev-dependency of `sse-axum`, `sse-warp` and `sse-poem`,
+//! so the three adapters are tested by the same client code.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_compression::tokio::bufread::GzipDecoder;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_util::io::StreamReader;
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// How soon an event must arrive to count as "not buffered".
+pub const PROMPT: Duration = Duration::from_millis(500);
+
+/// Awaits `future`, failing the test after [`WAIT`].
+pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
+    match tokio::time::timeout(WAIT, future).await {
+        Ok(output) => output,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// One HTTP/1.1 connection; it stays open while a response body is read,
+/// until `disconnect`.
+pub struct Client {
+    connection: JoinHandle<()>,
+    send: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+}
+
+impl Client {
+    /// Opens a connection to `addr` (HTTP/1.1 handshake included).
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let tcp = within("connect", TcpStream::connect(addr)).await.unwrap();
+        let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        let connection = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Client { connection, send }
+    }
+
+    /// Sends `GET path` with `headers` (raw bytes, so that tests can send
+    /// invalid values) and waits for the response head.
+    pub async fn get(&mut self, path: &str, headers: &[(&str, &[u8])]) -> Response<Incoming> {
+        let mut request = Request::get(format!("http://127.0.0.1{path}"));
+        for (name, value) in headers {
+            request = request.header(*name, http::HeaderValue::from_bytes(value).unwrap());
+        }
+        let request = request.body(Empty::new()).unwrap();
+        within("response head", self.send.send_request(request))
+            .await
+            .unwrap()
+    }
+
+    /// Closes the TCP connection at once.
+    pub fn disconnect(self) {
+        self.connection.abort();
+    }
+}
+
+/// A whole (finite) body as text.
+pub async fn text(response: Response<Incoming>) -> String {
+    let bytes = within("the whole body", response.into_body().collect())
+        .await
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// Reads an event stream body frame by frame (`…\n\n`), whatever the chunks.
+pub struct FrameReader {
+    body: Incoming,
+    buffer: Vec<u8>,
+}
+
+impl FrameReader {
+    /// Reads the body of `response`.
+    pub fn new(response: Response<Incoming>) -> Self {
+        FrameReader {
+            body: response.into_body(),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next complete frame, or `None` at the end of the body.
+    pub async fn next(&mut self) -> Option<String> {
+        within("the next frame", self.next_unbounded()).await
+    }
+
+    /// The next frame, failing the test unless it comes within [`PROMPT`].
+    pub async fn next_promptly(&mut self) -> Option<String> {
+        match tokio::time::timeout(PROMPT, self.next_unbounded()).await {
+            Ok(frame) => frame,
+            Err(_) => panic!("no frame within {PROMPT:?}: the stream is buffered"),
+        }
+    }
+
+    /// The next frame, waiting as long as it takes (wrap it in a timeout).
+    pub async fn next_unbounded(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let frame: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                return Some(String::from_utf8(frame).unwrap());
+            }
+            match self.body.frame().await {
+                Some(frame) => {
+                    if let Ok(data) = frame.unwrap().into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+                None => return None,
+            }
+        }
+    }
+}
+
+/// The decompressed lines of a gzip response body.
+pub type GzipLines = Lines<BufReader<GzipDecoder<StreamReader<BoxedData, Bytes>>>>;
+/// A response body as a stream of `io::Result<Bytes>`, for the decompressor.
+pub type BoxedData =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// The decompressed lines of a gzip body, as they arrive.
+pub fn gzip_lines(response: Response<Incoming>) -> GzipLines {
+    let data: BoxedData = Box::pin(
+        response
+            .into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other),
+    );
+    BufReader::new(GzipDecoder::new(StreamReader::new(data))).lines()
+}
+
+/// The next line of `lines`, failing the test unless it comes within [`PROMPT`].
+pub async fn next_line_promptly(lines: &mut GzipLines) -> String {
+    match tokio::time::timeout(PROMPT, lines.next_line()).await {
+        Ok(line) => line.unwrap().expect("a line, not the end"),
+        Err(_) => panic!("no line within {PROMPT:?}: the stream is buffered"),
+    }
+}
