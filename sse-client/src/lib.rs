@@ -130,10 +130,3 @@ pub use self::error::{BoxError, Disconnect, Error};
 pub use self::item::Item;
 pub use self::source::EventSource;
 pub use sse_core::decode::{DecodeError, MessageEvent};
-
-/// The workspace README's code blocks, compiled and run as doctests here
-/// (this crate's dev-dependencies cover every crate they use), so the front
-/// door never shows code that does not build.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

@@ -157,3 +157,23 @@ pub async fn next_line_promptly(lines: &mut GzipLines) -> String {
         Err(_) => panic!("no line within {PROMPT:?}: the stream is buffered"),
     }
 }
+
+/// The events a WHATWG-conforming client receives from `wire`, decoded with
+/// `sse-core`'s decoder (itself checked against the npm `eventsource`
+/// client): what a browser would see.
+pub fn received(wire: &[u8]) -> Vec<sse_core::decode::MessageEvent> {
+    sse_core::decode::Decoder::new()
+        .decode(wire)
+        .filter_map(|item| match item {
+            Ok(sse_core::decode::Decoded::Event(event)) => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The workspace README's code blocks, compiled and run as doctests here
+/// (this crate's dev-dependencies cover every crate they use), so the front
+/// door never shows code that does not build.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
