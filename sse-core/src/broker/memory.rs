@@ -133,6 +133,15 @@ impl MemoryBackend {
         self.topics.write().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Counts history evictions, in the stats and for `metrics`.
+    fn count_evicted(&self, evicted: u64) {
+        if evicted > 0 {
+            self.evicted.fetch_add(evicted, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            metrics::counter!("sse_broker_evicted_total").increment(evicted);
+        }
+    }
+
     fn next_seq(&self) -> u64 {
         self.last_seq.fetch_add(1, Ordering::AcqRel) + 1
     }
@@ -181,10 +190,7 @@ impl MemoryBackend {
             event: stamp(event, id),
             topics: None,
         };
-        let evicted = state.push(entry, config, Instant::now());
-        if evicted > 0 {
-            self.evicted.fetch_add(evicted, Ordering::Relaxed);
-        }
+        self.count_evicted(state.push(entry, config, Instant::now()));
         id
     }
 
@@ -227,9 +233,7 @@ impl MemoryBackend {
             };
             evicted += state.push(entry, &topic.config, now);
         }
-        if evicted > 0 {
-            self.evicted.fetch_add(evicted, Ordering::Relaxed);
-        }
+        self.count_evicted(evicted);
         id
     }
 
@@ -259,9 +263,7 @@ impl MemoryBackend {
         for (topic, state) in &mut guards {
             evicted += state.evict(&topic.config, now);
         }
-        if evicted > 0 {
-            self.evicted.fetch_add(evicted, Ordering::Relaxed);
-        }
+        self.count_evicted(evicted);
 
         let position = self.last_seq.load(Ordering::Acquire);
         let mut reset = None;
@@ -376,7 +378,7 @@ impl Backend for MemoryBackend {
                 true
             }
         });
-        self.evicted.fetch_add(evicted, Ordering::Relaxed);
+        self.count_evicted(evicted);
     }
 
     fn stats(&self) -> BackendStats {
