@@ -1,0 +1,84 @@
+//! The `stats` event, once a second: users, message rates and the heap.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sse_core::Event;
+use sse_core::broker::BrokerError;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::alloc;
+use crate::chat::Chat;
+
+/// The data of a `stats` event.
+#[derive(Debug, Serialize)]
+struct Figures {
+    /// Open event streams.
+    users: u64,
+    /// Messages posted per second.
+    inbound: u64,
+    /// Events sent to browsers per second.
+    outbound: u64,
+    /// Heap bytes in use.
+    heap: usize,
+    /// Allocations per second.
+    allocations: u64,
+    /// Frees per second.
+    frees: u64,
+}
+
+/// The counters at one moment; two readings make the rates.
+struct Reading {
+    at: Instant,
+    posted: u64,
+    delivered: u64,
+    heap: alloc::Snapshot,
+}
+
+impl Reading {
+    fn take(chat: &Chat) -> Reading {
+        Reading {
+            at: Instant::now(),
+            posted: chat.posted(),
+            delivered: chat.broker().stats().delivered,
+            heap: alloc::snapshot(),
+        }
+    }
+
+    fn since(&self, earlier: &Reading, users: u64) -> Figures {
+        let millis = (self.at - earlier.at).as_millis().max(1) as u64;
+        let per_second = |now: u64, then: u64| now.saturating_sub(then) * 1000 / millis;
+        Figures {
+            users,
+            inbound: per_second(self.posted, earlier.posted),
+            outbound: per_second(self.delivered, earlier.delivered),
+            heap: self.heap.in_use,
+            allocations: per_second(self.heap.allocations, earlier.heap.allocations),
+            frees: per_second(self.heap.frees, earlier.heap.frees),
+        }
+    }
+}
+
+/// Publishes a `stats` event every second, until the broker shuts down.
+pub async fn publish_every_second(chat: Chat) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticks.tick().await;
+    let mut last = Reading::take(&chat);
+    loop {
+        ticks.tick().await;
+        let now = Reading::take(&chat);
+        let figures = now.since(&last, chat.broker().stats().subscriptions);
+        last = now;
+        let event = Event::builder()
+            .event("stats")
+            .json(&figures)
+            .build()
+            .expect("figures serialize to JSON");
+        match chat.publish_stats(event).await {
+            Ok(_) => {}
+            Err(BrokerError::Closed) => break,
+            Err(error) => tracing::warn!(%error, "cannot publish stats"),
+        }
+    }
+}

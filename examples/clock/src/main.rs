@@ -1,0 +1,132 @@
+//! Broadcasts the time to every connected browser (warp).
+//!
+//! Every `--every` seconds (default 5) the server publishes
+//! `Message: N - the time is HH:MM:SS UTC` to one broker topic; every open
+//! `GET /events` stream receives it, and the page at `GET /` lists the
+//! messages as they arrive. The broker's hooks log `Added new client` and
+//! `Removed client`; each broadcast logs how many clients it reached.
+//!
+//! Run: `cargo run -p clock -- --addr 127.0.0.1:3001 --every 5`
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use sse_core::broker::Broker;
+use sse_warp::{Event, LastEventId, SseResponse};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+use warp::http::StatusCode;
+use warp::{Filter, Reply};
+
+const PAGE: &str = include_str!("../static/index.html");
+
+/// The topic every client follows.
+const TOPIC: &str = "clock";
+
+/// Broadcasts the time to every connected browser.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3001")]
+    addr: SocketAddr,
+    /// Seconds between two broadcasts.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    every: u64,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let args = Args::parse();
+
+    let broker = Broker::builder()
+        .on_subscribe(|_| tracing::info!("Added new client"))
+        .on_unsubscribe(|_| tracing::info!("Removed client"))
+        .build();
+    tokio::spawn(broadcast(broker.clone(), Duration::from_secs(args.every)));
+
+    let shutdown = CancellationToken::new();
+    let page = warp::path::end()
+        .and(warp::get())
+        .map(|| warp::reply::html(PAGE));
+    let events = warp::path!("events")
+        .and(warp::get())
+        .and(sse_warp::last_event_id())
+        .and_then({
+            let shutdown = shutdown.clone();
+            move |last_event_id| events(broker.clone(), last_event_id, shutdown.clone())
+        })
+        .recover(sse_warp::recover);
+    let routes = page.or(events).with(warp::log("clock"));
+
+    let listener = TcpListener::bind(args.addr).await?;
+    println!("clock listening on http://{}/", listener.local_addr()?);
+
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => {
+                tracing::info!("Ctrl-C: shutting down");
+                signal.cancel();
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen for Ctrl-C"),
+        }
+    });
+
+    warp::serve(routes)
+        .incoming(listener)
+        .graceful(shutdown.cancelled_owned())
+        .run()
+        .await;
+    Ok(())
+}
+
+/// `GET /events`: the broadcasts, resuming after `Last-Event-ID`.
+async fn events(
+    broker: Broker,
+    last_event_id: LastEventId,
+    shutdown: CancellationToken,
+) -> Result<warp::reply::Response, Infallible> {
+    let reply = match SseResponse::subscribe(&broker, &[TOPIC], &last_event_id).await {
+        Ok(response) => response.shutdown(shutdown).into_response(),
+        Err(error) => warp::reply::with_status(error.to_string(), StatusCode::SERVICE_UNAVAILABLE)
+            .into_response(),
+    };
+    Ok(reply)
+}
+
+/// Publishes `Message: N - the time is …` every `every`.
+async fn broadcast(broker: Broker, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    for n in 1.. {
+        ticks.tick().await;
+        let message = format!(
+            "Message: {n} - the time is {}",
+            time_of_day(SystemTime::now())
+        );
+        if let Err(error) = broker.publish(TOPIC, Event::data(&message)).await {
+            tracing::warn!(%error, "cannot broadcast");
+            return;
+        }
+        tracing::info!(
+            "Broadcast message to {} clients",
+            broker.stats().subscriptions
+        );
+    }
+}
+
+/// `HH:MM:SS UTC`.
+fn time_of_day(now: SystemTime) -> String {
+    let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) % 86_400;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}

@@ -1,0 +1,194 @@
+//! A JSON event broker (poem).
+//!
+//! - `GET /events` is the event stream: a JSON `{timestamp, message}` event
+//!   every `--every` seconds (default 2; `0` for none), and every event
+//!   published with `POST /publish`;
+//! - `POST /publish` takes JSON `{"event"?: string, "data": string,
+//!   "retry"?: milliseconds}` and answers `202 Accepted` with
+//!   `{"id": "…"}`, the id the event went out with, or `400 Bad Request`
+//!   with the reason. The event goes out with exactly that data, type and
+//!   retry;
+//! - `GET /` is a page that shows the stream as a table.
+//!
+//! CORS is enabled, so pages on other origins can connect and publish.
+//! Events go through a [`Broker`], so a client that reconnects with
+//! `Last-Event-ID` gets what it missed.
+//!
+//! Run: `cargo run -p json-broker -- --addr 127.0.0.1:3002 --every 2`
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use poem::http::StatusCode;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::{Cors, Tracing};
+use poem::web::{Data, Html, Json};
+use poem::{EndpointExt, IntoResponse, Response, Route, Server, get, handler, post};
+use serde::{Deserialize, Serialize};
+use sse_core::broker::{Broker, BrokerError};
+use sse_poem::{Event, LastEventId, SseResponse};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+const PAGE: &str = include_str!("../static/index.html");
+
+/// The topic of every event.
+const TOPIC: &str = "events";
+
+/// A JSON event broker over server-sent events.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3002")]
+    addr: SocketAddr,
+    /// Seconds between two timed events; 0 for none.
+    #[arg(long, default_value_t = 2)]
+    every: u64,
+}
+
+/// The data of a timed event.
+#[derive(Debug, Serialize)]
+struct Timed {
+    /// Milliseconds since the Unix epoch.
+    timestamp: u64,
+    message: String,
+}
+
+/// The body of `POST /publish`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Publish {
+    /// The event type; none for the default, `message`.
+    event: Option<String>,
+    /// The data, sent exactly.
+    data: String,
+    /// The client's reconnection delay, in milliseconds.
+    retry: Option<u64>,
+}
+
+/// What the state holds: the broker, and the token that ends every stream.
+#[derive(Clone)]
+struct App {
+    broker: Broker,
+    shutdown: CancellationToken,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let args = Args::parse();
+
+    let app = App {
+        broker: Broker::new(),
+        shutdown: CancellationToken::new(),
+    };
+    if args.every > 0 {
+        tokio::spawn(publish_timed(
+            app.broker.clone(),
+            Duration::from_secs(args.every),
+        ));
+    }
+
+    let routes = Route::new()
+        .at("/", get(page))
+        .at("/events", get(events))
+        .at("/publish", post(publish))
+        .data(app.clone())
+        .with(Cors::new())
+        .with(Tracing);
+
+    let acceptor = TcpListener::bind(args.addr).into_acceptor().await?;
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .ok_or("not a socket address")?;
+    println!("json-broker listening on http://{addr}/");
+
+    let signal = app.shutdown.clone();
+    tokio::spawn(async move {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => {
+                tracing::info!("Ctrl-C: shutting down");
+                signal.cancel();
+            }
+            Err(error) => tracing::warn!(%error, "cannot listen for Ctrl-C"),
+        }
+    });
+
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(routes, app.shutdown.cancelled_owned(), None)
+        .await?;
+    Ok(())
+}
+
+#[handler]
+fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+/// `GET /events`: every event, resuming after `Last-Event-ID`.
+#[handler]
+async fn events(Data(app): Data<&App>, last_event_id: LastEventId) -> Response {
+    match SseResponse::subscribe(&app.broker, &[TOPIC], &last_event_id).await {
+        Ok(response) => response.shutdown(app.shutdown.clone()).into_response(),
+        Err(error) => unavailable(&error),
+    }
+}
+
+/// `POST /publish`: `202` and `{"id"}`, or `400` and the reason.
+#[handler]
+async fn publish(Data(app): Data<&App>, body: Vec<u8>) -> Response {
+    let request: Publish = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => return bad_request(format!("invalid request: {error}")),
+    };
+    let mut event = Event::builder().data(request.data);
+    if let Some(event_type) = request.event {
+        event = event.event(event_type);
+    }
+    if let Some(retry) = request.retry {
+        event = event.retry(Duration::from_millis(retry));
+    }
+    let event = match event.build() {
+        Ok(event) => event,
+        Err(error) => return bad_request(format!("invalid event: {error}")),
+    };
+    match app.broker.publish(TOPIC, event).await {
+        Ok(id) => {
+            tracing::info!(%id, "published");
+            let id = serde_json::json!({ "id": id.to_string() });
+            (StatusCode::ACCEPTED, Json(id)).into_response()
+        }
+        Err(error) => unavailable(&error),
+    }
+}
+
+fn bad_request(reason: String) -> Response {
+    (StatusCode::BAD_REQUEST, reason).into_response()
+}
+
+fn unavailable(error: &BrokerError) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
+}
+
+/// Publishes a `{timestamp, message}` event every `every`.
+async fn publish_timed(broker: Broker, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    for n in 1.. {
+        ticks.tick().await;
+        let timed = Timed {
+            timestamp: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            message: format!("tick {n}"),
+        };
+        let event = Event::json(&timed).expect("serializes to JSON");
+        if let Err(error) = broker.publish(TOPIC, event).await {
+            tracing::warn!(%error, "cannot publish");
+            return;
+        }
+    }
+}
