@@ -1,7 +1,98 @@
-//! A Redis backend for the `sse-core` broker.
+//! A Redis backend for the `sse-core` broker: several server processes
+//! share topics, event ids and history, so a browser that reconnects to any
+//! of them resumes exactly where it was.
 //!
-//! This crate will let several server processes share topics, event ids and
-//! history through Redis Streams. It has no public items yet; see the
-//! workspace README for what is available today.
+//! ```no_run
+//! use futures_util::StreamExt;
+//! use sse_core::Event;
+//! use sse_core::broker::{Broker, TopicConfig};
+//! use sse_redis::RedisBackend;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+//! // Each process: one backend, one broker.
+//! let backend = RedisBackend::builder("redis://127.0.0.1:6379")
+//!     .defaults(TopicConfig::new().max_events(1000))
+//!     .connect()
+//!     .await?;
+//! let broker = Broker::builder().build_with(backend);
+//!
+//! let mut room = broker.subscribe(&["room:rust"], None).await?;
+//! // Published here or by any other process on the same Redis.
+//! let id = broker.publish("room:rust", Event::data("hello")).await?;
+//! let event = room.next().await.unwrap();
+//! assert_eq!(event.as_bytes(), format!("data: hello\nid: {id}\n\n").as_bytes());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Ids
+//!
+//! Ids keep the broker's format, `{epoch:x}-{seq}`, and mean the same in
+//! every process:
+//!
+//! - The epoch is stored in Redis (`{prefix}epoch`), set by the first
+//!   process to need it (`SET` when missing, inside the scripts below). A
+//!   Redis that lost its data (restarted without persistence, flushed) gets
+//!   a new one, so ids issued before are recognised as foreign
+//!   ([`ResetReason::OtherEpoch`](sse_core::broker::ResetReason)), never
+//!   misread as positions in the new sequence.
+//! - One sequence for all topics (`INCR {prefix}seq`). A publish is one
+//!   Lua script: it takes the next number and `XADD`s the stamped frame to
+//!   each topic's stream (`{prefix}topic:{name}`) with the explicit stream
+//!   id `{seq}-0` and `MAXLEN ~ n` (the topic's event bound), atomically.
+//!   An event published to several topics keeps one id everywhere.
+//!
+//! Stream ids are therefore the sequence numbers themselves: a
+//! `Last-Event-ID` issued by one process is an `XRANGE` start on any other.
+//! Each entry also records the topic's previous sequence number, which
+//! tells exactly whether events after a position were trimmed
+//! ([`ResetReason::Evicted`](sse_core::broker::ResetReason)) or never
+//! existed in that topic.
+//!
+//! # Live delivery
+//!
+//! Each topic with subscribers in this process has one reader task, on its
+//! own connection, looping on `XREAD BLOCK`; it sends each entry into the
+//! topic's local `tokio::sync::broadcast` channel, from which every local
+//! subscriber reads, as with the in-memory backend: the frame is encoded
+//! once (by the publisher), delivery per subscriber is a reference-count
+//! bump, and a subscriber past the lag limit is handled by the topic's
+//! [`LagPolicy`](sse_core::broker::LagPolicy). The reader stops when the
+//! topic's last local subscriber leaves.
+//!
+//! A subscribe reads, in one script, the epoch, the latest sequence number
+//! and the entries after the client's id, then takes its receivers. If a
+//! topic's reader is already past that snapshot, the entries in between
+//! are read with one more `XRANGE`, so replay then live has no gap and no
+//! duplicate.
+//!
+//! # Failures
+//!
+//! A publish or subscribe that Redis does not answer within the command
+//! timeout returns [`BrokerError::Backend`](sse_core::broker::BrokerError):
+//! nothing is dropped silently. Readers reconnect with exponential backoff
+//! and continue from their last entry, so subscribers get what they missed
+//! while it is still in the stream. When it is not (trimmed meanwhile, or
+//! Redis came back without its data), the topic's subscriptions end; the
+//! client reconnects with its `Last-Event-ID` and gets the broker's
+//! `event: reset` notice, or the replay if the history still has it.
+//!
+//! # Bounds
+//!
+//! Of [`TopicConfig`](sse_core::broker::TopicConfig), Redis applies the
+//! event count (approximately by default, see
+//! [`RedisBackendBuilder::exact_trim`]); byte and age bounds are not
+//! applied. History is kept by Redis, so
+//! [`Broker::stats`](sse_core::broker::Broker::stats) reports this process's
+//! subscribers but no retained events.
 
 #![forbid(unsafe_code)]
+#![deny(unreachable_pub)]
+#![warn(missing_docs)]
+
+mod backend;
+mod reader;
+mod wire;
+
+pub use backend::{RedisBackend, RedisBackendBuilder};

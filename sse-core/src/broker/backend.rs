@@ -55,7 +55,9 @@ pub struct Live {
     /// The topic's name.
     pub topic: Arc<str>,
     /// Receives every entry published to the topic after the subscription
-    /// was opened, in order.
+    /// was opened, in order. Closed by [`Backend::shutdown`]; a backend
+    /// that closes it before (it lost the topic's position) ends the
+    /// subscription, so the client reconnects and resumes or resets.
     pub receiver: broadcast::Receiver<Entry>,
     /// What to do when the receiver lags.
     pub policy: LagPolicy,
@@ -81,7 +83,9 @@ pub struct Opened {
     /// Set when a position was requested but cannot be resumed from.
     pub reset: Option<ResetReason>,
     /// The sequence number of the latest event published before the feeds
-    /// were opened: where a client that starts over stands.
+    /// were opened: where a client that starts over stands. Live entries
+    /// at or before it are skipped (a networked backend's shared reader may
+    /// still be catching up to it).
     pub position: u64,
 }
 
@@ -136,6 +140,13 @@ pub struct BackendStats {
 /// an in-process backend; boxed for a networked one.
 pub trait Backend: Send + Sync + 'static {
     /// The id space of this backend's sequence numbers.
+    ///
+    /// The broker asks for it on every subscribe rather than once, so a
+    /// networked backend may move to a new epoch when its store loses its
+    /// data (a Redis restarted without persistence): ids of the old epoch
+    /// are then [`ResetReason::OtherEpoch`], never misread as positions in
+    /// the new sequence. [`Opened::position`] is in the epoch current when
+    /// `open` resolves.
     fn epoch(&self) -> u64;
 
     /// Assigns `event` the next sequence number, stamps the id on it,

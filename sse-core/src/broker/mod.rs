@@ -129,7 +129,6 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     pub(crate) hooks: Hooks,
     pub(crate) final_event: OnceLock<Option<Event>>,
-    epoch: u64,
 }
 
 impl Default for Broker {
@@ -171,7 +170,7 @@ impl Broker {
     /// assert_ne!(Broker::new().epoch(), Broker::new().epoch());
     /// ```
     pub fn epoch(&self) -> u64 {
-        self.shared.epoch
+        self.shared.backend.epoch()
     }
 
     /// Publishes `event` to `topic`: it gets the next id, is kept in the
@@ -267,9 +266,10 @@ impl Broker {
         if names.is_empty() {
             return Err(BrokerError::NoTopic);
         }
+        let epoch = self.shared.backend.epoch();
         let (after, mut reset) = match last_event_id.map(str::parse::<EventId>) {
             None => (None, None),
-            Some(Ok(id)) if id.epoch() == self.shared.epoch => (Some(id.seq()), None),
+            Some(Ok(id)) if id.epoch() == epoch => (Some(id.seq()), None),
             Some(Ok(_)) => (None, Some(ResetReason::OtherEpoch)),
             Some(Err(_)) => (None, Some(ResetReason::Malformed)),
         };
@@ -278,7 +278,8 @@ impl Broker {
         let resume = match (reset, after) {
             (Some(reason), _) => Resume::Reset {
                 reason,
-                position: EventId::new(self.shared.epoch, opened.position),
+                // After `open`: a backend's epoch may have changed meanwhile.
+                position: EventId::new(self.shared.backend.epoch(), opened.position),
             },
             (None, Some(_)) => Resume::Replayed {
                 events: opened.replay.len(),
@@ -345,7 +346,7 @@ impl Broker {
 impl fmt::Debug for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Broker")
-            .field("epoch", &format_args!("{:x}", self.shared.epoch))
+            .field("epoch", &format_args!("{:x}", self.shared.backend.epoch()))
             .field("hooks", &self.shared.hooks)
             .finish_non_exhaustive()
     }
@@ -447,7 +448,6 @@ impl BrokerBuilder {
     fn finish(backend: Box<dyn Backend>, hooks: Hooks) -> Broker {
         Broker {
             shared: Arc::new(Shared {
-                epoch: backend.epoch(),
                 backend,
                 counters: Counters::default(),
                 hooks,

@@ -171,7 +171,13 @@ enum LaneItem {
 
 impl Subscription {
     pub(crate) fn new(shared: Arc<Shared>, opened: Opened, resume: Resume) -> Self {
-        let floor = opened.replay.last().map_or(0, |entry| entry.seq);
+        // Live entries up to the position predate the subscription (or
+        // were replayed): a networked backend's feed may still carry them.
+        let floor = opened
+            .replay
+            .last()
+            .map_or(0, |entry| entry.seq)
+            .max(opened.position);
         let topics = opened
             .live
             .iter()
@@ -305,7 +311,17 @@ impl Subscription {
                     Poll::Ready(LaneItem::Lagged(n)) => {
                         return self.lagged(self.lanes[i].policy, n);
                     }
-                    // Deliver what the other lanes hold first.
+                    // A feed that ends before shutdown was ended by its
+                    // backend, which lost its position (a networked backend
+                    // whose store lost events): end the subscription, so the
+                    // client reconnects and resumes or is told to reset,
+                    // rather than going on silently without the topic.
+                    Poll::Ready(LaneItem::Closed) if self.shared.final_event.get().is_none() => {
+                        self.state = State::Done;
+                        self.lanes.clear();
+                        return Poll::Ready(None);
+                    }
+                    // Shutdown: deliver what the other lanes hold first.
                     Poll::Ready(LaneItem::Closed) => self.lanes[i].closed = true,
                 }
             }

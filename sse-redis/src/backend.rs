@@ -1,0 +1,618 @@
+//! [`RedisBackend`]: the broker's [`Backend`] on Redis Streams.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script, Value};
+use sse_core::Event;
+use sse_core::broker::{
+    Backend, BackendFuture, BackendStats, BrokerError, Entry, EventId, LagPolicy, Live, Opened,
+    ResetReason, TopicConfig, TopicStats,
+};
+use tokio::runtime::Handle;
+use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
+
+use crate::reader::{Cell, Options, Reader};
+use crate::wire::{self, Keys, Stored};
+
+/// The broker's [`Backend`] on a Redis server (6 or newer): topics, ids
+/// and history shared by every process that connects to the same Redis
+/// with the same key prefix. See the [crate documentation](crate) for how
+/// it works.
+///
+/// Create it with [`RedisBackend::connect`] or [`RedisBackend::builder`],
+/// then hand it to [`Broker::builder`](sse_core::broker::Broker::builder)`.build_with`.
+///
+/// ```no_run
+/// use sse_core::broker::Broker;
+/// use sse_redis::RedisBackend;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// let backend = RedisBackend::connect("redis://127.0.0.1:6379").await?;
+/// let broker = Broker::builder().build_with(backend);
+/// # drop(broker);
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisBackend {
+    client: Client,
+    conn: ConnectionManager,
+    keys: Keys,
+    epoch: AtomicU64,
+    defaults: TopicConfig,
+    overrides: HashMap<Box<str>, TopicConfig>,
+    exact_trim: bool,
+    options: Options,
+    topics: Mutex<HashMap<Arc<str>, LocalTopic>>,
+    closed: AtomicBool,
+    runtime: Handle,
+    publish_script: Script,
+    open_script: Script,
+}
+
+/// A topic with local subscribers: its feed and its reader.
+struct LocalTopic {
+    cell: Arc<Cell>,
+    /// The epoch its reader's cursor belongs to.
+    epoch: u64,
+    reader: AbortHandle,
+    policy: LagPolicy,
+}
+
+impl LocalTopic {
+    fn is_open(&self) -> bool {
+        self.cell.lock().sender.is_some()
+    }
+
+    fn close(&self) {
+        self.reader.abort();
+        self.cell.lock().sender = None;
+    }
+}
+
+/// Builds a [`RedisBackend`]: key prefix, per-topic bounds, timeouts.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sse_core::broker::TopicConfig;
+/// use sse_redis::RedisBackend;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// let backend = RedisBackend::builder("redis://127.0.0.1:6379")
+///     .key_prefix("chat:")
+///     .defaults(TopicConfig::new().max_events(500))
+///     .command_timeout(Duration::from_secs(1))
+///     .connect()
+///     .await?;
+/// # drop(backend);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisBackendBuilder {
+    url: String,
+    prefix: String,
+    defaults: TopicConfig,
+    overrides: HashMap<Box<str>, TopicConfig>,
+    exact_trim: bool,
+    options: Options,
+}
+
+impl RedisBackendBuilder {
+    /// Prefixes every key this backend uses (default `sse:`): the epoch
+    /// (`{prefix}epoch`), the sequence (`{prefix}seq`) and one stream per
+    /// topic (`{prefix}topic:{name}`). Processes that share a prefix share
+    /// topics and ids.
+    ///
+    /// ```
+    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/").key_prefix("app1:");
+    /// # drop(builder);
+    /// ```
+    pub fn key_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.to_owned();
+        self
+    }
+
+    /// Bounds for every topic without its own. Of the history bounds, Redis
+    /// applies the event count (`XADD … MAXLEN ~ n`, at least 1); the byte
+    /// and age bounds are not applied. The lag limit and policy apply to
+    /// this process's subscribers as in memory.
+    ///
+    /// ```
+    /// # use sse_core::broker::TopicConfig;
+    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/")
+    ///     .defaults(TopicConfig::new().max_events(100));
+    /// # drop(builder);
+    /// ```
+    pub fn defaults(mut self, config: TopicConfig) -> Self {
+        self.defaults = config;
+        self
+    }
+
+    /// Bounds for the topic `name` (see [`defaults`](Self::defaults)).
+    /// Give every process the same bounds: the last publisher trims.
+    ///
+    /// ```
+    /// # use sse_core::broker::TopicConfig;
+    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/")
+    ///     .topic("ticker", TopicConfig::new().max_events(10));
+    /// # drop(builder);
+    /// ```
+    pub fn topic(mut self, name: &str, config: TopicConfig) -> Self {
+        self.overrides.insert(name.into(), config);
+        self
+    }
+
+    /// Trims streams to exactly the event bound (`MAXLEN n`) instead of
+    /// approximately (`MAXLEN ~ n`, the default: Redis then keeps up to one
+    /// internal node more, and trims more cheaply).
+    ///
+    /// ```
+    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/").exact_trim(true);
+    /// # drop(builder);
+    /// ```
+    pub fn exact_trim(mut self, exact: bool) -> Self {
+        self.exact_trim = exact;
+        self
+    }
+
+    /// How long a publish or a subscribe waits for Redis before failing
+    /// (default 2 s); also each connection attempt's limit.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/")
+    ///     .command_timeout(Duration::from_millis(500));
+    /// # drop(builder);
+    /// ```
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.options.command_timeout = timeout;
+        self
+    }
+
+    /// The delay before a topic reader reconnects: `min` after the first
+    /// failure, doubling up to `max` (defaults 50 ms and 2 s).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/")
+    ///     .reconnect_backoff(Duration::from_millis(10), Duration::from_secs(1));
+    /// # drop(builder);
+    /// ```
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.options.backoff_min = min;
+        self.options.backoff_max = max.max(min);
+        self
+    }
+
+    /// Connects, and reads the shared epoch (setting it if this is the first
+    /// process). Must run inside a tokio runtime, which the topic readers
+    /// are spawned on.
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let backend = sse_redis::RedisBackend::builder("redis://127.0.0.1/").connect().await?;
+    /// # drop(backend);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(self) -> Result<RedisBackend, BrokerError> {
+        let runtime = Handle::try_current().map_err(|e| BrokerError::Backend(Box::new(e)))?;
+        let client = Client::open(self.url.as_str()).map_err(wire::backend)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.options.command_timeout))
+            .set_response_timeout(Some(self.options.command_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(self.options.backoff_min)
+            .set_max_delay(self.options.backoff_max);
+        let conn = tokio::time::timeout(
+            self.options.command_timeout * 2,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| timed_out(self.options.command_timeout * 2))?
+        .map_err(wire::backend)?;
+        let backend = RedisBackend {
+            client,
+            conn,
+            keys: Keys::new(&self.prefix),
+            epoch: AtomicU64::new(0),
+            defaults: self.defaults,
+            overrides: self.overrides,
+            exact_trim: self.exact_trim,
+            options: self.options,
+            topics: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            runtime,
+            publish_script: Script::new(wire::PUBLISH),
+            open_script: Script::new(wire::OPEN),
+        };
+        let (epoch, _, _) = backend.read_state(&[], None).await?;
+        backend.epoch.store(epoch, Ordering::Release);
+        tracing::debug!(epoch = %format_args!("{epoch:x}"), "sse-redis: connected");
+        Ok(backend)
+    }
+}
+
+/// Whether `error` is a connection lost or refused (not a timeout or a
+/// reply), after which the connection manager reconnects.
+fn is_dropped(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    error
+        .downcast_ref::<redis::RedisError>()
+        .is_some_and(|error| error.is_connection_dropped() || error.is_io_error())
+}
+
+fn timed_out(after: Duration) -> BrokerError {
+    BrokerError::Backend(Box::new(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("Redis did not answer within {after:?}"),
+    )))
+}
+
+impl RedisBackend {
+    /// A builder for a backend on the Redis at `url`
+    /// (`redis://[user:password@]host[:port][/db]`).
+    ///
+    /// ```
+    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1:6379/0");
+    /// # drop(builder);
+    /// ```
+    pub fn builder(url: &str) -> RedisBackendBuilder {
+        RedisBackendBuilder {
+            url: url.to_owned(),
+            prefix: "sse:".to_owned(),
+            defaults: TopicConfig::default(),
+            overrides: HashMap::new(),
+            exact_trim: false,
+            options: Options {
+                command_timeout: Duration::from_secs(2),
+                block: Duration::from_secs(2),
+                read_count: 512,
+                backoff_min: Duration::from_millis(50),
+                backoff_max: Duration::from_secs(2),
+            },
+        }
+    }
+
+    /// Connects to the Redis at `url` with the default settings.
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let backend = sse_redis::RedisBackend::connect("redis://127.0.0.1:6379").await?;
+    /// # drop(backend);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> Result<RedisBackend, BrokerError> {
+        Self::builder(url).connect().await
+    }
+
+    fn config_for(&self, name: &str) -> &TopicConfig {
+        self.overrides.get(name).unwrap_or(&self.defaults)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, LocalTopic>> {
+        self.topics.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the epoch Redis answered with; a new one means Redis lost
+    /// its data.
+    fn observe_epoch(&self, hex: &[u8]) -> Result<u64, BrokerError> {
+        let epoch = wire::parse_epoch(hex)?;
+        let old = self.epoch.swap(epoch, Ordering::AcqRel);
+        if old != epoch && old != 0 {
+            tracing::warn!(
+                old = %format_args!("{old:x}"),
+                new = %format_args!("{epoch:x}"),
+                "sse-redis: Redis holds a new epoch (it lost its data); ids of the old one reset"
+            );
+        }
+        Ok(epoch)
+    }
+
+    /// Runs `OPEN`: the epoch, the latest sequence number and, from
+    /// `from` on, each topic's entries.
+    async fn read_state(
+        &self,
+        topics: &[&str],
+        from: Option<u64>,
+    ) -> Result<(u64, u64, Vec<Value>), BrokerError> {
+        let mut invocation = self.open_script.prepare_invoke();
+        invocation.key(&self.keys.epoch).key(&self.keys.seq);
+        for topic in topics {
+            invocation.key(self.keys.stream(topic));
+        }
+        invocation.arg(format!("{:x}", wire::fresh_epoch()));
+        invocation.arg(from.map_or_else(String::new, |seq| format!("{seq}-0")));
+        let mut conn = self.conn.clone();
+        let reply: Vec<Value> = match self.timed(invocation.invoke_async(&mut conn)).await {
+            // The script only reads (and sets a missing epoch): after a
+            // dropped connection, try once more on the new one.
+            Err(BrokerError::Backend(error)) if is_dropped(&*error) => {
+                self.timed(invocation.invoke_async(&mut conn)).await?
+            }
+            other => other?,
+        };
+        let mut reply = reply.into_iter();
+        let epoch = match reply.next() {
+            Some(Value::BulkString(hex)) => self.observe_epoch(&hex)?,
+            _ => return Err(wire::protocol("no epoch")),
+        };
+        let seq = reply
+            .next()
+            .as_ref()
+            .and_then(wire::value_u64)
+            .ok_or_else(|| wire::protocol("no sequence number"))?;
+        Ok((epoch, seq, reply.collect()))
+    }
+
+    async fn timed<T>(
+        &self,
+        future: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, BrokerError> {
+        tokio::time::timeout(self.options.command_timeout, future)
+            .await
+            .map_err(|_| timed_out(self.options.command_timeout))?
+            .map_err(wire::backend)
+    }
+
+    async fn publish_async(&self, topics: &[&str], event: &Event) -> Result<EventId, BrokerError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BrokerError::Closed);
+        }
+        let frame = event.as_bytes();
+        let body = &frame[..frame.len().saturating_sub(1)];
+        let mut invocation = self.publish_script.prepare_invoke();
+        invocation.key(&self.keys.epoch).key(&self.keys.seq);
+        for topic in topics {
+            invocation.key(self.keys.stream(topic));
+        }
+        invocation
+            .arg(format!("{:x}", wire::fresh_epoch()))
+            .arg(body)
+            .arg(if topics.len() > 1 {
+                topics.join("\0")
+            } else {
+                String::new()
+            })
+            .arg(if self.exact_trim { "=" } else { "~" });
+        for topic in topics {
+            invocation.arg(self.config_for(topic).get_max_events().max(1));
+        }
+        let mut conn = self.conn.clone();
+        let (epoch, seq): (Vec<u8>, u64) = self.timed(invocation.invoke_async(&mut conn)).await?;
+        let epoch = self.observe_epoch(&epoch)?;
+        Ok(EventId::new(epoch, seq))
+    }
+
+    async fn open_async(
+        &self,
+        names: &[&str],
+        after: Option<u64>,
+        asked_epoch: u64,
+    ) -> Result<Opened, BrokerError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BrokerError::Closed);
+        }
+        let (epoch, position, ranges) = self
+            .read_state(names, after.map(|after| after.saturating_add(1)))
+            .await?;
+        let mut reset = None;
+        let mut replay: Vec<Entry> = Vec::new();
+        let mut topics_cache = None;
+        if let Some(after) = after {
+            if epoch != asked_epoch {
+                reset = Some(ResetReason::OtherEpoch);
+            } else if after > position {
+                reset = Some(ResetReason::Unknown);
+            } else {
+                for range in ranges {
+                    let stored = wire::parse_entries(range, &mut topics_cache)?;
+                    if stored.first().is_some_and(|first| first.prev > after) {
+                        reset = Some(ResetReason::Evicted);
+                        break;
+                    }
+                    replay.extend(stored.into_iter().map(|stored| stored.entry));
+                }
+            }
+            if reset.is_some() {
+                replay.clear();
+            }
+        }
+
+        let mut live = Vec::with_capacity(names.len());
+        let mut highest_cursor = position;
+        {
+            let mut map = self.lock();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(BrokerError::Closed);
+            }
+            for name in names {
+                let current = map
+                    .get(*name)
+                    .is_some_and(|topic| topic.epoch == epoch && topic.is_open());
+                if !current {
+                    let topic = self.start_topic(name, epoch, position);
+                    if let Some(old) = map.insert(Arc::from(*name), topic) {
+                        old.close();
+                    }
+                }
+                let Some((key, topic)) = map.get_key_value(*name) else {
+                    unreachable!("the topic was just inserted");
+                };
+                let state = topic.cell.lock();
+                let Some(sender) = &state.sender else {
+                    unreachable!("the topic was checked open under the map lock");
+                };
+                live.push(Live {
+                    topic: Arc::clone(key),
+                    receiver: sender.subscribe(),
+                    policy: topic.policy,
+                });
+                highest_cursor = highest_cursor.max(state.cursor);
+            }
+        }
+
+        if after.is_some() && reset.is_none() {
+            if highest_cursor > position {
+                // A reader is ahead of the snapshot: what it sent before the
+                // receivers existed is read here, so replay meets live.
+                let mut conn = self.conn.clone();
+                for name in names {
+                    let range: Value = self
+                        .timed(
+                            redis::cmd("XRANGE")
+                                .arg(self.keys.stream(name))
+                                .arg(format!("{}-0", position + 1))
+                                .arg(format!("{highest_cursor}-0"))
+                                .query_async(&mut conn),
+                        )
+                        .await?;
+                    let stored: Vec<Stored> = wire::parse_entries(range, &mut topics_cache)?;
+                    replay.extend(stored.into_iter().map(|stored| stored.entry));
+                }
+            }
+            if names.len() > 1 || highest_cursor > position {
+                replay.sort_by_key(|entry| entry.seq);
+                replay.dedup_by_key(|entry| entry.seq);
+            }
+        }
+        Ok(Opened {
+            live,
+            replay,
+            reset,
+            position,
+        })
+    }
+
+    /// A new local topic whose reader starts after `cursor`.
+    fn start_topic(&self, name: &str, epoch: u64, cursor: u64) -> LocalTopic {
+        let config = self.config_for(name);
+        let (sender, _) = broadcast::channel(config.get_lag_limit().clamp(1, 1 << 24));
+        let cell = Arc::new(Cell::new(sender, cursor));
+        let topic: Arc<str> = Arc::from(name);
+        let reader = Reader {
+            client: self.client.clone(),
+            stream_key: self.keys.stream(name),
+            epoch_key: self.keys.epoch.clone(),
+            topic,
+            epoch,
+            cell: Arc::clone(&cell),
+            options: self.options.clone(),
+        };
+        tracing::debug!(
+            topic = name,
+            cursor,
+            "sse-redis: starting the topic's reader"
+        );
+        let task = self.runtime.spawn(reader.run());
+        LocalTopic {
+            cell,
+            epoch,
+            reader: task.abort_handle(),
+            policy: config.get_lag_policy(),
+        }
+    }
+}
+
+impl Backend for RedisBackend {
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn publish<'a>(
+        &'a self,
+        topics: &'a [&'a str],
+        event: &'a Event,
+    ) -> BackendFuture<'a, Result<EventId, BrokerError>> {
+        BackendFuture::boxed(self.publish_async(topics, event))
+    }
+
+    fn open<'a>(
+        &'a self,
+        topics: &'a [&'a str],
+        after: Option<u64>,
+    ) -> BackendFuture<'a, Result<Opened, BrokerError>> {
+        // The epoch the broker just checked the client's id against.
+        let asked_epoch = self.epoch();
+        BackendFuture::boxed(self.open_async(topics, after, asked_epoch))
+    }
+
+    fn release(&self, topics: &[Arc<str>]) {
+        let mut map = self.lock();
+        for name in topics {
+            let unused = map.get(name).is_some_and(|topic| {
+                topic
+                    .cell
+                    .lock()
+                    .sender
+                    .as_ref()
+                    .is_none_or(|sender| sender.receiver_count() == 0)
+            });
+            if unused {
+                if let Some(topic) = map.remove(name) {
+                    tracing::debug!(topic = %name, "sse-redis: stopping the topic's reader");
+                    topic.close();
+                }
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        for (_, topic) in self.lock().drain() {
+            topic.close();
+        }
+    }
+
+    /// Redis trims each stream as it is published to: nothing to do.
+    fn evict_expired(&self) {}
+
+    fn stats(&self) -> BackendStats {
+        let map = self.lock();
+        let mut topics: Vec<TopicStats> = map
+            .iter()
+            .map(|(name, topic)| TopicStats {
+                name: Arc::clone(name),
+                subscribers: topic
+                    .cell
+                    .lock()
+                    .sender
+                    .as_ref()
+                    .map_or(0, broadcast::Sender::receiver_count),
+                // History lives in Redis (`XLEN`), not in this process.
+                retained_events: 0,
+                retained_bytes: 0,
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        BackendStats { topics, evicted: 0 }
+    }
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        for (_, topic) in self.lock().drain() {
+            topic.close();
+        }
+    }
+}
+
+impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("epoch", &format_args!("{:x}", self.epoch()))
+            .field("keys", &self.keys)
+            .field("exact_trim", &self.exact_trim)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,285 @@
+//! What goes over the wire: the Lua scripts, the keys, and the parsing of
+//! stream entries.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use redis::Value;
+use sse_core::Event;
+use sse_core::broker::{BrokerError, Entry};
+
+/// Publishes one event to one or more topics, atomically: the epoch (set
+/// from `ARGV[1]` if Redis has none, as after a restart without
+/// persistence), the next sequence number, and one `XADD` per topic with
+/// that number as the explicit id `{seq}-0`.
+///
+/// The stored frame is the stamped one (`id: {epoch}-{seq}` appended), so a
+/// reader hands the bytes on as they are. Field `p` is the topic's previous
+/// sequence number: a reader or a resume sees that events were trimmed when
+/// the first entry it gets names a previous one it never saw.
+///
+/// KEYS: epoch, sequence, then the topics' streams. ARGV: a fresh epoch
+/// (hex), the frame without its final newline, the topics joined by NUL
+/// (empty for one topic), `~` or `=`, then each stream's MAXLEN.
+pub(crate) const PUBLISH: &str = r#"
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  redis.call('SET', KEYS[1], ARGV[1])
+  epoch = ARGV[1]
+end
+local seq = redis.call('INCR', KEYS[2])
+local s = string.format('%d', seq)
+local id = s .. '-0'
+local frame = ARGV[2] .. 'id: ' .. epoch .. '-' .. s .. '\n\n'
+for i = 3, #KEYS do
+  local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
+  local prev = '0'
+  if last[1] then
+    prev = string.match(last[1][1], '^(%d+)')
+  end
+  if ARGV[3] == '' then
+    redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 2], id, 'e', frame, 'p', prev)
+  else
+    redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 2], id, 'e', frame, 'p', prev, 't', ARGV[3])
+  end
+end
+return {epoch, seq}
+"#;
+
+/// Reads, atomically, the epoch (set from `ARGV[1]` if missing), the
+/// latest sequence number, and, when `ARGV[2]` is a stream id, each
+/// topic's entries from it on.
+///
+/// KEYS: epoch, sequence, then the topics' streams.
+pub(crate) const OPEN: &str = r#"
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  redis.call('SET', KEYS[1], ARGV[1])
+  epoch = ARGV[1]
+end
+local out = {epoch, redis.call('GET', KEYS[2]) or '0'}
+if ARGV[2] ~= '' then
+  for i = 3, #KEYS do
+    out[i] = redis.call('XRANGE', KEYS[i], ARGV[2], '+')
+  end
+end
+return out
+"#;
+
+/// The Redis keys of one backend, all under its prefix.
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    pub(crate) epoch: String,
+    pub(crate) seq: String,
+    topic_prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Keys {
+            epoch: format!("{prefix}epoch"),
+            seq: format!("{prefix}seq"),
+            topic_prefix: format!("{prefix}topic:"),
+        }
+    }
+
+    /// The stream holding `topic`'s events.
+    pub(crate) fn stream(&self, topic: &str) -> String {
+        let mut key = String::with_capacity(self.topic_prefix.len() + topic.len());
+        key.push_str(&self.topic_prefix);
+        key.push_str(topic);
+        key
+    }
+}
+
+/// A new epoch, as [`sse_core`]'s memory backend draws one: the time mixed
+/// with a random hash seed, 48 bits, never zero.
+pub(crate) fn fresh_epoch() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(nanos);
+    (hasher.finish() >> 16).max(1)
+}
+
+/// The epoch as Redis stores it: lowercase hex, as in the ids.
+pub(crate) fn parse_epoch(hex: &[u8]) -> Result<u64, BrokerError> {
+    std::str::from_utf8(hex)
+        .ok()
+        .and_then(|s| u64::from_str_radix(s, 16).ok())
+        .ok_or_else(|| protocol("the stored epoch is not hexadecimal"))
+}
+
+/// An error for a reply this crate did not write.
+pub(crate) fn protocol(what: &str) -> BrokerError {
+    BrokerError::Backend(format!("unexpected Redis data: {what}").into())
+}
+
+/// A Redis error as a broker error.
+pub(crate) fn backend(error: redis::RedisError) -> BrokerError {
+    BrokerError::Backend(Box::new(error))
+}
+
+/// One stream entry as this crate writes it.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    pub(crate) seq: u64,
+    /// The topic's previous sequence number (0 for its first event).
+    pub(crate) prev: u64,
+    pub(crate) entry: Entry,
+}
+
+/// The last `t` field seen and its parsed topic list.
+pub(crate) type TopicsCache = Option<(Vec<u8>, Arc<[Arc<str>]>)>;
+
+/// Parses the entries of an `XRANGE` reply (or of one stream of `XREAD`).
+/// `topics` caches the last topic list seen, so consecutive events to the
+/// same topics share one allocation.
+pub(crate) fn parse_entries(
+    value: Value,
+    topics: &mut TopicsCache,
+) -> Result<Vec<Stored>, BrokerError> {
+    let items = match value {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(items) | Value::Set(items) => items,
+        _ => return Err(protocol("a stream range is not an array")),
+    };
+    items
+        .into_iter()
+        .map(|item| parse_entry(item, topics))
+        .collect()
+}
+
+fn parse_entry(item: Value, topics: &mut TopicsCache) -> Result<Stored, BrokerError> {
+    let Value::Array(mut pair) = item else {
+        return Err(protocol("a stream entry is not an array"));
+    };
+    if pair.len() != 2 {
+        return Err(protocol("a stream entry is not [id, fields]"));
+    }
+    let fields = pair.pop().unwrap_or(Value::Nil);
+    let id = pair.pop().unwrap_or(Value::Nil);
+    let seq = match &id {
+        Value::BulkString(bytes) => parse_seq(bytes),
+        Value::SimpleString(s) => parse_seq(s.as_bytes()),
+        _ => None,
+    }
+    .ok_or_else(|| protocol("a stream id is not `{seq}-0`"))?;
+    let pairs: Vec<(Value, Value)> = match fields {
+        Value::Array(flat) => {
+            let mut flat = flat.into_iter();
+            let mut pairs = Vec::with_capacity(3);
+            while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+                pairs.push((k, v));
+            }
+            pairs
+        }
+        Value::Map(pairs) => pairs,
+        _ => return Err(protocol("stream fields are not an array")),
+    };
+    let mut frame = None;
+    let mut prev = 0;
+    let mut names = None;
+    for (key, value) in pairs {
+        let (Value::BulkString(key), Value::BulkString(value)) = (key, value) else {
+            continue;
+        };
+        match key.as_slice() {
+            b"e" => frame = Some(value),
+            b"p" => prev = parse_u64(&value).ok_or_else(|| protocol("field `p`"))?,
+            b"t" => names = Some(value),
+            _ => {}
+        }
+    }
+    let frame = frame.ok_or_else(|| protocol("a stream entry without field `e`"))?;
+    let topics = match names {
+        None => None,
+        Some(names) => Some(match topics {
+            Some((bytes, list)) if *bytes == names => Arc::clone(list),
+            _ => {
+                let list: Arc<[Arc<str>]> = names
+                    .split(|&b| b == 0)
+                    .map(|name| Arc::from(String::from_utf8_lossy(name).as_ref()))
+                    .collect();
+                *topics = Some((names, Arc::clone(&list)));
+                list
+            }
+        }),
+    };
+    Ok(Stored {
+        seq,
+        prev,
+        entry: Entry {
+            seq,
+            // The frame was built by `PUBLISH` from an encoded event and its
+            // id line.
+            event: Event::from_encoded_unchecked(Bytes::from(frame)),
+            topics,
+        },
+    })
+}
+
+fn parse_seq(id: &[u8]) -> Option<u64> {
+    let seq = id.strip_suffix(b"-0")?;
+    parse_u64(seq)
+}
+
+pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// A bulk string or integer reply as a number.
+pub(crate) fn value_u64(value: &Value) -> Option<u64> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        Value::BulkString(bytes) => parse_u64(bytes),
+        Value::SimpleString(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn an_entry_with_topics_shares_their_list_with_the_next() {
+        let entry = |id: &str| {
+            Value::Array(vec![
+                bulk(id),
+                Value::Array(vec![
+                    bulk("e"),
+                    bulk("data: x\nid: a-1\n\n"),
+                    bulk("p"),
+                    bulk("0"),
+                    bulk("t"),
+                    bulk("a\0b"),
+                ]),
+            ])
+        };
+        let mut cache = None;
+        let parsed = parse_entries(Value::Array(vec![entry("1-0"), entry("2-0")]), &mut cache)
+            .expect("valid entries");
+        assert_eq!(parsed[1].seq, 2);
+        let (a, b) = (
+            parsed[0].entry.topics.clone().expect("two topics"),
+            parsed[1].entry.topics.clone().expect("two topics"),
+        );
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*a[1], "b");
+    }
+
+    #[test]
+    fn a_stream_id_other_than_seq_dash_zero_is_an_error() {
+        let entry = Value::Array(vec![bulk("1-1"), Value::Array(vec![bulk("e"), bulk("x")])]);
+        assert!(parse_entries(Value::Array(vec![entry]), &mut None).is_err());
+    }
+}

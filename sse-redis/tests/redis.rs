@@ -1,0 +1,554 @@
+//! The Redis backend against a real `redis-server` started by each test.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sse_core::Event;
+use sse_core::broker::{
+    Broker, BrokerError, EventId, LagPolicy, ResetReason, Resume, Subscription, TopicConfig, stamp,
+};
+use sse_redis::{RedisBackend, RedisBackendBuilder};
+use support::RedisServer;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn builder(server: &RedisServer) -> RedisBackendBuilder {
+    RedisBackend::builder(&server.url())
+        .command_timeout(Duration::from_millis(500))
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
+}
+
+/// A broker over its own backend: one "process".
+async fn broker(server: &RedisServer) -> Broker {
+    broker_with(builder(server)).await
+}
+
+async fn broker_with(builder: RedisBackendBuilder) -> Broker {
+    let backend = builder.connect().await.expect("connect to redis-server");
+    Broker::builder().build_with(backend)
+}
+
+async fn next(subscription: &mut Subscription) -> Option<Event> {
+    tokio::time::timeout(WAIT, subscription.next())
+        .await
+        .expect("an event or the end within 10 s")
+}
+
+async fn next_event(subscription: &mut Subscription) -> Event {
+    next(subscription).await.expect("an event, not the end")
+}
+
+fn id_of(event: &Event) -> String {
+    let text = String::from_utf8_lossy(event.as_bytes()).into_owned();
+    text.lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("id: "))
+        .expect("an id line")
+        .to_owned()
+}
+
+/// Nothing more arrives within a short while.
+async fn assert_quiet(subscription: &mut Subscription) {
+    let more = tokio::time::timeout(Duration::from_millis(300), subscription.next()).await;
+    assert!(more.is_err(), "unexpected event: {more:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_published_on_a_is_received_on_b() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    assert_eq!(a.epoch(), b.epoch());
+    let mut on_b = b.subscribe(&["room"], None).await.unwrap();
+    let mut ids = Vec::new();
+    for text in ["one", "two", "three"] {
+        ids.push(a.publish("room", Event::data(text)).await.unwrap());
+    }
+    for (id, text) in ids.iter().zip(["one", "two", "three"]) {
+        assert_eq!(next_event(&mut on_b).await, stamp(&Event::data(text), *id));
+    }
+    assert_eq!(ids.iter().map(EventId::seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_quiet(&mut on_b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_issued_by_a_resumes_on_b_without_loss_or_duplicate() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            a.publish("feed", Event::data(&format!("{n}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut on_b = b
+        .subscribe(&["feed"], Some(&ids[1].to_string()))
+        .await
+        .unwrap();
+    assert_eq!(on_b.resume(), Resume::Replayed { events: 3 });
+    ids.push(a.publish("feed", Event::data("5")).await.unwrap());
+    for (n, id) in ids.iter().enumerate().skip(2) {
+        assert_eq!(
+            next_event(&mut on_b).await,
+            stamp(&Event::data(&format!("{n}")), *id)
+        );
+    }
+    assert_quiet(&mut on_b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_while_a_publishes_continuously_has_no_gap_and_no_duplicate() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    // B already reads the topic, so the new subscription meets a running reader.
+    let _reader_warm = b.subscribe(&["busy"], None).await.unwrap();
+    let publisher = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..400 {
+                ids.push(
+                    a.publish("busy", Event::data(&format!("{n}")))
+                        .await
+                        .unwrap(),
+                );
+                if n % 50 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            ids
+        })
+    };
+    // Resume from an early id while publishing goes on.
+    let first = loop {
+        let probe = a.publish("other", Event::data("x")).await.unwrap();
+        if probe.seq() > 60 {
+            break EventId::new(a.epoch(), 10);
+        }
+    };
+    let mut on_b = b
+        .subscribe(&["busy"], Some(&first.to_string()))
+        .await
+        .unwrap();
+    let ids = publisher.await.unwrap();
+    let expected: Vec<String> = ids
+        .iter()
+        .filter(|id| id.seq() > 10)
+        .map(ToString::to_string)
+        .collect();
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        got.push(id_of(&next_event(&mut on_b).await));
+    }
+    assert_eq!(got, expected);
+    assert_quiet(&mut on_b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_of_another_epoch_or_never_given_out_reset() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let id = a.publish("t", Event::data("x")).await.unwrap();
+    let foreign = EventId::new(a.epoch() ^ 1, 1).to_string();
+    let mut other = b.subscribe(&["t"], Some(&foreign)).await.unwrap();
+    assert_eq!(
+        other.resume(),
+        Resume::Reset {
+            reason: ResetReason::OtherEpoch,
+            position: id
+        }
+    );
+    let notice = next_event(&mut other).await;
+    assert_eq!(
+        notice.as_bytes(),
+        format!("event: reset\nid: {id}\ndata: other-epoch\n\n").as_bytes()
+    );
+    let future = EventId::new(a.epoch(), 99).to_string();
+    let unknown = b.subscribe(&["t"], Some(&future)).await.unwrap();
+    assert!(matches!(
+        unknown.resume(),
+        Resume::Reset {
+            reason: ResetReason::Unknown,
+            ..
+        }
+    ));
+}
+
+/// The path of an example binary of this package, built by `cargo test`.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/{profile}/deps");
+    dir.join("examples").join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_os_process_publishes_and_resumes_with_ids_of_this_one() {
+    let server = RedisServer::start();
+    let here = broker(&server).await;
+    let peer = example("redis_peer");
+    assert!(
+        peer.is_file(),
+        "{} missing: `cargo test -p sse-redis` builds it",
+        peer.display()
+    );
+
+    // The other process publishes; this one receives.
+    let mut live = here.subscribe(&["shared"], None).await.unwrap();
+    let output = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(&peer)
+            .args([&server.url(), "publish", "shared", "3"])
+            .output(),
+    )
+    .await
+    .expect("the peer finishes")
+    .expect("run the peer");
+    assert!(output.status.success(), "{output:?}");
+    let ids: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    for (n, id) in ids.iter().enumerate() {
+        let event = next_event(&mut live).await;
+        assert_eq!(
+            event,
+            stamp(&Event::data(&format!("peer {n}")), id.parse().unwrap())
+        );
+    }
+
+    // This one published; the other process resumes with the first id.
+    let more = [
+        here.publish("shared", Event::data("a")).await.unwrap(),
+        here.publish("shared", Event::data("b")).await.unwrap(),
+    ];
+    let mut child = Command::new(&peer)
+        .args([&server.url(), "subscribe", "shared", "4", &ids[0]])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run the peer");
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map(|line| line.unwrap())
+            .collect::<Vec<_>>()
+    });
+    let lines = tokio::time::timeout(WAIT * 2, lines)
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    // Replayed: the other 2 of its own ids, then the 2 published here.
+    let expected: Vec<String> = std::iter::once("ready".to_owned())
+        .chain(ids[1..].iter().cloned())
+        .chain(more.iter().map(ToString::to_string))
+        .collect();
+    assert_eq!(lines, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_persistence_errors_publishes_then_resets_subscribers() {
+    let mut server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let mut on_b = b.subscribe(&["news"], None).await.unwrap();
+    let first = a.publish("news", Event::data("before")).await.unwrap();
+    assert_eq!(
+        next_event(&mut on_b).await,
+        stamp(&Event::data("before"), first)
+    );
+
+    server.kill();
+    let failed = a.publish("news", Event::data("during")).await;
+    assert!(matches!(failed, Err(BrokerError::Backend(_))), "{failed:?}");
+    server.restart();
+
+    // The epoch and the stream are gone: B's subscription ends, and the
+    // client's reconnect with its last id gets the explicit reset.
+    assert_eq!(next(&mut on_b).await, None);
+    let after = publish_retrying(&a, "news", "after").await;
+    assert_ne!(after.epoch(), first.epoch());
+    let mut again = b
+        .subscribe(&["news"], Some(&first.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.resume(),
+        Resume::Reset {
+            reason: ResetReason::OtherEpoch,
+            position: after
+        }
+    );
+    assert!(
+        next_event(&mut again)
+            .await
+            .as_bytes()
+            .starts_with(b"event: reset\n")
+    );
+    let live = a.publish("news", Event::data("live")).await.unwrap();
+    assert_eq!(
+        next_event(&mut again).await,
+        stamp(&Event::data("live"), live)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_persistence_delivers_what_subscribers_missed() {
+    let mut server = RedisServer::start_persistent();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let mut on_b = b.subscribe(&["news"], None).await.unwrap();
+    let mut published = vec![a.publish("news", Event::data("0")).await.unwrap()];
+    assert_eq!(
+        id_of(&next_event(&mut on_b).await),
+        published[0].to_string()
+    );
+
+    server.kill();
+    assert!(a.publish("news", Event::data("lost")).await.is_err());
+    server.restart();
+    // Published while B's reader is still reconnecting, and after.
+    for n in 1..=5 {
+        published.push(publish_retrying(&a, "news", &n.to_string()).await);
+    }
+    assert!(
+        published
+            .iter()
+            .all(|id| id.epoch() == published[0].epoch())
+    );
+    for id in &published[1..] {
+        assert_eq!(id_of(&next_event(&mut on_b).await), id.to_string());
+    }
+    assert_quiet(&mut on_b).await;
+}
+
+async fn publish_retrying(broker: &Broker, topic: &str, data: &str) -> EventId {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match broker.publish(topic, Event::data(data)).await {
+            Ok(id) => return id,
+            Err(error) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "publish still fails: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_topics_each_get_their_own_events_once() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let names: Vec<String> = (0..40).map(|n| format!("topic-{n}")).collect();
+    let mut singles = Vec::new();
+    for name in &names {
+        singles.push(b.subscribe(&[name.as_str()], None).await.unwrap());
+    }
+    let mut all = b.subscribe(&names, None).await.unwrap();
+    let mut ids = Vec::new();
+    for name in &names {
+        ids.push(a.publish(name, Event::data(name.as_str())).await.unwrap());
+    }
+    let both = a
+        .publish_to(&["topic-0", "topic-1"], Event::data("both"))
+        .await
+        .unwrap();
+    for ((subscription, name), id) in singles.iter_mut().zip(&names).zip(&ids) {
+        assert_eq!(
+            next_event(subscription).await,
+            stamp(&Event::data(name.as_str()), *id)
+        );
+    }
+    for id in &ids {
+        assert_eq!(id_of(&next_event(&mut all).await), id.to_string());
+    }
+    assert_eq!(
+        next_event(&mut all).await,
+        stamp(&Event::data("both"), both)
+    );
+    assert_quiet(&mut all).await;
+    // The multi-topic event, resumed on another broker, also comes once.
+    let mut resumed = a
+        .subscribe(&["topic-0", "topic-1"], Some(&ids[1].to_string()))
+        .await
+        .unwrap();
+    assert_eq!(resumed.resume(), Resume::Replayed { events: 1 });
+    assert_eq!(id_of(&next_event(&mut resumed).await), both.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_reader_per_topic_per_process_serves_every_subscriber() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let mut subscriptions = Vec::new();
+    for _ in 0..100 {
+        subscriptions.push(b.subscribe(&["crowd"], None).await.unwrap());
+    }
+    let id = a.publish("crowd", Event::data("hi")).await.unwrap();
+    for subscription in &mut subscriptions {
+        assert_eq!(
+            next_event(subscription).await,
+            stamp(&Event::data("hi"), id)
+        );
+    }
+    // Each backend has one command connection; B has one reader for the topic.
+    let clients = server.command(&["CLIENT", "LIST"]);
+    let readers = clients
+        .lines()
+        .filter(|line| line.contains("cmd=xread"))
+        .count();
+    assert_eq!(readers, 1, "{clients}");
+    assert_eq!(b.stats().topics[0].subscribers, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_is_trimmed_exactly_at_the_bound() {
+    let server = RedisServer::start();
+    let config = TopicConfig::new().max_events(10);
+    let a = broker_with(builder(&server).defaults(config.clone()).exact_trim(true)).await;
+    let b = broker_with(builder(&server).defaults(config).exact_trim(true)).await;
+    let mut ids = Vec::new();
+    for n in 0..25 {
+        ids.push(
+            a.publish("log", Event::data(&format!("{n}")))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(server.command(&["XLEN", "sse:topic:log"]), ":10\r\n");
+    // The oldest kept is #15: resuming after #14 loses nothing.
+    let kept = b
+        .subscribe(&["log"], Some(&ids[14].to_string()))
+        .await
+        .unwrap();
+    assert_eq!(kept.resume(), Resume::Replayed { events: 10 });
+    let lost = b
+        .subscribe(&["log"], Some(&ids[13].to_string()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        lost.resume(),
+        Resume::Reset {
+            reason: ResetReason::Evicted,
+            ..
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approximate_trimming_keeps_at_least_the_bound_and_says_what_it_lost() {
+    let server = RedisServer::start();
+    let config = TopicConfig::new().max_events(10);
+    let a = broker_with(builder(&server).defaults(config.clone())).await;
+    let b = broker_with(builder(&server).defaults(config)).await;
+    let mut ids = Vec::new();
+    for n in 0..500 {
+        ids.push(
+            a.publish("log", Event::data(&format!("{n}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let len: usize = server
+        .command(&["XLEN", "sse:topic:log"])
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .unwrap();
+    assert!((10..500).contains(&len), "XLEN {len}");
+    let recent = b
+        .subscribe(&["log"], Some(&ids[489].to_string()))
+        .await
+        .unwrap();
+    assert_eq!(recent.resume(), Resume::Replayed { events: 10 });
+    let old = b
+        .subscribe(&["log"], Some(&ids[0].to_string()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        old.resume(),
+        Resume::Reset {
+            reason: ResetReason::Evicted,
+            ..
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_past_the_lag_limit_is_disconnected_locally() {
+    let server = RedisServer::start();
+    let config = TopicConfig::new()
+        .lag_limit(4)
+        .lag_policy(LagPolicy::Disconnect);
+    let a = broker(&server).await;
+    let b = broker_with(builder(&server).defaults(config)).await;
+    let mut slow = b.subscribe(&["fast"], None).await.unwrap();
+    let mut last = None;
+    for n in 0..20 {
+        last = Some(
+            a.publish("fast", Event::data(&format!("{n}")))
+                .await
+                .unwrap(),
+        );
+    }
+    // Wait until B's reader has sent everything, then read.
+    let mut watcher = b.subscribe(&["fast"], None).await.unwrap();
+    let probe = a.publish("fast", Event::data("probe")).await.unwrap();
+    assert!(probe > last.unwrap());
+    while id_of(&next_event(&mut watcher).await) != probe.to_string() {}
+    let mut received = 0;
+    while next(&mut slow).await.is_some() {
+        received += 1;
+    }
+    assert!(received <= 4, "{received}");
+    assert_eq!(b.stats().dropped, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_trimmed_before_this_process_read_them_end_the_subscription_then_reset() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let mut both = b.subscribe(&["x", "y"], None).await.unwrap();
+    let seen = a.publish("x", Event::data("seen")).await.unwrap();
+    assert_eq!(id_of(&next_event(&mut both).await), seen.to_string());
+    // An entry whose predecessor in the topic (seq 999) B never read: as
+    // if the stream had been trimmed while B's reader was away.
+    let epoch = format!("{:x}", a.epoch());
+    server.command(&["SET", "sse:seq", "1000"]);
+    server.command(&[
+        "XADD",
+        "sse:topic:x",
+        "1000-0",
+        "e",
+        &format!("data: after a gap\nid: {epoch}-1000\n\n"),
+        "p",
+        "999",
+    ]);
+    // The whole subscription ends (not just the lane of `x`)…
+    assert_eq!(next(&mut both).await, None);
+    // …and the client's reconnect is told its position is gone.
+    let again = b
+        .subscribe(&["x", "y"], Some(&seen.to_string()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        again.resume(),
+        Resume::Reset {
+            reason: ResetReason::Evicted,
+            ..
+        }
+    ));
+}
