@@ -11,9 +11,6 @@
 //! data is its publish time, the subscriber subtracts it from its receive
 //! time (the same clock, also across processes).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -269,7 +266,7 @@ fn main() {
         Ordering::Relaxed,
     );
     runtime.block_on(async {
-        let server = support::RedisServer::start();
+        let server = sse_test_support::redis::RedisServer::start();
         let url = server.url();
         let memory = Broker::builder().defaults(config()).build();
         let memory = in_process(&memory, &memory, "memory").await;

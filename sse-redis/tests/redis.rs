@@ -1,7 +1,5 @@
 //! The Redis backend against a real `redis-server` started by each test.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -13,7 +11,7 @@ use sse_core::broker::{
     Broker, BrokerError, EventId, LagPolicy, ResetReason, Resume, Subscription, TopicConfig, stamp,
 };
 use sse_redis::{RedisBackend, RedisBackendBuilder};
-use support::RedisServer;
+use sse_test_support::redis::RedisServer;
 
 const WAIT: Duration = Duration::from_secs(10);
 

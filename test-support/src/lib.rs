@@ -3,10 +3,13 @@
 //! gzip), with every wait bounded.
 //!
 //! Not published; a dev-dependency of `sse-axum`, `sse-warp` and `sse-poem`,
-//! so the three adapters are tested by the same client code.
+//! so the three adapters are tested by the same client code, and of
+//! `sse-redis` and the chat example, for [`redis::RedisServer`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod redis;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use sse_core::Event;
-use sse_core::broker::{Broker, BrokerError, EventId, Subscription};
+use sse_core::broker::{Broker, BrokerBuilder, BrokerError, EventId, Subscription};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -93,11 +93,7 @@ struct History {
 
 impl Chat {
     /// A chat whose event streams all end when `shutdown` is cancelled.
-    pub fn new(shutdown: CancellationToken) -> Chat {
-        let broker = Broker::builder()
-            .on_subscribe(|topic| tracing::debug!(topic, "subscribed"))
-            .on_unsubscribe(|topic| tracing::debug!(topic, "unsubscribed"))
-            .build();
+    pub fn new(broker: Broker, shutdown: CancellationToken) -> Chat {
         Chat {
             inner: Arc::new(Inner {
                 broker,
@@ -106,6 +102,14 @@ impl Chat {
                 streams: Streams::new(shutdown),
             }),
         }
+    }
+
+    /// The broker builder with the chat's hooks: `.build()` for the
+    /// in-memory broker, `.build_with(backend)` for another (Redis).
+    pub fn broker_builder() -> BrokerBuilder {
+        Broker::builder()
+            .on_subscribe(|topic| tracing::debug!(topic, "subscribed"))
+            .on_unsubscribe(|topic| tracing::debug!(topic, "unsubscribed"))
     }
 
     pub fn broker(&self) -> &Broker {

@@ -15,7 +15,10 @@
 //! gives it an id and keeps it for a while: a page whose connection drops
 //! reconnects with `Last-Event-ID` and gets exactly what it missed.
 //!
-//! Run: `cargo run -p chat -- --addr 127.0.0.1:3000`
+//! With `--redis URL`, several chat processes share rooms, ids and history
+//! through Redis: a page can reconnect to any of them and resume.
+//!
+//! Run: `cargo run -p chat -- --addr 127.0.0.1:3000 [--redis redis://127.0.0.1:6379]`
 
 mod alloc;
 mod chat;
@@ -44,6 +47,11 @@ struct Args {
     /// stream: the pages reconnect and resume where they were.
     #[arg(long)]
     admin: bool,
+    /// Share rooms, ids and history with other chat processes through this
+    /// Redis server, e.g. `redis://127.0.0.1:6379`; without it the broker
+    /// is in memory.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 #[tokio::main]
@@ -54,7 +62,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
 
     let shutdown = CancellationToken::new();
-    let chat = Chat::new(shutdown.clone());
+    let broker = match &args.redis {
+        Some(url) => {
+            let backend = sse_redis::RedisBackend::connect(url).await?;
+            tracing::info!(%url, "rooms are shared through Redis");
+            Chat::broker_builder().build_with(backend)
+        }
+        None => Chat::broker_builder().build(),
+    };
+    let chat = Chat::new(broker, shutdown.clone());
     tokio::spawn(stats::publish_every_second(chat.clone()));
 
     let listener = TcpListener::bind(args.addr).await?;

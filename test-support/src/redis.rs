@@ -4,8 +4,6 @@
 //! it with `apt-get install -y redis-server`, or point `REDIS_SERVER` at
 //! the binary.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
