@@ -518,3 +518,33 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn with_the_defaults_a_subscriber_cut_off_for_lagging_resumes_from_history() {
+    let broker = Broker::new();
+    let mut slow = broker.subscribe(&["t"], None).await.unwrap();
+    broker.publish("t", Event::data("first")).await.unwrap();
+    let last_seen = id_of(&next(&mut slow).await.unwrap());
+
+    // It stops reading while more than the lag limit is published...
+    for n in 0..=TopicConfig::DEFAULT_LAG_LIMIT {
+        broker
+            .publish("t", Event::data(&n.to_string()))
+            .await
+            .unwrap();
+    }
+    // ...so its stream ends (the default policy is to disconnect)...
+    assert_eq!(next(&mut slow).await, None);
+
+    // ...and its reconnection still finds its position in the history.
+    let resumed = broker
+        .subscribe(&["t"], Some(&last_seen.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(
+        resumed.resume(),
+        Resume::Replayed {
+            events: TopicConfig::DEFAULT_LAG_LIMIT + 1
+        }
+    );
+}

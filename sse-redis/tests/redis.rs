@@ -103,7 +103,10 @@ async fn an_id_issued_by_a_resumes_on_b_without_loss_or_duplicate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_while_a_publishes_continuously_has_no_gap_and_no_duplicate() {
     let server = RedisServer::start();
-    let (a, b) = (broker(&server).await, broker(&server).await);
+    // B reads only after all 400 events are published: a lag limit above
+    // that keeps this a test of resume, not of the lag policy.
+    let a = broker(&server).await;
+    let b = broker_with(builder(&server).defaults(TopicConfig::new().lag_limit(1024))).await;
     // B already reads the topic, so the new subscription meets a running reader.
     let _reader_warm = b.subscribe(&["busy"], None).await.unwrap();
     let publisher = {

@@ -29,7 +29,10 @@ pub enum LagPolicy {
 /// subscriber may fall behind.
 ///
 /// The defaults: 1000 events, 16 MiB, 5 minutes of history; a lag limit of
-/// 1024 events with [`LagPolicy::Disconnect`].
+/// 256 events with [`LagPolicy::Disconnect`]. Keep the history well above
+/// the lag limit: a subscriber cut off for lagging reconnects with the id of
+/// the last event it read, which must still be in the history for it to
+/// resume rather than reset.
 ///
 /// ```
 /// use std::time::Duration;
@@ -70,8 +73,10 @@ impl TopicConfig {
     pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
     /// Default history age: 5 minutes.
     pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
-    /// Default lag limit: 1024 events.
-    pub const DEFAULT_LAG_LIMIT: usize = 1024;
+    /// Default lag limit: 256 events, well under the default history of
+    /// 1000, so that a subscriber cut off for lagging can resume from it
+    /// (events still in its socket buffers count against that margin).
+    pub const DEFAULT_LAG_LIMIT: usize = 256;
 
     /// The defaults.
     ///
@@ -181,7 +186,7 @@ impl TopicConfig {
     ///
     /// ```
     /// # use sse_core::broker::TopicConfig;
-    /// assert_eq!(TopicConfig::new().get_lag_limit(), 1024);
+    /// assert_eq!(TopicConfig::new().get_lag_limit(), 256);
     /// ```
     pub fn get_lag_limit(&self) -> usize {
         self.lag_limit

@@ -60,7 +60,7 @@
 //! # Bounds
 //!
 //! Per topic ([`TopicConfig`]): history of at most 1000 events, 16 MiB and
-//! 5 minutes by default; a lag limit of 1024 events, after which a
+//! 5 minutes by default; a lag limit of 256 events, after which a
 //! subscriber is disconnected (the default; its browser reconnects and
 //! resumes from history) or skips ahead with an `event: lagged` notice
 //! ([`LagPolicy`]). A subscriber that never reads delays no one and holds
