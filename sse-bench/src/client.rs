@@ -1,0 +1,400 @@
+//! The load client: one tokio task per connection over raw TCP, minimal
+//! parsing (lines found with `memchr`; only `data:`, `id:` and `event:`
+//! lines are looked at), counters shared through atomics.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::Kind;
+use crate::hist::Histogram;
+
+/// Source addresses 127.0.0.2 ..= 127.0.0.(1 + SOURCES): ephemeral ports
+/// are per source address, so 10 000+ connections (and their TIME_WAITs)
+/// never run short.
+const SOURCES: usize = 32;
+/// Read buffer per connection; grown (up to `MAX_BUF`) only for a line
+/// longer than it.
+const BUF: usize = 8 * 1024;
+const MAX_BUF: usize = 256 * 1024;
+/// Reconnections per connection, at most (a bound, not a policy).
+const MAX_RECONNECTS: u32 = 50;
+
+/// Counters every connection adds to.
+#[derive(Default)]
+pub struct Counters {
+    /// Connections whose response headers arrived and that are still open.
+    pub live: AtomicUsize,
+    /// Connections closed by the server (or failed) while the bench ran.
+    pub disconnects: AtomicU64,
+    pub connect_failures: AtomicU64,
+    /// Bench events of the current phase (sequence number >= `min_seq`).
+    pub events: AtomicU64,
+    /// Bench events of an earlier phase, arriving late.
+    pub stale: AtomicU64,
+    /// `event: lagged` and `event: reset` notices (ours).
+    pub lagged: AtomicU64,
+    pub resets: AtomicU64,
+    /// Events missing between two received on one connection (or across a
+    /// resumed reconnection) with no notice before them: silently lost.
+    pub silent_lost: AtomicU64,
+    /// Events missing after a `lagged`/`reset` notice: the client was told.
+    pub signalled_lost: AtomicU64,
+    /// Events received twice (or out of order) on one connection.
+    pub duplicates: AtomicU64,
+    /// Reconnections that sent `Last-Event-ID`.
+    pub resumed: AtomicU64,
+    pub min_seq: AtomicU64,
+}
+
+/// The clients of one server.
+pub struct Clients {
+    pub counters: Arc<Counters>,
+    pub latency: Arc<Histogram>,
+    server: SocketAddr,
+    kind: Kind,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Clients {
+    pub fn new(server: SocketAddr, kind: Kind) -> Self {
+        Clients {
+            counters: Arc::new(Counters::default()),
+            latency: Arc::new(Histogram::new()),
+            server,
+            kind,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Opens connections until there are `n`, then waits (at most
+    /// `timeout`) until all have their response headers. Returns how many
+    /// are live.
+    pub async fn grow_to(&mut self, n: usize, timeout: Duration) -> usize {
+        let start = self.tasks.len();
+        for i in start..n {
+            let counters = Arc::clone(&self.counters);
+            let latency = Arc::clone(&self.latency);
+            let source = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2 + (i % SOURCES) as u8), 0));
+            let server = self.server;
+            let kind = self.kind;
+            self.tasks.push(tokio::spawn(connection(
+                source, server, kind, counters, latency,
+            )));
+            // Do not flood the listen backlog: pause every 256 connections.
+            if (i + 1) % 256 == 0 {
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        self.wait_live(n, timeout).await
+    }
+
+    /// Closes connections until there are `n`.
+    pub async fn shrink_to(&mut self, n: usize, timeout: Duration) -> usize {
+        for task in self.tasks.drain(n.min(self.tasks.len())..) {
+            task.abort();
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.counters.live.load(Ordering::Relaxed) > n
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.counters.live.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `n` connections are live, at most `timeout`.
+    pub async fn wait_live(&self, n: usize, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.counters.live.load(Ordering::Relaxed) < n
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.counters.live.load(Ordering::Relaxed)
+    }
+
+    /// How many connections the client holds (live or reconnecting).
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Closes every connection.
+    pub fn close(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Clients {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Keeps `live` right however the task ends (the bench aborts tasks).
+struct Live<'a>(&'a AtomicUsize);
+
+impl<'a> Live<'a> {
+    fn new(live: &'a AtomicUsize) -> Self {
+        live.fetch_add(1, Ordering::Relaxed);
+        Live(live)
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What one connection remembers across reconnections.
+#[derive(Default)]
+struct Follow {
+    /// The last bench sequence number received.
+    last_seq: Option<u64>,
+    /// The last `id:` received (ours), sent back as `Last-Event-ID`.
+    last_id: Vec<u8>,
+    /// A `lagged` or `reset` notice came since the last bench event.
+    told: bool,
+    /// Inside a notice event (its `data:` is not a bench event).
+    in_notice: bool,
+}
+
+async fn connection(
+    source: SocketAddr,
+    server: SocketAddr,
+    kind: Kind,
+    counters: Arc<Counters>,
+    latency: Arc<Histogram>,
+) {
+    let mut follow = Follow::default();
+    let mut buf = vec![0u8; BUF];
+    for attempt in 0..=MAX_RECONNECTS {
+        if attempt > 0 {
+            // A browser waits `retry` (3 s by default); the bench waits less.
+            tokio::time::sleep(Duration::from_millis(100 + (attempt as u64 * 37) % 100)).await;
+        }
+        let mut socket = match open(source, server).await {
+            Ok(socket) => socket,
+            Err(_) => {
+                counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        let mut request = Vec::with_capacity(128);
+        request.extend_from_slice(
+            b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n",
+        );
+        match kind {
+            Kind::Ours if !follow.last_id.is_empty() => {
+                request.extend_from_slice(b"Last-Event-ID: ");
+                request.extend_from_slice(&follow.last_id);
+                request.extend_from_slice(b"\r\n");
+                counters.resumed.fetch_add(1, Ordering::Relaxed);
+            }
+            // Nothing to resume from: what followed is not compared.
+            _ => follow.last_seq = None,
+        }
+        request.extend_from_slice(b"\r\n");
+        if socket.write_all(&request).await.is_err() {
+            counters.disconnects.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        // The response head.
+        let mut filled = 0;
+        let body_start = loop {
+            if filled == buf.len() {
+                break None;
+            }
+            match socket.read(&mut buf[filled..]).await {
+                Ok(0) | Err(_) => break None,
+                Ok(n) => filled += n,
+            }
+            if let Some(end) = memchr::memmem::find(&buf[..filled], b"\r\n\r\n") {
+                break buf[..filled]
+                    .starts_with(b"HTTP/1.1 200")
+                    .then_some(end + 4);
+            }
+        };
+        let Some(body_start) = body_start else {
+            counters.disconnects.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let _live = Live::new(&counters.live);
+        buf.copy_within(body_start..filled, 0);
+        filled -= body_start;
+        let mut ended;
+        (filled, ended) = process(&mut buf, filled, &mut follow, &counters, &latency);
+        while !ended {
+            if filled == buf.len() {
+                if buf.len() >= MAX_BUF {
+                    break;
+                }
+                buf.resize(buf.len() * 2, 0);
+            }
+            match socket.read(&mut buf[filled..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => filled += n,
+            }
+            (filled, ended) = process(&mut buf, filled, &mut follow, &counters, &latency);
+        }
+        counters.disconnects.fetch_add(1, Ordering::Relaxed);
+        if buf.len() > BUF {
+            buf.truncate(BUF);
+            buf.shrink_to_fit();
+        }
+    }
+}
+
+async fn open(source: SocketAddr, server: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(source)?;
+    socket.connect(server).await
+}
+
+/// Handles the complete lines in `buf[..filled]`, moves the rest to the
+/// front and returns its length, and whether the response body ended (the
+/// last chunk, `0`: the server ended the stream but may keep the
+/// connection open for another request).
+fn process(
+    buf: &mut [u8],
+    filled: usize,
+    follow: &mut Follow,
+    counters: &Counters,
+    latency: &Histogram,
+) -> (usize, bool) {
+    let now = now_micros();
+    let min_seq = counters.min_seq.load(Ordering::Relaxed);
+    let (mut events, mut stale) = (0u64, 0u64);
+    let mut ended = false;
+    let mut start = 0;
+    while let Some(at) = memchr::memchr(b'\n', &buf[start..filled]) {
+        let line = &buf[start..start + at];
+        start += at + 1;
+        if line == b"0\r" {
+            ended = true;
+            break;
+        }
+        if line.is_empty() {
+            follow.in_notice = false;
+        } else if let Some(data) = line.strip_prefix(b"data: ") {
+            if follow.in_notice {
+                continue;
+            }
+            let Some((seq, published)) = parse_data(data) else {
+                continue;
+            };
+            if seq >= min_seq {
+                events += 1;
+                latency.record(now.saturating_sub(published));
+            } else {
+                stale += 1;
+            }
+            if let Some(last) = follow.last_seq {
+                if seq <= last {
+                    counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                } else if seq > last + 1 {
+                    let missing = seq - last - 1;
+                    if follow.told {
+                        counters
+                            .signalled_lost
+                            .fetch_add(missing, Ordering::Relaxed);
+                    } else {
+                        counters.silent_lost.fetch_add(missing, Ordering::Relaxed);
+                    }
+                }
+            }
+            follow.told = false;
+            follow.last_seq = Some(seq);
+        } else if let Some(id) = line.strip_prefix(b"id: ") {
+            follow.last_id.clear();
+            follow.last_id.extend_from_slice(id);
+        } else if let Some(event) = line.strip_prefix(b"event: ") {
+            follow.in_notice = true;
+            match event {
+                b"lagged" => {
+                    follow.told = true;
+                    counters.lagged.fetch_add(1, Ordering::Relaxed);
+                }
+                b"reset" => {
+                    follow.told = true;
+                    counters.resets.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+        }
+        // Anything else: chunk sizes, keep-alive comments.
+    }
+    if events > 0 {
+        counters.events.fetch_add(events, Ordering::Relaxed);
+    }
+    if stale > 0 {
+        counters.stale.fetch_add(stale, Ordering::Relaxed);
+    }
+    buf.copy_within(start..filled, 0);
+    (filled - start, ended)
+}
+
+/// `{seq} {publish time, µs since the epoch} xxxx…`
+fn parse_data(data: &[u8]) -> Option<(u64, u64)> {
+    let space = memchr::memchr(b' ', data)?;
+    let seq = parse_u64(&data[..space])?;
+    let rest = &data[space + 1..];
+    let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    Some((seq, parse_u64(&rest[..end])?))
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
+    })
+}
+
+/// Microseconds since the Unix epoch: the clock the server's publisher
+/// stamps events with (shared by every process, unlike `Instant`).
+pub fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_events_gaps_and_notices() {
+        let counters = Counters::default();
+        let latency = Histogram::new();
+        let mut follow = Follow::default();
+        let mut buf = Vec::new();
+        buf.extend_from_slice(b"3a\r\ndata: 1 10 xx\nid: ab-1\n\n\r\n");
+        buf.extend_from_slice(b"data: 3 10 xx\nid: ab-3\n\n:\n\n");
+        buf.extend_from_slice(b"event: lagged\ndata: 5\n\ndata: 9 10 x\n\ndata: 10 1");
+        let filled = buf.len();
+        let (rest, ended) = process(&mut buf, filled, &mut follow, &counters, &latency);
+        assert!(!ended);
+        assert_eq!(&buf[..rest], b"data: 10 1");
+        assert_eq!(counters.events.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.silent_lost.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.signalled_lost.load(Ordering::Relaxed), 5);
+        assert_eq!(counters.lagged.load(Ordering::Relaxed), 1);
+        assert_eq!(follow.last_id, b"ab-3");
+        assert_eq!(follow.last_seq, Some(9));
+
+        let mut end = b"\r\n0\r\n\r\n".to_vec();
+        let filled = end.len();
+        assert!(process(&mut end, filled, &mut follow, &counters, &latency).1);
+    }
+}

@@ -1,0 +1,785 @@
+//! Load benchmark: thousands of SSE connections over loopback, our broker
+//! served through `sse-axum` against axum 0.8's `Sse` fed by
+//! `tokio::sync::broadcast`, side by side in one invocation.
+//!
+//! ```sh
+//! cargo run --release -p sse-bench            # the full run (about 4 minutes per run)
+//! cargo run --release -p sse-bench -- --quick # about 2 minutes
+//! ```
+//!
+//! Each server runs in its own process (this binary, `serve` subcommand),
+//! so its RSS and CPU time are read from `/proc/<pid>`; the load client runs
+//! in this process and reports its own CPU time. Only loopback addresses
+//! are used. See `docs/BENCHMARKS.md`, "Load: thousands of SSE connections".
+
+mod client;
+mod hist;
+mod procfs;
+mod server;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::client::Clients;
+use crate::server::Conn;
+
+/// Which server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Kind {
+    /// A broker topic served through `sse-axum`.
+    Ours,
+    /// axum's `Sse` over `BroadcastStream` of a `broadcast::channel(1024)`.
+    Reference,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "SSE load benchmark: ours (broker + sse-axum) against axum Sse + broadcast")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// A short run: 1 000 and 2 000 subscribers, 1 s phases.
+    #[arg(long)]
+    quick: bool,
+    /// Runs of the whole suite; the table gives the median of each figure.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// How the "ours" server is served.
+    #[arg(long, value_enum, default_value = "http1")]
+    ours_http: Conn,
+    /// Publish phase length in milliseconds (default 2 000, quick 1 000).
+    #[arg(long)]
+    phase_ms: Option<u64>,
+    /// An environment variable for the "ours" server process, `KEY=VALUE`
+    /// (repeatable): e.g. `LD_PRELOAD=…/libjemalloc.so.2` to try another
+    /// allocator.
+    #[arg(long, value_name = "KEY=VALUE")]
+    ours_env: Vec<String>,
+    /// The same for the reference server process.
+    #[arg(long, value_name = "KEY=VALUE")]
+    reference_env: Vec<String>,
+    /// Only the latency phase (300/s × 1 000 × 100 B) for each server,
+    /// printing the server's pid first: for a profiler.
+    #[arg(long)]
+    only_latency: bool,
+}
+
+impl Cli {
+    fn env(&self, kind: Kind) -> &[String] {
+        match kind {
+            Kind::Ours => &self.ours_env,
+            Kind::Reference => &self.reference_env,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Runs one server (used by the benchmark itself).
+    Serve {
+        #[arg(long, value_enum)]
+        kind: Kind,
+        #[arg(long, value_enum, default_value = "http1")]
+        http: Conn,
+    },
+}
+
+/// The data of a bench event: `{seq} {publish time, µs since the epoch} `
+/// padded with `x` to `size` bytes.
+pub fn payload(seq: u64, size: usize) -> String {
+    let mut data = format!("{seq} {} ", client::now_micros());
+    if data.len() < size {
+        data.extend(std::iter::repeat_n('x', size - data.len()));
+    }
+    data
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse();
+    procfs::raise_nofile_limit();
+    if let Some(Cmd::Serve { kind, http }) = cli.command {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .init();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(server::serve(kind, http))?;
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(bench(cli))
+}
+
+/// The sizes of one run.
+struct Plan {
+    big: usize,
+    small: usize,
+    phase: Duration,
+    /// Doublings of the rate, at most, before saturation.
+    doublings: u32,
+    /// Bisection steps after it.
+    bisections: u32,
+}
+
+async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let plan = if cli.quick {
+        Plan {
+            big: 2_000,
+            small: 1_000,
+            phase: Duration::from_millis(cli.phase_ms.unwrap_or(1_000)),
+            doublings: 7,
+            bisections: 1,
+        }
+    } else {
+        Plan {
+            big: 10_000,
+            small: 1_000,
+            phase: Duration::from_millis(cli.phase_ms.unwrap_or(2_000)),
+            doublings: 8,
+            bisections: 2,
+        }
+    };
+    let started = Instant::now();
+    println!(
+        "sse-bench: {} run(s), {} and {} subscribers, {} ms phases, ours served by {:?}, ours env {:?}, reference env {:?}; load average {}",
+        cli.runs,
+        plan.small,
+        plan.big,
+        plan.phase.as_millis(),
+        cli.ours_http,
+        cli.ours_env,
+        cli.reference_env,
+        procfs::loadavg()
+    );
+    if cli.only_latency {
+        for kind in [Kind::Ours, Kind::Reference] {
+            let mut server = ServerProcess::start(kind, cli.ours_http, cli.env(kind)).await?;
+            let mut clients = Clients::new(server.addr, kind);
+            clients.grow_to(plan.small, Duration::from_secs(60)).await;
+            println!("{kind:?}: pid {}", server.pid);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            phase(&mut server, &clients, plan.small, 300.0, 100, plan.phase).await?;
+            clients.close();
+            server.quit().await;
+        }
+        return Ok(());
+    }
+    let mut runs: Vec<BTreeMap<Kind, Figures>> = Vec::new();
+    for run in 0..cli.runs.max(1) {
+        // Alternate which server goes first, against drift in machine load.
+        let order = if run % 2 == 0 {
+            [Kind::Ours, Kind::Reference]
+        } else {
+            [Kind::Reference, Kind::Ours]
+        };
+        let mut figures = BTreeMap::new();
+        for kind in order {
+            eprintln!("run {}: {kind:?}", run + 1);
+            figures.insert(
+                kind,
+                measure(kind, cli.ours_http, cli.env(kind), &plan).await?,
+            );
+        }
+        println!(
+            "\n## Run {} ({:.0} s so far)\n",
+            run + 1,
+            started.elapsed().as_secs_f64()
+        );
+        println!("{}", table(&plan, &[&figures]));
+        runs.push(figures);
+    }
+    if runs.len() > 1 {
+        let all: Vec<&BTreeMap<Kind, Figures>> = runs.iter().collect();
+        println!("\n## Median of {} runs\n", runs.len());
+        println!("{}", table(&plan, &all));
+    }
+    println!(
+        "total {:.0} s; load average {}",
+        started.elapsed().as_secs_f64(),
+        procfs::loadavg()
+    );
+    Ok(())
+}
+
+/// One server in its own process.
+struct ServerProcess {
+    child: Child,
+    pid: u32,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    addr: SocketAddr,
+    next_seq: u64,
+}
+
+impl ServerProcess {
+    async fn start(
+        kind: Kind,
+        http: Conn,
+        env: &[String],
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let kind_arg = match kind {
+            Kind::Ours => "ours",
+            Kind::Reference => "reference",
+        };
+        let http_arg = match http {
+            Conn::AxumServe => "axum-serve",
+            Conn::Http1 => "http1",
+            Conn::Http1Flat => "http1-flat",
+        };
+        let mut command = Command::new(std::env::current_exe()?);
+        for pair in env {
+            let (key, value) = pair.split_once('=').ok_or("--*-env takes KEY=VALUE")?;
+            command.env(key, value);
+        }
+        let mut child = command
+            .args(["serve", "--kind", kind_arg, "--http", http_arg])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().ok_or("the server exited at once")?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await??
+            .ok_or("the server exited")?;
+        let port: u16 = line
+            .strip_prefix("listening ")
+            .ok_or("unexpected first line")?
+            .parse()?;
+        Ok(ServerProcess {
+            child,
+            pid,
+            stdin,
+            lines,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            next_seq: 1,
+        })
+    }
+
+    async fn expect(&mut self, word: &str) -> Result<u64, Box<dyn std::error::Error>> {
+        let line = tokio::time::timeout(Duration::from_secs(120), self.lines.next_line())
+            .await??
+            .ok_or("the server exited")?;
+        let value = line
+            .strip_prefix(word)
+            .ok_or_else(|| format!("expected {word}, got {line}"))?
+            .trim()
+            .parse()?;
+        Ok(value)
+    }
+
+    async fn quit(mut self) {
+        let _ = self.stdin.write_all(b"quit\n").await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// What one publish phase measured.
+#[derive(Clone, Debug, Default)]
+struct Phase {
+    rate: f64,
+    /// Events received (by 1 s after the last publish) per second of
+    /// publishing.
+    delivered_per_s: f64,
+    /// Those events over published × subscribers.
+    share: f64,
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+    /// Server CPU seconds per million events received (publish + 1 s).
+    server_cpu_per_m: f64,
+    client_cpu_per_m: f64,
+    disconnects: u64,
+    lagged: u64,
+    resets: u64,
+    silent_lost: u64,
+    signalled_lost: u64,
+    duplicates: u64,
+    resumed: u64,
+}
+
+impl Phase {
+    fn saturated(&self) -> bool {
+        self.share < 0.95 || self.p99_us > 1_000_000
+    }
+}
+
+async fn phase(
+    server: &mut ServerProcess,
+    clients: &Clients,
+    subscribers: usize,
+    rate: f64,
+    size: usize,
+    length: Duration,
+) -> Result<Phase, Box<dyn std::error::Error>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    quiesce(server.pid).await?;
+    let c = &clients.counters;
+    c.min_seq.store(server.next_seq, Relaxed);
+    c.events.store(0, Relaxed);
+    clients.latency.reset();
+    let before = [
+        c.disconnects.load(Relaxed),
+        c.lagged.load(Relaxed),
+        c.resets.load(Relaxed),
+        c.silent_lost.load(Relaxed),
+        c.signalled_lost.load(Relaxed),
+        c.duplicates.load(Relaxed),
+        c.resumed.load(Relaxed),
+    ];
+    let server_cpu0 = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))?;
+    let client_cpu0 = procfs::cpu_seconds("/proc/self/stat")?;
+    let t0 = Instant::now();
+    server
+        .stdin
+        .write_all(format!("publish {rate} {size} {}\n", length.as_millis()).as_bytes())
+        .await?;
+    let first = server.expect("start").await?;
+    debug_assert_eq!(first, server.next_seq);
+    let count = server.expect("done").await?;
+    let window = t0.elapsed().as_secs_f64();
+    server.next_seq += count;
+    // What arrives within 1 s after the last publish counts (an event later
+    // than that is a saturated server's backlog).
+    let ideal = count * subscribers as u64;
+    let count_deadline = Instant::now() + Duration::from_secs(1);
+    while c.events.load(Relaxed) < ideal && Instant::now() < count_deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let delivered = c.events.load(Relaxed);
+    let total = delivered.max(1);
+    let server_cpu = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))? - server_cpu0;
+    let client_cpu = procfs::cpu_seconds("/proc/self/stat")? - client_cpu0;
+    // Settle before the next phase: until nothing came for 300 ms, or 5 s.
+    let settle_deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = c.events.load(Relaxed) + c.stale.load(Relaxed);
+    let mut still_since = Instant::now();
+    while Instant::now() < settle_deadline && still_since.elapsed() < Duration::from_millis(300) {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        let now = c.events.load(Relaxed) + c.stale.load(Relaxed);
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        }
+    }
+    let after = [
+        c.disconnects.load(Relaxed),
+        c.lagged.load(Relaxed),
+        c.resets.load(Relaxed),
+        c.silent_lost.load(Relaxed),
+        c.signalled_lost.load(Relaxed),
+        c.duplicates.load(Relaxed),
+        c.resumed.load(Relaxed),
+    ];
+    let delta = |i: usize| after[i] - before[i];
+    let result = Phase {
+        rate,
+        delivered_per_s: delivered as f64 / window,
+        share: delivered as f64 / ideal.max(1) as f64,
+        p50_us: clients.latency.quantile(0.5).unwrap_or(0),
+        p99_us: clients.latency.quantile(0.99).unwrap_or(0),
+        max_us: clients.latency.max(),
+        server_cpu_per_m: server_cpu / total as f64 * 1e6,
+        client_cpu_per_m: client_cpu / total as f64 * 1e6,
+        disconnects: delta(0),
+        lagged: delta(1),
+        resets: delta(2),
+        silent_lost: delta(3),
+        signalled_lost: delta(4),
+        duplicates: delta(5),
+        resumed: delta(6),
+    };
+    eprintln!(
+        "  {subscribers} × {size} B at {rate:.0}/s: {:.0} ev/s ({:.1} %), p50 {} µs p99 {} µs max {} µs, server {:.2} / client {:.2} CPU-s per M, disc {} lagged {} reset {} silent {} signalled {} dup {}",
+        result.delivered_per_s,
+        result.share * 100.0,
+        result.p50_us,
+        result.p99_us,
+        result.max_us,
+        result.server_cpu_per_m,
+        result.client_cpu_per_m,
+        result.disconnects,
+        result.lagged,
+        result.resets,
+        result.silent_lost,
+        result.signalled_lost,
+        result.duplicates,
+    );
+    Ok(result)
+}
+
+/// Waits (at most 10 s) until the server is idle: under 5 % of a core over
+/// 200 ms, so that a phase never starts while the server still works off
+/// the backlog of the last one or tears down closed connections.
+async fn quiesce(pid: u32) -> std::io::Result<()> {
+    let stat = format!("/proc/{pid}/stat");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut before = procfs::cpu_seconds(&stat)?;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = procfs::cpu_seconds(&stat)?;
+        if now - before <= 0.01 {
+            break;
+        }
+        before = now;
+    }
+    Ok(())
+}
+
+/// The result of a bounded search for the saturation rate.
+#[derive(Clone, Debug, Default)]
+struct Search {
+    /// The highest rate tried that was not saturated (0 if none).
+    ok_rate: f64,
+    /// The lowest rate tried that was saturated (0 if none).
+    bad_rate: f64,
+    /// The phase with the most delivered events/s.
+    peak: Phase,
+    /// The first saturated phase, if any.
+    past: Option<Phase>,
+}
+
+async fn search(
+    server: &mut ServerProcess,
+    clients: &Clients,
+    subscribers: usize,
+    size: usize,
+    plan: &Plan,
+) -> Result<Search, Box<dyn std::error::Error>> {
+    let mut result = Search::default();
+    let consider = |result: &mut Search, p: Phase| {
+        if p.delivered_per_s > result.peak.delivered_per_s {
+            result.peak = p.clone();
+        }
+        if p.saturated() {
+            if result.bad_rate == 0.0 || p.rate < result.bad_rate {
+                result.bad_rate = p.rate;
+                result.past = Some(p);
+            }
+        } else if p.rate > result.ok_rate {
+            result.ok_rate = p.rate;
+        }
+    };
+    // Start at 100 000 ideal events/s and double.
+    let mut rate = (100_000.0 / subscribers as f64).max(1.0);
+    for _ in 0..plan.doublings {
+        let p = phase(server, clients, subscribers, rate, size, plan.phase).await?;
+        let saturated = p.saturated();
+        consider(&mut result, p);
+        if saturated {
+            break;
+        }
+        rate *= 2.0;
+    }
+    if result.ok_rate > 0.0 && result.bad_rate > 0.0 {
+        for _ in 0..plan.bisections {
+            let rate = ((result.ok_rate + result.bad_rate) / 2.0).round();
+            if rate <= result.ok_rate || rate >= result.bad_rate {
+                break;
+            }
+            let p = phase(server, clients, subscribers, rate, size, plan.phase).await?;
+            consider(&mut result, p);
+        }
+    }
+    Ok(result)
+}
+
+/// Everything measured for one server in one run.
+#[derive(Clone, Debug, Default)]
+struct Figures {
+    rss_per_idle_bytes: f64,
+    idle_connections: usize,
+    searches: BTreeMap<(usize, usize), Search>,
+    at_300: Phase,
+    past: Phase,
+    past_rate: f64,
+}
+
+async fn measure(
+    kind: Kind,
+    http: Conn,
+    env: &[String],
+    plan: &Plan,
+) -> Result<Figures, Box<dyn std::error::Error>> {
+    let mut server = ServerProcess::start(kind, http, env).await?;
+    let mut clients = Clients::new(server.addr, kind);
+    let mut figures = Figures::default();
+    let connect_timeout = Duration::from_secs(60);
+
+    // RSS per idle connection: from 100 connections to `big`.
+    clients.grow_to(100, connect_timeout).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss0 = procfs::rss_bytes(server.pid)?;
+    let live = clients.grow_to(plan.big, connect_timeout).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss1 = procfs::rss_bytes(server.pid)?;
+    figures.idle_connections = live;
+    figures.rss_per_idle_bytes =
+        (rss1 as f64 - rss0 as f64) / (live.saturating_sub(100)).max(1) as f64;
+    eprintln!(
+        "  idle: {live} connections, RSS {:.1} → {:.1} MB, {:.0} B per connection",
+        rss0 as f64 / 1e6,
+        rss1 as f64 / 1e6,
+        figures.rss_per_idle_bytes
+    );
+
+    for (subscribers, grow) in [(plan.big, false), (plan.small, true)] {
+        if grow {
+            clients.shrink_to(subscribers, connect_timeout).await;
+        }
+        // Reconnections after a saturated phase: wait for every client.
+        clients
+            .wait_live(subscribers, Duration::from_secs(10))
+            .await;
+        if subscribers == plan.small {
+            figures.at_300 =
+                phase(&mut server, &clients, subscribers, 300.0, 100, plan.phase).await?;
+        }
+        for size in [100, 4096] {
+            clients
+                .wait_live(clients.len(), Duration::from_secs(10))
+                .await;
+            let result = search(&mut server, &clients, subscribers, size, plan).await?;
+            figures.searches.insert((subscribers, size), result);
+        }
+    }
+    // Past saturation: 1 000 subscribers, 100 B, twice the first saturated
+    // rate (or the highest rate tried), for three times a phase.
+    clients.wait_live(plan.small, Duration::from_secs(10)).await;
+    let s = &figures.searches[&(plan.small, 100)];
+    figures.past_rate = if s.bad_rate > 0.0 {
+        s.bad_rate * 2.0
+    } else {
+        s.ok_rate * 2.0
+    };
+    figures.past = phase(
+        &mut server,
+        &clients,
+        plan.small,
+        figures.past_rate,
+        100,
+        plan.phase * 3,
+    )
+    .await?;
+    // Let the clients that were cut off come back and check what they
+    // resume, before the counters are read.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    clients.close();
+    server.quit().await;
+    Ok(figures)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// A row: name, how to print a value, a value per run for each server, and
+/// the target on the ratio (if any): `Some((bound, higher_is_better))`.
+struct Row {
+    name: String,
+    unit: fn(f64) -> String,
+    ours: Vec<f64>,
+    reference: Vec<f64>,
+    target: Option<(f64, bool)>,
+}
+
+fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
+    let get = |kind: Kind, f: &dyn Fn(&Figures) -> f64| -> Vec<f64> {
+        runs.iter().map(|run| f(&run[&kind])).collect()
+    };
+    let mut rows = Vec::new();
+    let mut row = |name: String, unit: fn(f64) -> String, f: &dyn Fn(&Figures) -> f64, target| {
+        rows.push(Row {
+            name,
+            unit,
+            ours: get(Kind::Ours, f),
+            reference: get(Kind::Reference, f),
+            target,
+        });
+    };
+    let events = |v: f64| format!("{:.0} k/s", v / 1e3);
+    let rate = |v: f64| format!("{v:.0}/s");
+    let percent = |v: f64| format!("{:.1} %", v * 100.0);
+    let millis = |v: f64| format!("{:.2} ms", v / 1e3);
+    let cpu = |v: f64| format!("{v:.2} s");
+    let count = |v: f64| format!("{v:.0}");
+    let bytes = |v: f64| format!("{:.1} KB", v / 1e3);
+    for &n in &[plan.small, plan.big] {
+        for &size in &[100usize, 4096] {
+            let key = (n, size);
+            let label = format!("{n} subs × {size} B");
+            let target = (n == plan.small && size == 100).then_some((2.0, true));
+            row(
+                format!("{label}: delivered events/s at saturation (peak)"),
+                events,
+                &|f| f.searches[&key].peak.delivered_per_s,
+                target,
+            );
+            row(
+                format!("{label}: share of ideal at that rate"),
+                percent,
+                &|f| f.searches[&key].peak.share,
+                None,
+            );
+            row(
+                format!("{label}: highest publish rate not saturated"),
+                rate,
+                &|f| f.searches[&key].ok_rate,
+                None,
+            );
+            row(
+                format!("{label}: server CPU-s per M delivered, at peak"),
+                cpu,
+                &|f| f.searches[&key].peak.server_cpu_per_m,
+                target.map(|_| (0.5, false)),
+            );
+        }
+    }
+    let small = plan.small;
+    row(
+        format!("300/s × {small} × 100 B: p50 latency"),
+        millis,
+        &|f| f.at_300.p50_us as f64,
+        None,
+    );
+    row(
+        format!("300/s × {small} × 100 B: p99 latency"),
+        millis,
+        &|f| f.at_300.p99_us as f64,
+        Some((0.5, false)),
+    );
+    row(
+        format!("300/s × {small} × 100 B: max latency"),
+        millis,
+        &|f| f.at_300.max_us as f64,
+        None,
+    );
+    row(
+        format!("300/s × {small} × 100 B: share of ideal"),
+        percent,
+        &|f| f.at_300.share,
+        None,
+    );
+    row(
+        format!("300/s × {small} × 100 B: server CPU-s per M delivered"),
+        cpu,
+        &|f| f.at_300.server_cpu_per_m,
+        None,
+    );
+    row(
+        format!("300/s × {small} × 100 B: client CPU-s per M received"),
+        cpu,
+        &|f| f.at_300.client_cpu_per_m,
+        None,
+    );
+    row(
+        format!("past saturation ({small} × 100 B, 2× the saturating rate): publish rate"),
+        rate,
+        &|f| f.past_rate,
+        None,
+    );
+    row(
+        "  delivered events/s".into(),
+        events,
+        &|f| f.past.delivered_per_s,
+        None,
+    );
+    row(
+        "  events lost silently (gap, no notice)".into(),
+        count,
+        &|f| f.past.silent_lost as f64,
+        None,
+    );
+    row(
+        "  events lost after a lagged/reset notice".into(),
+        count,
+        &|f| f.past.signalled_lost as f64,
+        None,
+    );
+    row(
+        "  disconnects (by the server)".into(),
+        count,
+        &|f| f.past.disconnects as f64,
+        None,
+    );
+    row(
+        "  reconnections resumed with Last-Event-ID".into(),
+        count,
+        &|f| f.past.resumed as f64,
+        None,
+    );
+    row(
+        "  `lagged` / `reset` notices".into(),
+        count,
+        &|f| (f.past.lagged + f.past.resets) as f64,
+        None,
+    );
+    row(
+        "  duplicates".into(),
+        count,
+        &|f| f.past.duplicates as f64,
+        None,
+    );
+    row(
+        format!("RSS per idle connection ({} idle)", plan.big),
+        bytes,
+        &|f| f.rss_per_idle_bytes,
+        Some((0.5, false)),
+    );
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| figure | ours | reference | ours / reference | target | met |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|:---:|");
+    for r in rows {
+        let (o, x) = (median(r.ours), median(r.reference));
+        let ratio = if x != 0.0 {
+            format!("{:.2}×", o / x)
+        } else {
+            "—".into()
+        };
+        let (target, met) = match r.target {
+            Some((bound, true)) => (format!("≥ {bound}×"), yes(x != 0.0 && o / x >= bound)),
+            Some((bound, false)) => (format!("≤ {bound}×"), yes(x != 0.0 && o / x <= bound)),
+            None => (String::new(), String::new()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {ratio} | {target} | {met} |",
+            r.name,
+            (r.unit)(o),
+            (r.unit)(x)
+        );
+    }
+    out
+}
+
+fn yes(met: bool) -> String {
+    if met { "yes".into() } else { "**no**".into() }
+}
