@@ -1,7 +1,9 @@
 //! The response body: an event stream as HTTP body frames.
 
+use std::any::Any;
 use std::convert::Infallible;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -35,7 +37,10 @@ pin_project! {
     ///   ([`SseConfig::first_event`]).
     /// - The end of the stream ends the body. An `Err` item is logged with
     ///   `tracing` and ends the body cleanly, after an optional final event
-    ///   ([`SseConfig::error_event`]). Nothing in the body panics.
+    ///   ([`SseConfig::error_event`]). A stream that panics is treated the
+    ///   same way (the error is [`StreamPanicked`]): the response ends
+    ///   cleanly and the connection, with every other stream on it, lives
+    ///   on.
     /// - When the shutdown token is cancelled ([`SseConfig::shutdown`]), the
     ///   body sends the optional final event and ends.
     /// - When the client goes away the server drops the body, and with it
@@ -43,6 +48,14 @@ pin_project! {
     ///
     /// The body does not set headers: use [`SseResponse`](crate::SseResponse)
     /// or [`SseLayer`](crate::SseLayer) for a complete response.
+    ///
+    /// # Panics
+    ///
+    /// With keep-alive on, the body arms a `tokio::time::Sleep` the first
+    /// time its stream goes idle, and that panics in a Tokio runtime built
+    /// without its time driver (`enable_time`/`enable_all`), as every Tokio
+    /// timer does. Servers' runtimes have it; polled outside any Tokio
+    /// runtime, the body simply sends no keep-alive.
     ///
     /// ```
     /// use http_body_util::BodyExt;
@@ -249,7 +262,12 @@ where
                     .map(Event::to_bytes);
                 this.shutdown.set(None);
                 this.stream.set(None);
-                *this.carry = last;
+                // An event held over from the last coalesced frame was taken
+                // from the stream already: it goes out before the final one.
+                *this.carry = match (this.carry.take(), last) {
+                    (Some(held), Some(last)) => Some(concat(&held, &last)),
+                    (held, last) => held.or(last),
+                };
                 return end_now(this.state, this.carry, this.guard);
             }
         }
@@ -347,7 +365,19 @@ where
         // Only a default body has no stream while streaming.
         return Polled::End(None);
     };
-    match stream.poll_next(cx) {
+    // A panic in the stream would otherwise unwind through the server's
+    // connection task and end every response on that connection (all the
+    // streams of an HTTP/2 connection). The stream is not polled again
+    // after it panicked: the caller drops it.
+    let polled = match panic::catch_unwind(AssertUnwindSafe(|| stream.poll_next(cx))) {
+        Ok(polled) => polled,
+        Err(payload) => {
+            let error = StreamPanicked::from_payload(payload);
+            tracing::error!(error = %error, "event stream panicked; ending the SSE response");
+            return Polled::End(config.error_event_for(&error).map(Event::into_bytes));
+        }
+    };
+    match polled {
         Poll::Ready(Some(item)) => match item.into_result() {
             Ok(event) => Polled::Event(event.into_bytes()),
             Err(error) => {
@@ -360,6 +390,67 @@ where
         Poll::Pending => Polled::Pending,
     }
 }
+
+/// `first` then `second` in one buffer: only on the rare paths where two
+/// frames must go out as the body's last one.
+fn concat(first: &Bytes, second: &Bytes) -> Bytes {
+    let mut buffer = BytesMut::with_capacity(first.len() + second.len());
+    buffer.extend_from_slice(first);
+    buffer.extend_from_slice(second);
+    buffer.freeze()
+}
+
+/// The error an [`SseBody`] reports when its stream panicked: logged, and
+/// handed to [`SseConfig::error_event`] like any stream error.
+///
+/// ```
+/// use std::error::Error;
+/// use sse_core::Event;
+/// use sse_tower::{SseConfig, StreamPanicked};
+///
+/// let config = SseConfig::new().error_event(|error: &(dyn Error + Send + Sync + 'static)| {
+///     let reason = if error.is::<StreamPanicked>() { "bug" } else { "failed" };
+///     Event::builder().event("error").data(reason).build().ok()
+/// });
+/// # let _ = config;
+/// ```
+#[derive(Debug)]
+pub struct StreamPanicked {
+    message: Option<String>,
+}
+
+impl StreamPanicked {
+    fn from_payload(payload: Box<dyn Any + Send>) -> Self {
+        let message = match payload.downcast::<String>() {
+            Ok(message) => Some(*message),
+            Err(payload) => payload.downcast_ref::<&str>().map(|m| (*m).to_owned()),
+        };
+        StreamPanicked { message }
+    }
+
+    /// The panic's message, when it was a string.
+    ///
+    /// ```
+    /// # use sse_tower::StreamPanicked;
+    /// fn log(error: &StreamPanicked) -> &str {
+    ///     error.message().unwrap_or("(no message)")
+    /// }
+    /// ```
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+}
+
+impl fmt::Display for StreamPanicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Some(message) => write!(f, "the event stream panicked: {message}"),
+            None => f.write_str("the event stream panicked"),
+        }
+    }
+}
+
+impl std::error::Error for StreamPanicked {}
 
 #[inline]
 fn ready_frame(bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {

@@ -17,8 +17,9 @@
 //! the last frame, whatever it was) at the cost of one clock read per frame.
 //!
 //! The timer needs a Tokio runtime with time enabled, as `axum::serve` and
-//! hyper-util's Tokio executor have; a body polled outside any Tokio runtime
-//! sends no keep-alive instead of panicking.
+//! hyper-util's Tokio executor have; in a runtime without its time driver,
+//! arming it panics, as every Tokio timer does. A body polled outside any
+//! Tokio runtime sends no keep-alive instead.
 
 use std::time::Duration;
 

@@ -91,9 +91,10 @@
 //!
 //! # Ending a stream
 //!
-//! The body ends when the stream ends; when the stream yields an `Err`
-//! (logged with `tracing`, optionally followed by a final event,
-//! [`SseConfig::error_event`]); or when the [`Shutdown`] token is cancelled
+//! The body ends when the stream ends; when the stream yields an `Err` or
+//! panics (logged with `tracing`, optionally followed by a final event,
+//! [`SseConfig::error_event`]; a panic ends only its own response, not the
+//! connection and the other streams on it); or when the [`Shutdown`] token is cancelled
 //! (optionally after a final event), which lets a server's graceful shutdown
 //! complete. When the client disconnects, the server drops the body and the
 //! stream with it; [`SseConfig::on_disconnect`] observes that case only.
@@ -116,7 +117,7 @@ pub mod shutdown;
 #[cfg(feature = "broker")]
 mod subscription;
 
-pub use body::SseBody;
+pub use body::{SseBody, StreamPanicked};
 pub use config::SseConfig;
 pub use future::ResponseFuture;
 pub use item::{BoxError, SseItem};

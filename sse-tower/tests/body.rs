@@ -436,3 +436,41 @@ async fn a_burst_pushes_the_keep_alive_back_from_its_end() {
     assert_eq!(start.elapsed(), Duration::from_secs(19));
     drop(sender);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_panics_ends_the_body_cleanly_with_the_error_event() {
+    let mut sent = false;
+    let events = futures_util::stream::poll_fn(move |_cx| {
+        if std::mem::replace(&mut sent, true) {
+            panic!("bug in the feed");
+        }
+        std::task::Poll::Ready(Some(Event::data("one")))
+    });
+    let config = no_keep_alive().coalesce(0).error_event(|error| {
+        let panicked = error.downcast_ref::<sse_tower::StreamPanicked>()?;
+        Event::builder()
+            .event("error")
+            .data(panicked.message().unwrap_or_default())
+            .build()
+            .ok()
+    });
+    let body = SseBody::with_config(events, &config);
+    let bytes = body.collect().await.unwrap().to_bytes();
+    assert_eq!(bytes, "data: one\n\nevent: error\ndata: bug in the feed\n\n");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_sends_an_event_held_over_from_a_coalesced_frame_before_the_final_event() {
+    let token = tokio_util::sync::CancellationToken::new();
+    let config = no_keep_alive()
+        .coalesce(12)
+        .shutdown(sse_tower::Shutdown::new(token.clone()).final_event(Event::comment("bye")));
+    let (tx, mut body) = pushed(&config);
+    tx.send(Event::data("one")).unwrap();
+    tx.send(Event::data("two")).unwrap();
+    // "data: one\n\n" is 11 bytes: "two" does not fit and is held over.
+    assert_eq!(next_data(&mut body).await.unwrap(), "data: one\n\n");
+    token.cancel();
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest, "data: two\n\n:bye\n\n");
+}
