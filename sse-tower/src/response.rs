@@ -23,9 +23,10 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 /// - sets `x-accel-buffering: no`, which makes nginx pass each event on
 ///   instead of buffering the response;
 /// - removes `content-length` (the stream has no length) and the
-///   connection-specific headers `connection`, `keep-alive`,
-///   `proxy-connection`, `transfer-encoding` and `upgrade`, which are not
-///   allowed in an HTTP/2 response; the server sets HTTP/1.1 framing itself.
+///   connection-specific headers, which are not allowed in an HTTP/2
+///   response (RFC 9113, section 8.2.2): `connection` and every header it
+///   names, `keep-alive`, `proxy-connection`, `te`, `transfer-encoding` and
+///   `upgrade`; the server sets HTTP/1.1 framing itself.
 ///
 /// Every other header, and any value of these three headers the service
 /// set, is replaced or kept as said above; nothing else changes. No
@@ -45,23 +46,55 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 /// assert_eq!(headers["x-accel-buffering"], "no");
 /// assert_eq!(headers["x-request-id"], "abc");
 /// assert!(!headers.contains_key("content-length"));
+///
+/// // A header the `Connection` header names is connection-specific as well.
+/// headers.insert("connection", "close, x-hop".parse().unwrap());
+/// headers.insert("x-hop", "1".parse().unwrap());
+/// set_event_stream_headers(&mut headers);
+/// assert!(!headers.contains_key("connection"));
+/// assert!(!headers.contains_key("x-hop"));
 /// ```
 pub fn set_event_stream_headers(headers: &mut HeaderMap) {
     headers.insert(header::CONTENT_TYPE, TEXT_EVENT_STREAM);
     headers.insert(header::CACHE_CONTROL, NO_CACHE);
     headers.insert(X_ACCEL_BUFFERING, NO);
+    // `Connection: close, x-foo` makes `x-foo` connection-specific too.
+    if let header::Entry::Occupied(entry) = headers.entry(header::CONNECTION) {
+        let (_, values) = entry.remove_entry_mult();
+        let named: Vec<HeaderName> = values
+            .filter_map(|value| value.to_str().ok().map(str::to_owned))
+            .flat_map(|value| {
+                value
+                    .split(',')
+                    .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for name in named {
+            // The three headers set above are never connection-specific.
+            if !matches!(name, header::CONTENT_TYPE | header::CACHE_CONTROL)
+                && name != X_ACCEL_BUFFERING
+            {
+                remove_all(headers, name);
+            }
+        }
+    }
     for name in [
         header::CONTENT_LENGTH,
-        header::CONNECTION,
         KEEP_ALIVE,
         PROXY_CONNECTION,
+        header::TE,
         header::TRANSFER_ENCODING,
         header::UPGRADE,
     ] {
-        // `remove` only removes the first value of a repeated header.
-        if let header::Entry::Occupied(entry) = headers.entry(name) {
-            entry.remove_entry_mult().1.for_each(drop);
-        }
+        remove_all(headers, name);
+    }
+}
+
+fn remove_all(headers: &mut HeaderMap, name: HeaderName) {
+    // `remove` only removes the first value of a repeated header.
+    if let header::Entry::Occupied(entry) = headers.entry(name) {
+        entry.remove_entry_mult().1.for_each(drop);
     }
 }
 

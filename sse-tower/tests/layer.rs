@@ -160,3 +160,42 @@ async fn the_layer_keeps_the_inner_status_and_headers_and_replaces_the_content_t
     assert_eq!(response.headers()["x-trace"], "t1");
     assert!(!response.headers().contains_key("content-length"));
 }
+
+#[tokio::test]
+async fn the_layer_removes_every_connection_specific_header_the_service_set() {
+    let service = ServiceBuilder::new()
+        .layer(SseLayer::new())
+        .service(tower::service_fn(|_request: Request<()>| async {
+            let response = Response::builder()
+                .header("connection", "keep-alive, x-hop")
+                .header("connection", "upgrade")
+                .header("x-hop", "1")
+                .header("keep-alive", "timeout=5")
+                .header("proxy-connection", "keep-alive")
+                .header("te", "trailers")
+                .header("transfer-encoding", "chunked")
+                .header("transfer-encoding", "gzip")
+                .header("upgrade", "websocket")
+                .header("content-length", "12")
+                .header("x-end-to-end", "kept")
+                .body(futures_util::stream::empty::<Event>())
+                .unwrap();
+            Ok::<_, Infallible>(response)
+        }));
+    let response = service.oneshot(Request::new(())).await.unwrap();
+    let headers = response.headers();
+    for name in [
+        "connection",
+        "x-hop",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    ] {
+        assert!(!headers.contains_key(name), "{name} must not be sent");
+    }
+    assert_eq!(headers["x-end-to-end"], "kept");
+    assert_eq!(headers["content-type"], "text/event-stream");
+}
