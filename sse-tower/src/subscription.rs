@@ -9,7 +9,8 @@ use crate::response::SseResponse;
 /// event stream response over the subscription, to finish with
 /// [`SseResponse::into_response`] (after any config, such as keep-alive).
 ///
-/// - [`LastEventId::Absent`]: a first connection, live events only.
+/// - [`LastEventId::Absent`], or an empty id: a first connection, live
+///   events only.
 /// - [`LastEventId::Present`]: resumes after that id when the broker's
 ///   history still holds it; otherwise the stream starts with the broker's
 ///   `event: reset` notice (see [`Subscription`]).
@@ -49,7 +50,10 @@ where
     T: AsRef<str> + Sync,
 {
     let id = match last_event_id {
+        // An empty id is no id: the standard's `EventSource` sends no
+        // header then, and a `?lastEventId=` query says the same.
         LastEventId::Absent => None,
+        LastEventId::Present(id) if id.is_empty() => None,
         LastEventId::Present(id) => Some(id.as_str()),
         // No broker id is empty, so this is a reset with reason `malformed`.
         LastEventId::Invalid(_) => Some(""),

@@ -117,3 +117,14 @@ async fn an_invalid_last_event_id_starts_with_a_reset_notice() {
         "{notice:?}"
     );
 }
+
+#[tokio::test]
+async fn an_empty_last_event_id_is_a_first_connection_not_a_reset() {
+    let broker = Broker::new();
+    broker.publish("room", Event::data("before")).await.unwrap();
+    let response = sse_tower::subscribe(&broker, &["room"], &LastEventId::Present(String::new()))
+        .await
+        .unwrap();
+    let (subscription, _config) = response.into_parts();
+    assert_eq!(subscription.resume(), sse_core::broker::Resume::Fresh);
+}
