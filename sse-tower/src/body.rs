@@ -3,8 +3,8 @@
 use std::any::Any;
 use std::convert::Infallible;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 

@@ -13,6 +13,9 @@
 //! - [`SseConfig`] configures both alike: [`KeepAlive`] comments on idle
 //!   streams, a first frame, a [`Shutdown`] signal that ends every stream,
 //!   a final event on stream errors, and a disconnect hook.
+//! - [`WriteDeadline`] wraps a connection's IO so that a client that stops
+//!   reading is disconnected after a deadline, instead of holding its
+//!   connection and stream for ever.
 //! - [`subscribe`] (feature `broker`, default) serves a
 //!   [`sse_core::broker::Broker`] subscription in one line: the request's
 //!   [`LastEventId`] goes into the subscription, whose stream (replay, then
@@ -116,6 +119,7 @@ mod service;
 pub mod shutdown;
 #[cfg(feature = "broker")]
 mod subscription;
+pub mod write_deadline;
 
 pub use body::{SseBody, StreamPanicked};
 pub use config::SseConfig;
@@ -129,3 +133,4 @@ pub use service::SseService;
 pub use shutdown::Shutdown;
 #[cfg(feature = "broker")]
 pub use subscription::subscribe;
+pub use write_deadline::WriteDeadline;

@@ -456,7 +456,10 @@ async fn a_stream_that_panics_ends_the_body_cleanly_with_the_error_event() {
     });
     let body = SseBody::with_config(events, &config);
     let bytes = body.collect().await.unwrap().to_bytes();
-    assert_eq!(bytes, "data: one\n\nevent: error\ndata: bug in the feed\n\n");
+    assert_eq!(
+        bytes,
+        "data: one\n\nevent: error\ndata: bug in the feed\n\n"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,0 +1,137 @@
+//! `WriteDeadline` on real TCP sockets: a client that never reads is cut off
+//! after the deadline, one that reads keeps its stream.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use sse_core::Event;
+use sse_tower::{KeepAlive, SseLayer, WriteDeadline};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tower::ServiceBuilder;
+
+const DEADLINE: Duration = Duration::from_millis(300);
+
+/// Sets a flag when the stream is dropped: the server let the response go.
+struct Dropped(Arc<AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A hyper HTTP/1.1 server whose every response is an endless stream of
+/// 1 KiB events, one per millisecond; `dropped` is set when a response's
+/// stream is dropped. Accepted sockets get a small send buffer, so that a
+/// client that stops reading blocks the server's writes quickly.
+async fn serve(dropped: Arc<AtomicBool>) -> SocketAddr {
+    let socket = TcpSocket::new_v4().unwrap();
+    // Accepted sockets inherit the listener's buffer sizes.
+    socket.set_send_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(64).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = ServiceBuilder::new()
+        .layer(
+            SseLayer::new()
+                .keep_alive(KeepAlive::disabled())
+                .coalesce(0),
+        )
+        .service(tower::service_fn(move |_request: Request<Incoming>| {
+            let guard = Dropped(dropped.clone());
+            let data = "x".repeat(1024);
+            let events = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(
+                Duration::from_millis(1),
+            ))
+            .map(move |_| {
+                let _ = &guard;
+                Event::data(&data)
+            });
+            async move { Ok::<_, Infallible>(Response::new(events)) }
+        }));
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let io = TokioIo::new(WriteDeadline::new(tcp, DEADLINE));
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+async fn request(addr: SocketAddr, recv_buffer: Option<u32>) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    if let Some(size) = recv_buffer {
+        // Before connecting, so that the advertised window is small too.
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let mut tcp = socket.connect(addr).await.unwrap();
+    tcp.write_all(b"GET /events HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    tcp
+}
+
+async fn wait_until(flag: &AtomicBool, bound: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < bound {
+        if flag.load(Ordering::SeqCst) {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_disconnected_after_the_write_deadline() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let addr = serve(dropped.clone()).await;
+    let _stalled = request(addr, Some(4096)).await;
+
+    // Filling the buffers takes a few tens of milliseconds at 1 MB/s; then
+    // the deadline runs. Allow generous slack for a busy machine.
+    let after = wait_until(&dropped, DEADLINE + Duration::from_secs(5)).await;
+    let after = after.expect("the stalled connection's stream was never dropped");
+    assert!(
+        after >= DEADLINE,
+        "dropped after {after:?}, before the deadline of {DEADLINE:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_keeps_its_stream_for_longer_than_the_deadline() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let addr = serve(dropped.clone()).await;
+    let mut reader = request(addr, None).await;
+
+    let mut buffer = vec![0; 64 * 1024];
+    let mut received = 0;
+    let start = Instant::now();
+    while start.elapsed() < DEADLINE * 4 {
+        let n = tokio::time::timeout(Duration::from_secs(5), reader.read(&mut buffer))
+            .await
+            .expect("events keep arriving")
+            .unwrap();
+        assert_ne!(n, 0, "the server closed a connection whose client reads");
+        received += n;
+    }
+    assert!(!dropped.load(Ordering::SeqCst));
+    assert!(received > 100 * 1024, "received only {received} bytes");
+}
