@@ -102,7 +102,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
 
 /// The rejection of an invalid `Last-Event-ID` (header or `lastEventId`
 /// query parameter): `400 Bad Request` with the reason as plain text, e.g.
-/// `Last-Event-ID contains NUL, CR or LF` (the `Display` of
+/// `the last event id contains NUL, CR or LF` (the `Display` of
 /// [`InvalidLastEventId`]).
 ///
 /// ```

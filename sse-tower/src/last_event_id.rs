@@ -25,6 +25,8 @@ use std::fmt;
 
 use http::{HeaderMap, HeaderName};
 
+use crate::query::{form_decode, params};
+
 /// The name of the header, `last-event-id`.
 pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
@@ -184,12 +186,7 @@ impl LastEventId {
     /// );
     /// ```
     pub fn from_query(query: Option<&str>, max_len: usize) -> Self {
-        let mut values = query
-            .unwrap_or_default()
-            .split('&')
-            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-            .filter(|(name, _)| *name == Self::QUERY_PARAM)
-            .map(|(_, value)| value);
+        let mut values = params(query, Self::QUERY_PARAM);
         let Some(value) = values.next() else {
             return LastEventId::Absent;
         };
@@ -291,51 +288,24 @@ impl LastEventId {
 impl fmt::Display for InvalidLastEventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            InvalidLastEventId::NotUtf8 => f.write_str("Last-Event-ID is not valid UTF-8"),
+            InvalidLastEventId::NotUtf8 => f.write_str("the last event id is not valid UTF-8"),
             InvalidLastEventId::ForbiddenChar => {
-                f.write_str("Last-Event-ID contains NUL, CR or LF")
+                f.write_str("the last event id contains NUL, CR or LF")
             }
             InvalidLastEventId::TooLong { len, max } => {
                 write!(
                     f,
-                    "Last-Event-ID is {len} bytes long, over the limit of {max}"
+                    "the last event id is {len} bytes long, over the limit of {max}"
                 )
             }
-            InvalidLastEventId::Repeated => f.write_str("more than one Last-Event-ID header"),
+            InvalidLastEventId::Repeated => f.write_str(
+                "more than one last event id (Last-Event-ID headers or lastEventId parameters)",
+            ),
         }
     }
 }
 
 impl Error for InvalidLastEventId {}
-
-/// Decodes one `application/x-www-form-urlencoded` value: `+` is a space,
-/// `%XX` is the byte `XX`; a `%` not followed by two hex digits is kept.
-fn form_decode(value: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    fn hex(byte: Option<&u8>) -> Option<u8> {
-        match *byte? {
-            byte @ b'0'..=b'9' => Some(byte - b'0'),
-            byte @ b'a'..=b'f' => Some(byte - b'a' + 10),
-            byte @ b'A'..=b'F' => Some(byte - b'A' + 10),
-            _ => None,
-        }
-    }
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        let byte = match *value.get(i)? {
-            b'+' => b' ',
-            b'%' => match (hex(value.get(i + 1)), hex(value.get(i + 2))) {
-                (Some(high), Some(low)) => {
-                    i += 2;
-                    (high << 4) | low
-                }
-                _ => b'%',
-            },
-            other => other,
-        };
-        i += 1;
-        Some(byte)
-    })
-}
 
 /// An id known to be valid, or none: `Present` or `Absent`.
 ///

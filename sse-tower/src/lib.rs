@@ -114,11 +114,13 @@ mod item;
 pub mod keep_alive;
 mod last_event_id;
 mod layer;
+mod query;
 mod response;
 mod service;
 pub mod shutdown;
 #[cfg(feature = "broker")]
 mod subscription;
+mod topics;
 pub mod write_deadline;
 
 pub use body::{SseBody, StreamPanicked};
@@ -133,4 +135,5 @@ pub use service::SseService;
 pub use shutdown::Shutdown;
 #[cfg(feature = "broker")]
 pub use subscription::subscribe;
+pub use topics::{InvalidTopics, Topics};
 pub use write_deadline::WriteDeadline;

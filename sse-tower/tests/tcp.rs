@@ -296,7 +296,7 @@ async fn the_service_reads_last_event_id_from_a_real_request() {
         ),
         (
             vec![("last-event-id", long.as_str())],
-            "data: invalid: Last-Event-ID is 2000 bytes long, over the limit of 1024\n\n"
+            "data: invalid: the last event id is 2000 bytes long, over the limit of 1024\n\n"
                 .to_owned(),
         ),
     ] {

@@ -128,7 +128,7 @@ pub fn last_event_id() -> impl Filter<Extract = (LastEventId,), Error = Rejectio
 /// let route = sse_warp::last_event_id().map(|_| "ok").recover(sse_warp::recover);
 /// let response = warp::test::request().path("/?lastEventId=a%0Ab").reply(&route).await;
 /// assert_eq!(response.status(), 400);
-/// assert_eq!(response.body(), "Last-Event-ID contains NUL, CR or LF");
+/// assert_eq!(response.body(), "the last event id contains NUL, CR or LF");
 /// # }
 /// ```
 pub async fn recover(rejection: Rejection) -> Result<LastEventIdRejection, Rejection> {
@@ -140,7 +140,7 @@ pub async fn recover(rejection: Rejection) -> Result<LastEventIdRejection, Rejec
 
 /// The rejection of an invalid `Last-Event-ID` (header or `lastEventId`
 /// query parameter). As a [`Reply`] it is `400 Bad Request` with the reason
-/// as plain text, e.g. `Last-Event-ID contains NUL, CR or LF` (the
+/// as plain text, e.g. `the last event id contains NUL, CR or LF` (the
 /// `Display` of [`InvalidLastEventId`]).
 ///
 /// ```

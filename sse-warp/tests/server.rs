@@ -179,7 +179,7 @@ async fn an_invalid_last_event_id_header_is_400_with_the_reason() {
         response.headers()["content-type"],
         "text/plain; charset=utf-8"
     );
-    assert_eq!(text(response).await, "Last-Event-ID is not valid UTF-8");
+    assert_eq!(text(response).await, "the last event id is not valid UTF-8");
 }
 
 #[tokio::test]
@@ -191,7 +191,10 @@ async fn an_invalid_last_event_id_query_parameter_is_400_with_the_reason() {
         .await;
 
     assert_eq!(response.status(), 400);
-    assert_eq!(text(response).await, "Last-Event-ID contains NUL, CR or LF");
+    assert_eq!(
+        text(response).await,
+        "the last event id contains NUL, CR or LF"
+    );
 }
 
 #[tokio::test]
