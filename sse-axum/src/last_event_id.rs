@@ -75,9 +75,26 @@ impl LastEventId {
     /// assert_eq!(LastEventId::from_parts(&parts).unwrap().as_str(), Some("41"));
     /// ```
     pub fn from_parts(parts: &Parts) -> Result<Self, LastEventIdRejection> {
+        Self::from_headers_or_query(&parts.headers, parts.uri.query())
+    }
+
+    /// Reads the id from a request's headers and query string, as the
+    /// extractor does (the same function as in `sse-warp` and `sse-poem`).
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use sse_axum::LastEventId;
+    ///
+    /// let id = LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=41"));
+    /// assert_eq!(id.unwrap().as_str(), Some("41"));
+    /// ```
+    pub fn from_headers_or_query(
+        headers: &http::HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Self, LastEventIdRejection> {
         sse_tower::LastEventId::from_headers_or_query(
-            &parts.headers,
-            parts.uri.query(),
+            headers,
+            query,
             sse_tower::LastEventId::DEFAULT_MAX_LEN,
         )
         .into_result()

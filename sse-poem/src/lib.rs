@@ -9,6 +9,9 @@
 //!   `Last-Event-ID` header or else the `lastEventId` query parameter; an
 //!   invalid one is answered with `400 Bad Request`
 //!   ([`LastEventIdRejection`]).
+//! - [`WriteDeadlineListener`]: a listener whose connections have a write
+//!   deadline, so a client that stops reading is disconnected instead of
+//!   holding its connection and stream for ever.
 //!
 //! Headers, framing, keep-alive, shutdown and error handling all come from
 //! [`sse_tower`]; this crate only turns its response into poem's.
@@ -107,9 +110,11 @@
 #![warn(missing_docs)]
 
 mod last_event_id;
+mod listener;
 mod response;
 
 pub use last_event_id::{LastEventId, LastEventIdRejection};
+pub use listener::{WriteDeadlineAcceptor, WriteDeadlineListener};
 pub use response::SseResponse;
 pub use sse_core::Event;
 pub use sse_tower::{InvalidLastEventId, KeepAlive, Shutdown, SseConfig};
