@@ -28,7 +28,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::client::Clients;
-use crate::server::Conn;
+use crate::server::{Conn, Setup};
 
 /// Which server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -50,9 +50,18 @@ struct Cli {
     /// Runs of the whole suite; the table gives the median of each figure.
     #[arg(long, default_value_t = 1)]
     runs: usize,
-    /// How the "ours" server is served.
-    #[arg(long, value_enum, default_value = "http1")]
+    /// How the "ours" server is served (the accept loop and socket options
+    /// are the same for every choice and both servers).
+    #[arg(long, value_enum, default_value = "axum-serve")]
     ours_http: Conn,
+    /// How the reference is served; by default exactly as ours.
+    #[arg(long, value_enum)]
+    reference_http: Option<Conn>,
+    /// The write deadline around each socket "ours" accepts
+    /// (`sse_tower::WriteDeadline`), in ms; 0: none. The reference has none,
+    /// as axum's `Sse` users have none.
+    #[arg(long, default_value_t = 10_000)]
+    write_deadline_ms: u64,
     /// Publish phase length in milliseconds (default 2 000, quick 1 000).
     #[arg(long)]
     phase_ms: Option<u64>,
@@ -77,6 +86,68 @@ impl Cli {
             Kind::Reference => &self.reference_env,
         }
     }
+
+    /// How the server of `kind` is set up (`send_buffer`: the stall
+    /// scenario's `SO_SNDBUF`, if any).
+    fn setup(&self, kind: Kind, send_buffer: Option<u32>) -> Setup {
+        match kind {
+            Kind::Ours => Setup {
+                kind,
+                http: self.ours_http,
+                write_deadline: (self.write_deadline_ms > 0)
+                    .then(|| Duration::from_millis(self.write_deadline_ms)),
+                send_buffer,
+            },
+            Kind::Reference => Setup {
+                kind,
+                http: self.reference_http.unwrap_or(self.ours_http),
+                write_deadline: None,
+                send_buffer,
+            },
+        }
+    }
+
+    /// One line per server: how it is served.
+    fn serving(&self, send_buffer: Option<u32>) -> String {
+        let mut out = String::new();
+        for kind in [Kind::Ours, Kind::Reference] {
+            let _ = writeln!(
+                out,
+                "- {}",
+                describe(&self.setup(kind, send_buffer), self.env(kind))
+            );
+        }
+        out
+    }
+}
+
+/// How a server was served, for the output.
+fn describe(setup: &Setup, env: &[String]) -> String {
+    let mut out = format!(
+        "{}: {}, one accept loop, TCP_NODELAY",
+        kind_name(setup.kind),
+        setup.http.arg()
+    );
+    match setup.write_deadline {
+        Some(deadline) => {
+            let _ = write!(out, ", write deadline {} ms", deadline.as_millis());
+        }
+        None => out.push_str(", no write deadline"),
+    }
+    if let Some(size) = setup.send_buffer {
+        let _ = write!(out, ", SO_SNDBUF {size} B on the listening socket");
+    }
+    if !env.is_empty() {
+        let _ = write!(out, ", env {}", env.join(" "));
+    }
+    out
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Ours => "ours",
+        Kind::Reference => "reference",
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,8 +156,14 @@ enum Cmd {
     Serve {
         #[arg(long, value_enum)]
         kind: Kind,
-        #[arg(long, value_enum, default_value = "http1")]
+        #[arg(long, value_enum, default_value = "axum-serve")]
         http: Conn,
+        /// 0: no write deadline.
+        #[arg(long, default_value_t = 0)]
+        write_deadline_ms: u64,
+        /// 0: the kernel's default send buffer.
+        #[arg(long, default_value_t = 0)]
+        send_buffer: u32,
     },
 }
 
@@ -103,7 +180,20 @@ pub fn payload(seq: u64, size: usize) -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     procfs::raise_nofile_limit();
-    if let Some(Cmd::Serve { kind, http }) = cli.command {
+    if let Some(Cmd::Serve {
+        kind,
+        http,
+        write_deadline_ms,
+        send_buffer,
+    }) = cli.command
+    {
+        let setup = Setup {
+            kind,
+            http,
+            write_deadline: (write_deadline_ms > 0)
+                .then(|| Duration::from_millis(write_deadline_ms)),
+            send_buffer: (send_buffer > 0).then_some(send_buffer),
+        };
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_env_filter(
@@ -114,7 +204,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(server::serve(kind, http))?;
+        runtime.block_on(server::serve(setup))?;
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -154,19 +244,17 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     println!(
-        "sse-bench: {} run(s), {} and {} subscribers, {} ms phases, ours served by {:?}, ours env {:?}, reference env {:?}; load average {}",
+        "sse-bench: {} run(s), {} and {} subscribers, {} ms phases; load average {}\n{}",
         cli.runs,
         plan.small,
         plan.big,
         plan.phase.as_millis(),
-        cli.ours_http,
-        cli.ours_env,
-        cli.reference_env,
-        procfs::loadavg()
+        procfs::loadavg(),
+        cli.serving(None),
     );
     if cli.only_latency {
         for kind in [Kind::Ours, Kind::Reference] {
-            let mut server = ServerProcess::start(kind, cli.ours_http, cli.env(kind)).await?;
+            let mut server = ServerProcess::start(&cli.setup(kind, None), cli.env(kind)).await?;
             let mut clients = Clients::new(server.addr, kind);
             clients.grow_to(plan.small, Duration::from_secs(60)).await;
             println!("{kind:?}: pid {}", server.pid);
@@ -190,7 +278,7 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("run {}: {kind:?}", run + 1);
             figures.insert(
                 kind,
-                measure(kind, cli.ours_http, cli.env(kind), &plan).await?,
+                measure(&cli.setup(kind, None), cli.env(kind), &plan).await?,
             );
         }
         println!(
@@ -198,12 +286,14 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             run + 1,
             started.elapsed().as_secs_f64()
         );
+        println!("{}", cli.serving(None));
         println!("{}", table(&plan, &[&figures]));
         runs.push(figures);
     }
     if runs.len() > 1 {
         let all: Vec<&BTreeMap<Kind, Figures>> = runs.iter().collect();
         println!("\n## Median of {} runs\n", runs.len());
+        println!("{}", cli.serving(None));
         println!("{}", table(&plan, &all));
     }
     println!(
@@ -225,27 +315,25 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    async fn start(
-        kind: Kind,
-        http: Conn,
-        env: &[String],
-    ) -> Result<Self, Box<dyn std::error::Error>> {
-        let kind_arg = match kind {
-            Kind::Ours => "ours",
-            Kind::Reference => "reference",
-        };
-        let http_arg = match http {
-            Conn::AxumServe => "axum-serve",
-            Conn::Http1 => "http1",
-            Conn::Http1Flat => "http1-flat",
-        };
+    async fn start(setup: &Setup, env: &[String]) -> Result<Self, Box<dyn std::error::Error>> {
         let mut command = Command::new(std::env::current_exe()?);
         for pair in env {
             let (key, value) = pair.split_once('=').ok_or("--*-env takes KEY=VALUE")?;
             command.env(key, value);
         }
         let mut child = command
-            .args(["serve", "--kind", kind_arg, "--http", http_arg])
+            .args([
+                "serve",
+                "--kind",
+                kind_name(setup.kind),
+                "--http",
+                setup.http.arg(),
+            ])
+            .arg(format!(
+                "--write-deadline-ms={}",
+                setup.write_deadline.map_or(0, |d| d.as_millis())
+            ))
+            .arg(format!("--send-buffer={}", setup.send_buffer.unwrap_or(0)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -271,16 +359,26 @@ impl ServerProcess {
         })
     }
 
-    async fn expect(&mut self, word: &str) -> Result<u64, Box<dyn std::error::Error>> {
+    /// Reads the server's next line, `{word} <N numbers>`, at most 120 s.
+    async fn expect<const N: usize>(
+        &mut self,
+        word: &str,
+    ) -> Result<[u64; N], Box<dyn std::error::Error>> {
         let line = tokio::time::timeout(Duration::from_secs(120), self.lines.next_line())
             .await??
             .ok_or("the server exited")?;
-        let value = line
+        let mut values = [0; N];
+        let mut words = line
             .strip_prefix(word)
             .ok_or_else(|| format!("expected {word}, got {line}"))?
-            .trim()
-            .parse()?;
-        Ok(value)
+            .split_whitespace();
+        for value in &mut values {
+            *value = words
+                .next()
+                .ok_or_else(|| format!("too few numbers after {word}: {line}"))?
+                .parse()?;
+        }
+        Ok(values)
     }
 
     async fn quit(mut self) {
@@ -349,9 +447,9 @@ async fn phase(
         .stdin
         .write_all(format!("publish {rate} {size} {}\n", length.as_millis()).as_bytes())
         .await?;
-    let first = server.expect("start").await?;
+    let [first, _start_micros] = server.expect("start").await?;
     debug_assert_eq!(first, server.next_seq);
-    let count = server.expect("done").await?;
+    let [count] = server.expect("done").await?;
     let window = t0.elapsed().as_secs_f64();
     server.next_seq += count;
     // What arrives within 1 s after the last publish counts (an event later
@@ -511,13 +609,12 @@ struct Figures {
 }
 
 async fn measure(
-    kind: Kind,
-    http: Conn,
+    setup: &Setup,
     env: &[String],
     plan: &Plan,
 ) -> Result<Figures, Box<dyn std::error::Error>> {
-    let mut server = ServerProcess::start(kind, http, env).await?;
-    let mut clients = Clients::new(server.addr, kind);
+    let mut server = ServerProcess::start(setup, env).await?;
+    let mut clients = Clients::new(server.addr, setup.kind);
     let mut figures = Figures::default();
     let connect_timeout = Duration::from_secs(60);
 

@@ -4,12 +4,21 @@
 //! Protocol (one line each way):
 //! - the server prints `listening <port>` once it accepts connections;
 //! - `publish <rate> <size> <millis>`: publishes at `rate` events/s for
-//!   `millis` ms, events of `size` bytes of data; answers `start <seq>`
-//!   (the first sequence number) at once and `done <count>` at the end;
+//!   `millis` ms, events of `size` bytes of data; answers `start <seq>
+//!   <micros>` (the first sequence number, and when publishing starts, µs
+//!   since the epoch) at once and `done <count>` at the end;
+//! - `connections`: answers `connections <open> <closed> <micros>`, the
+//!   connections open now, those closed so far, and when the last one
+//!   closed;
 //! - `quit` (or the end of stdin): exits.
 
 use std::convert::Infallible;
+use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -21,21 +30,26 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use sse_axum::{LastEventId, SseResponse};
 use sse_core::broker::Broker;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use sse_tower::WriteDeadline;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::Kind;
+use crate::client::now_micros;
 use crate::payload;
 
 /// The topic every "ours" client follows.
 const TOPIC: &str = "bench";
 
-/// How "ours" is served: the HTTP/1 connection builder.
+/// How a server is served. Every choice shares one accept loop
+/// ([`BenchListener`]: `TCP_NODELAY` on each accepted socket, the same
+/// back-off on accept errors); only the HTTP/1 connection builder differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Conn {
-    /// `axum::serve` (hyper-util's auto builder: HTTP/1 and HTTP/2 sniffing).
+    /// `axum::serve` (hyper-util's auto builder, as the chat example and
+    /// most axum applications serve).
     AxumServe,
     /// hyper's `http1::Builder` directly (no HTTP/2 sniff buffer), write
     /// strategy left to hyper (`writev` where the socket supports it).
@@ -45,46 +59,67 @@ pub enum Conn {
     Http1Flat,
 }
 
+impl Conn {
+    /// The command-line spelling.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Conn::AxumServe => "axum-serve",
+            Conn::Http1 => "http1",
+            Conn::Http1Flat => "http1-flat",
+        }
+    }
+}
+
+/// How one server process is set up.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    pub kind: Kind,
+    pub http: Conn,
+    /// `WriteDeadline` around each accepted socket (`None`: plain socket).
+    pub write_deadline: Option<Duration>,
+    /// `SO_SNDBUF` set on the listening socket (accepted sockets inherit
+    /// it); `None` leaves the kernel's default and autotuning.
+    pub send_buffer: Option<u32>,
+}
+
 #[derive(Clone)]
 enum Feed {
     Ours(Broker),
     Reference(broadcast::Sender<axum::response::sse::Event>),
 }
 
-/// Runs the server until `quit`.
-pub async fn serve(kind: Kind, http: Conn) -> std::io::Result<()> {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+/// The longest a server process runs: a bound on its command loop (and so
+/// on its accept loop), should the parent never say `quit`.
+const LIFETIME: Duration = Duration::from_secs(6 * 3600);
+
+/// Runs the server until `quit` (or the end of stdin, or [`LIFETIME`]).
+pub async fn serve(setup: Setup) -> std::io::Result<()> {
+    let listener = bind(setup.send_buffer)?;
     let port = listener.local_addr()?.port();
-    let feed = match kind {
+    let connections = Arc::new(Connections::default());
+    let listener = BenchListener {
+        inner: listener,
+        write_deadline: setup.write_deadline,
+        connections: Arc::clone(&connections),
+    };
+    let feed = match setup.kind {
         Kind::Ours => Feed::Ours(Broker::new()),
-        // Capacity 1024, as the issue specifies (and as the broker's lag limit).
+        // Capacity 1024, as the issue specifies.
         Kind::Reference => Feed::Reference(broadcast::channel(1024).0),
     };
-    let server = match kind {
-        Kind::Ours => {
-            let app = Router::new()
-                .route("/events", get(ours_events))
-                .with_state(feed.clone());
-            match http {
-                Conn::AxumServe => tokio::spawn(async move {
-                    if let Err(error) = axum::serve(listener, app).await {
-                        tracing::error!(%error, "server failed");
-                    }
-                }),
-                Conn::Http1 => tokio::spawn(serve_http1(listener, app, true)),
-                Conn::Http1Flat => tokio::spawn(serve_http1(listener, app, false)),
+    let app = match setup.kind {
+        Kind::Ours => Router::new().route("/events", get(ours_events)),
+        Kind::Reference => Router::new().route("/events", get(reference_events)),
+    }
+    .with_state(feed.clone());
+    let server = match setup.http {
+        Conn::AxumServe => tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "server failed");
             }
-        }
-        Kind::Reference => {
-            let app = Router::new()
-                .route("/events", get(reference_events))
-                .with_state(feed.clone());
-            tokio::spawn(async move {
-                if let Err(error) = axum::serve(listener, app).await {
-                    tracing::error!(%error, "server failed");
-                }
-            })
-        }
+        }),
+        Conn::Http1 => tokio::spawn(serve_http1(listener, app, true)),
+        Conn::Http1Flat => tokio::spawn(serve_http1(listener, app, false)),
     };
 
     let mut stdout = tokio::io::stdout();
@@ -92,7 +127,38 @@ pub async fn serve(kind: Kind, http: Conn) -> std::io::Result<()> {
         .write_all(format!("listening {port}\n").as_bytes())
         .await?;
     stdout.flush().await?;
+    let commands = commands(&feed, &connections, &mut stdout);
+    let result = match tokio::time::timeout(LIFETIME, commands).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                ?LIFETIME,
+                "the server ran for its longest lifetime; exiting"
+            );
+            Ok(())
+        }
+    };
+    server.abort();
+    result
+}
 
+/// Binds 127.0.0.1 on a free port, with `SO_SNDBUF` if asked.
+fn bind(send_buffer: Option<u32>) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    if let Some(size) = send_buffer {
+        socket.set_send_buffer_size(size)?;
+    }
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    socket.listen(4096)
+}
+
+/// The command loop on stdin (see the module docs).
+async fn commands(
+    feed: &Feed,
+    connections: &Connections,
+    stdout: &mut tokio::io::Stdout,
+) -> std::io::Result<()> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut next_seq: u64 = 1;
     while let Some(line) = lines.next_line().await? {
@@ -108,21 +174,30 @@ pub async fn serve(kind: Kind, http: Conn) -> std::io::Result<()> {
                     continue;
                 };
                 stdout
-                    .write_all(format!("start {next_seq}\n").as_bytes())
+                    .write_all(format!("start {next_seq} {}\n", now_micros()).as_bytes())
                     .await?;
                 stdout.flush().await?;
-                let count = publish(&feed, rate, size, millis, next_seq).await;
+                let count = publish(feed, rate, size, millis, next_seq).await;
                 next_seq += count;
                 stdout
                     .write_all(format!("done {count}\n").as_bytes())
                     .await?;
                 stdout.flush().await?;
             }
+            ["connections"] => {
+                let reply = format!(
+                    "connections {} {} {}\n",
+                    connections.open.load(Ordering::Relaxed),
+                    connections.closed.load(Ordering::Relaxed),
+                    connections.last_close_micros.load(Ordering::Relaxed),
+                );
+                stdout.write_all(reply.as_bytes()).await?;
+                stdout.flush().await?;
+            }
             ["quit"] => break,
             _ => tracing::warn!(%line, "unknown command"),
         }
     }
-    server.abort();
     Ok(())
 }
 
@@ -194,29 +269,169 @@ async fn reference_events(State(feed): State<Feed>) -> axum::response::Response 
 
 /// Serves `app` with hyper's HTTP/1 connection builder, one task per
 /// connection; `writev: false` forces hyper's flat write buffer.
-async fn serve_http1(listener: TcpListener, app: Router, writev: bool) {
+async fn serve_http1(mut listener: BenchListener, app: Router, writev: bool) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new());
     if !writev {
         builder.writev(false);
     }
+    // Runs until the server task is aborted (at `quit`, or at `LIFETIME`).
     loop {
-        let (socket, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors, most likely: wait, do not spin.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = socket.set_nodelay(true);
+        let (io, _) = listener.accept_io().await;
         let service = TowerToHyperService::new(app.clone());
-        let connection = builder.serve_connection(TokioIo::new(socket), service);
+        let connection = builder.serve_connection(TokioIo::new(io), service);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended");
             }
         });
+    }
+}
+
+/// Open and closed connections, for the stall scenario: the parent asks
+/// with `connections`.
+#[derive(Default)]
+struct Connections {
+    open: AtomicUsize,
+    closed: AtomicU64,
+    /// When the last connection closed, µs since the epoch.
+    last_close_micros: AtomicU64,
+}
+
+/// Counts a connection open until dropped.
+struct OpenGuard(Arc<Connections>);
+
+impl OpenGuard {
+    fn new(connections: Arc<Connections>) -> Self {
+        connections.open.fetch_add(1, Ordering::Relaxed);
+        OpenGuard(connections)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.0.closed.fetch_add(1, Ordering::Relaxed);
+        self.0
+            .last_close_micros
+            .fetch_max(now_micros(), Ordering::Relaxed);
+    }
+}
+
+/// The one accept loop of every server: `TCP_NODELAY` on each socket (SSE
+/// events are small writes that must not wait for Nagle), a
+/// [`WriteDeadline`] around it for "ours" (unless disabled), and a 10 ms
+/// pause after an accept error (out of descriptors, most likely) instead of
+/// a spin.
+struct BenchListener {
+    inner: TcpListener,
+    write_deadline: Option<Duration>,
+    connections: Arc<Connections>,
+}
+
+impl BenchListener {
+    async fn accept_io(&mut self) -> (ServerIo, SocketAddr) {
+        // Ends when a connection is accepted; each failure waits 10 ms.
+        loop {
+            match self.inner.accept().await {
+                Ok((socket, addr)) => {
+                    let _ = socket.set_nodelay(true);
+                    let io = match self.write_deadline {
+                        Some(deadline) => Io::Deadline(WriteDeadline::new(socket, deadline)),
+                        None => Io::Plain(socket),
+                    };
+                    let open = OpenGuard::new(Arc::clone(&self.connections));
+                    return (ServerIo { io, _open: open }, addr);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+}
+
+impl axum::serve::Listener for BenchListener {
+    type Io = ServerIo;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (ServerIo, SocketAddr) {
+        self.accept_io().await
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// An accepted socket, with or without a write deadline.
+enum Io {
+    Plain(TcpStream),
+    Deadline(WriteDeadline<TcpStream>),
+}
+
+/// What every server serves a connection over: the socket, counted open
+/// until hyper drops it.
+pub struct ServerIo {
+    io: Io,
+    _open: OpenGuard,
+}
+
+impl AsyncRead for ServerIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Io::Deadline(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ServerIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match &mut self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            Io::Deadline(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match &mut self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            Io::Deadline(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.io {
+            Io::Plain(io) => io.is_write_vectored(),
+            Io::Deadline(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_flush(cx),
+            Io::Deadline(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Io::Deadline(io) => Pin::new(io).poll_shutdown(cx),
+        }
     }
 }
