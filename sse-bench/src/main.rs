@@ -16,6 +16,7 @@ mod client;
 mod hist;
 mod procfs;
 mod server;
+mod table;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -29,6 +30,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::client::Clients;
 use crate::server::{Conn, Setup};
+use crate::table::{Row, Target};
 
 /// Which server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -47,7 +49,9 @@ struct Cli {
     /// A short run: 1 000 and 2 000 subscribers, 1 s phases.
     #[arg(long)]
     quick: bool,
-    /// Runs of the whole suite; the table gives the median of each figure.
+    /// Runs of the whole suite (odd, at least 3, for figures to quote): the
+    /// last table gives, for each figure, the median of the per-run ratios
+    /// and their range.
     #[arg(long, default_value_t = 1)]
     runs: usize,
     /// How the "ours" server is served (the accept loop and socket options
@@ -243,6 +247,14 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let started = Instant::now();
+    if cli.runs % 2 == 0 {
+        let warning = format!(
+            "warning: --runs {} is even: a median of an even count is the mean of the middle two; use an odd number ≥ 3",
+            cli.runs
+        );
+        eprintln!("{warning}");
+        println!("{warning}");
+    }
     println!(
         "sse-bench: {} run(s), {} and {} subscribers, {} ms phases; load average {}\n{}",
         cli.runs,
@@ -292,7 +304,10 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     if runs.len() > 1 {
         let all: Vec<&BTreeMap<Kind, Figures>> = runs.iter().collect();
-        println!("\n## Median of {} runs\n", runs.len());
+        println!(
+            "\n## All {} runs: medians, ratios per run and their median\n",
+            runs.len()
+        );
         println!("{}", cli.serving(None));
         println!("{}", table(&plan, &all));
     }
@@ -681,42 +696,14 @@ async fn measure(
     Ok(figures)
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
-}
-
-/// A row: name, how to print a value, a value per run for each server, and
-/// the target on the ratio (if any): `Some((bound, higher_is_better))`.
-struct Row {
-    name: String,
-    unit: fn(f64) -> String,
-    ours: Vec<f64>,
-    reference: Vec<f64>,
-    target: Option<(f64, bool)>,
-}
-
 fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
-    let get = |kind: Kind, f: &dyn Fn(&Figures) -> f64| -> Vec<f64> {
-        runs.iter().map(|run| f(&run[&kind])).collect()
-    };
     let mut rows = Vec::new();
     let mut row = |name: String, unit: fn(f64) -> String, f: &dyn Fn(&Figures) -> f64, target| {
-        rows.push(Row {
-            name,
-            unit,
-            ours: get(Kind::Ours, f),
-            reference: get(Kind::Reference, f),
-            target,
-        });
+        let mut row = Row::new(name, unit);
+        row.ours = runs.iter().map(|run| f(&run[&Kind::Ours])).collect();
+        row.reference = runs.iter().map(|run| f(&run[&Kind::Reference])).collect();
+        row.target = target;
+        rows.push(row);
     };
     let events = |v: f64| format!("{:.0} k/s", v / 1e3);
     let rate = |v: f64| format!("{v:.0}/s");
@@ -729,30 +716,38 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
         for &size in &[100usize, 4096] {
             let key = (n, size);
             let label = format!("{n} subs × {size} B");
-            let target = (n == plan.small && size == 100).then_some((2.0, true));
+            let headline = n == plan.small && size == 100;
             row(
                 format!("{label}: delivered events/s at saturation (peak)"),
                 events,
                 &|f| f.searches[&key].peak.delivered_per_s,
-                target,
+                if headline {
+                    Target::RatioAtLeast(2.0)
+                } else {
+                    Target::None
+                },
             );
             row(
                 format!("{label}: share of ideal at that rate"),
                 percent,
                 &|f| f.searches[&key].peak.share,
-                None,
+                Target::None,
             );
             row(
                 format!("{label}: highest publish rate not saturated"),
                 rate,
                 &|f| f.searches[&key].ok_rate,
-                None,
+                Target::None,
             );
             row(
                 format!("{label}: server CPU-s per M delivered, at peak"),
                 cpu,
                 &|f| f.searches[&key].peak.server_cpu_per_m,
-                target.map(|_| (0.5, false)),
+                if headline {
+                    Target::RatioAtMost(0.5)
+                } else {
+                    Target::None
+                },
             );
         }
     }
@@ -761,122 +756,91 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
         format!("300/s × {small} × 100 B: p50 latency"),
         millis,
         &|f| f.at_300.p50_us as f64,
-        None,
+        Target::None,
     );
     row(
         format!("300/s × {small} × 100 B: p99 latency"),
         millis,
         &|f| f.at_300.p99_us as f64,
-        Some((0.5, false)),
+        Target::RatioAtMost(0.5),
     );
     row(
         format!("300/s × {small} × 100 B: max latency"),
         millis,
         &|f| f.at_300.max_us as f64,
-        None,
+        Target::None,
     );
     row(
         format!("300/s × {small} × 100 B: share of ideal"),
         percent,
         &|f| f.at_300.share,
-        None,
+        Target::None,
     );
     row(
         format!("300/s × {small} × 100 B: server CPU-s per M delivered"),
         cpu,
         &|f| f.at_300.server_cpu_per_m,
-        None,
+        Target::None,
     );
     row(
         format!("300/s × {small} × 100 B: client CPU-s per M received"),
         cpu,
         &|f| f.at_300.client_cpu_per_m,
-        None,
+        Target::None,
     );
     row(
         format!("past saturation ({small} × 100 B, 2× the saturating rate): publish rate"),
         rate,
         &|f| f.past_rate,
-        None,
+        Target::None,
     );
     row(
         "  delivered events/s".into(),
         events,
         &|f| f.past.delivered_per_s,
-        None,
+        Target::None,
     );
     row(
         "  events lost silently (gap, no notice)".into(),
         count,
         &|f| f.past.silent_lost as f64,
-        None,
+        Target::OursAtMost(0.0),
     );
     row(
         "  events lost after a lagged/reset notice".into(),
         count,
         &|f| f.past.signalled_lost as f64,
-        None,
+        Target::None,
     );
     row(
         "  disconnects (by the server)".into(),
         count,
         &|f| f.past.disconnects as f64,
-        None,
+        Target::None,
     );
     row(
         "  reconnections resumed with Last-Event-ID".into(),
         count,
         &|f| f.past.resumed as f64,
-        None,
+        Target::None,
     );
     row(
         "  `lagged` / `reset` notices".into(),
         count,
         &|f| (f.past.lagged + f.past.resets) as f64,
-        None,
+        Target::None,
     );
     row(
         "  duplicates".into(),
         count,
         &|f| f.past.duplicates as f64,
-        None,
+        Target::None,
     );
     row(
         format!("RSS per idle connection ({} idle)", plan.big),
         bytes,
         &|f| f.rss_per_idle_bytes,
-        Some((0.5, false)),
+        Target::RatioAtMost(0.5),
     );
-
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "| figure | ours | reference | ours / reference | target | met |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|:---:|");
-    for r in rows {
-        let (o, x) = (median(r.ours), median(r.reference));
-        let ratio = if x != 0.0 {
-            format!("{:.2}×", o / x)
-        } else {
-            "—".into()
-        };
-        let (target, met) = match r.target {
-            Some((bound, true)) => (format!("≥ {bound}×"), yes(x != 0.0 && o / x >= bound)),
-            Some((bound, false)) => (format!("≤ {bound}×"), yes(x != 0.0 && o / x <= bound)),
-            None => (String::new(), String::new()),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {ratio} | {target} | {met} |",
-            r.name,
-            (r.unit)(o),
-            (r.unit)(x)
-        );
-    }
-    out
-}
-
-fn yes(met: bool) -> String {
-    if met { "yes".into() } else { "**no**".into() }
+    table::render(&rows)
 }
