@@ -35,6 +35,14 @@ pub struct Counters {
     pub connect_failures: AtomicU64,
     /// Bench events of the current phase (sequence number >= `min_seq`).
     pub events: AtomicU64,
+    /// When the last bench event of the current phase arrived, µs since
+    /// the epoch.
+    pub last_event_micros: AtomicU64,
+    /// Bench events of the current phase that arrived between
+    /// `window_from_micros` and `window_to_micros` (µs since the epoch).
+    pub window_events: AtomicU64,
+    pub window_from_micros: AtomicU64,
+    pub window_to_micros: AtomicU64,
     /// Bench events of an earlier phase, arriving late.
     pub stale: AtomicU64,
     /// `event: lagged` and `event: reset` notices (ours).
@@ -335,6 +343,12 @@ fn process(
     }
     if events > 0 {
         counters.events.fetch_add(events, Ordering::Relaxed);
+        counters.last_event_micros.fetch_max(now, Ordering::Relaxed);
+        let from = counters.window_from_micros.load(Ordering::Relaxed);
+        let to = counters.window_to_micros.load(Ordering::Relaxed);
+        if (from..to).contains(&now) {
+            counters.window_events.fetch_add(events, Ordering::Relaxed);
+        }
     }
     if stale > 0 {
         counters.stale.fetch_add(stale, Ordering::Relaxed);

@@ -406,11 +406,22 @@ impl ServerProcess {
 #[derive(Clone, Debug, Default)]
 struct Phase {
     rate: f64,
-    /// Events received (by 1 s after the last publish) per second of
-    /// publishing.
+    /// The rate events arrived at while the publisher ran: those that
+    /// arrived between a tenth of the phase after the first publish (a
+    /// warm-up longer than any unsaturated latency) and the last publish,
+    /// per second of that interval. A server that works off a backlog after
+    /// publishing ended is not credited with the events it delivers late,
+    /// and one that merely delays every event by a constant is not charged
+    /// for it.
     delivered_per_s: f64,
-    /// Those events over published × subscribers.
+    /// `delivered_per_s` over the ideal, rate × subscribers.
     share: f64,
+    /// Publishing plus drain: from the first publish to the last event
+    /// that arrived by the counting deadline, in seconds.
+    window_s: f64,
+    /// Events received by the deadline over published × subscribers
+    /// (whatever their delay).
+    arrived: f64,
     p50_us: u64,
     p99_us: u64,
     max_us: u64,
@@ -445,6 +456,10 @@ async fn phase(
     let c = &clients.counters;
     c.min_seq.store(server.next_seq, Relaxed);
     c.events.store(0, Relaxed);
+    c.last_event_micros.store(0, Relaxed);
+    c.window_events.store(0, Relaxed);
+    c.window_from_micros.store(u64::MAX, Relaxed);
+    c.window_to_micros.store(0, Relaxed);
     clients.latency.reset();
     let before = [
         c.disconnects.load(Relaxed),
@@ -457,15 +472,18 @@ async fn phase(
     ];
     let server_cpu0 = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))?;
     let client_cpu0 = procfs::cpu_seconds("/proc/self/stat")?;
-    let t0 = Instant::now();
     server
         .stdin
         .write_all(format!("publish {rate} {size} {}\n", length.as_millis()).as_bytes())
         .await?;
-    let [first, _start_micros] = server.expect("start").await?;
+    let [first, start_micros] = server.expect("start").await?;
     debug_assert_eq!(first, server.next_seq);
+    let warm_up = length / 10;
+    c.window_to_micros
+        .store(start_micros + length.as_micros() as u64, Relaxed);
+    c.window_from_micros
+        .store(start_micros + warm_up.as_micros() as u64, Relaxed);
     let [count] = server.expect("done").await?;
-    let window = t0.elapsed().as_secs_f64();
     server.next_seq += count;
     // What arrives within 1 s after the last publish counts (an event later
     // than that is a saturated server's backlog).
@@ -475,6 +493,10 @@ async fn phase(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let delivered = c.events.load(Relaxed);
+    let window_events = c.window_events.load(Relaxed);
+    let last_event_micros = c.last_event_micros.load(Relaxed);
+    let window_s =
+        (last_event_micros.saturating_sub(start_micros) as f64 / 1e6).max(length.as_secs_f64());
     let total = delivered.max(1);
     let server_cpu = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))? - server_cpu0;
     let client_cpu = procfs::cpu_seconds("/proc/self/stat")? - client_cpu0;
@@ -502,8 +524,12 @@ async fn phase(
     let delta = |i: usize| after[i] - before[i];
     let result = Phase {
         rate,
-        delivered_per_s: delivered as f64 / window,
-        share: delivered as f64 / ideal.max(1) as f64,
+        delivered_per_s: window_events as f64 / (length - warm_up).as_secs_f64(),
+        share: window_events as f64
+            / (length - warm_up).as_secs_f64()
+            / (rate * subscribers as f64).max(1.0),
+        window_s,
+        arrived: delivered as f64 / ideal.max(1) as f64,
         p50_us: clients.latency.quantile(0.5).unwrap_or(0),
         p99_us: clients.latency.quantile(0.99).unwrap_or(0),
         max_us: clients.latency.max(),
@@ -518,9 +544,11 @@ async fn phase(
         resumed: delta(6),
     };
     eprintln!(
-        "  {subscribers} × {size} B at {rate:.0}/s: {:.0} ev/s ({:.1} %), p50 {} µs p99 {} µs max {} µs, server {:.2} / client {:.2} CPU-s per M, disc {} lagged {} reset {} silent {} signalled {} dup {}",
+        "  {subscribers} × {size} B at {rate:.0}/s: {:.0} ev/s while publishing ({:.1} % of ideal; {:.1} % arrived by the deadline, the last {:.2} s after the first publish), p50 {} µs p99 {} µs max {} µs, server {:.2} / client {:.2} CPU-s per M, disc {} lagged {} reset {} silent {} signalled {} dup {}",
         result.delivered_per_s,
         result.share * 100.0,
+        result.arrived * 100.0,
+        result.window_s,
         result.p50_us,
         result.p99_us,
         result.max_us,
