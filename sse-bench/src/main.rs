@@ -66,6 +66,13 @@ struct Cli {
     /// as axum's `Sse` users have none.
     #[arg(long, default_value_t = 10_000)]
     write_deadline_ms: u64,
+    /// The smaller subscriber count (default 1 000).
+    #[arg(long)]
+    small: Option<usize>,
+    /// The larger subscriber count, also the idle connections of the RSS
+    /// figure (default 10 000, quick 2 000).
+    #[arg(long)]
+    big: Option<usize>,
     /// Publish phase length in milliseconds (default 2 000, quick 1 000).
     #[arg(long)]
     phase_ms: Option<u64>,
@@ -183,7 +190,6 @@ pub fn payload(seq: u64, size: usize) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
-    procfs::raise_nofile_limit();
     if let Some(Cmd::Serve {
         kind,
         http,
@@ -205,6 +211,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .unwrap_or_else(|_| "warn".into()),
             )
             .init();
+        // The parent raised the limit it passes on; raise the soft one anyway.
+        procfs::raise_nofile_limit(0);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
@@ -229,7 +237,7 @@ struct Plan {
 }
 
 async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let plan = if cli.quick {
+    let mut plan = if cli.quick {
         Plan {
             big: 2_000,
             small: 1_000,
@@ -246,6 +254,8 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             bisections: 2,
         }
     };
+    plan.small = cli.small.unwrap_or(plan.small).max(1);
+    plan.big = cli.big.unwrap_or(plan.big).max(plan.small);
     let started = Instant::now();
     if cli.runs % 2 == 0 {
         let warning = format!(
@@ -264,6 +274,7 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         procfs::loadavg(),
         cli.serving(None),
     );
+    check_nofile_limit(plan.big);
     if cli.only_latency {
         for kind in [Kind::Ours, Kind::Reference] {
             let mut server = ServerProcess::start(&cli.setup(kind, None), cli.env(kind)).await?;
@@ -317,6 +328,23 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         procfs::loadavg()
     );
     Ok(())
+}
+
+/// Raises the file-descriptor limit for `connections` (each process, the
+/// client and the server, holds one descriptor per connection, plus some),
+/// and warns, in the output, if it stays too low.
+fn check_nofile_limit(connections: usize) {
+    let wanted = connections as u64 + 1024;
+    match procfs::raise_nofile_limit(wanted) {
+        Some(limit) if limit < wanted => {
+            let warning = format!(
+                "warning: the file-descriptor limit is {limit}, under the {wanted} that {connections} connections need: fewer will connect (raise `ulimit -Hn`)"
+            );
+            eprintln!("{warning}");
+            println!("{warning}");
+        }
+        _ => {}
+    }
 }
 
 /// One server in its own process.
@@ -428,6 +456,10 @@ struct Phase {
     /// Server CPU seconds per million events received (publish + 1 s).
     server_cpu_per_m: f64,
     client_cpu_per_m: f64,
+    /// The load client's CPU over the phase's wall time (publishing and
+    /// the counting deadline), in cores: near the machine's core count, the
+    /// client, not the server, may be the limit.
+    client_cores: f64,
     disconnects: u64,
     lagged: u64,
     resets: u64,
@@ -472,6 +504,7 @@ async fn phase(
     ];
     let server_cpu0 = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))?;
     let client_cpu0 = procfs::cpu_seconds("/proc/self/stat")?;
+    let wall0 = Instant::now();
     server
         .stdin
         .write_all(format!("publish {rate} {size} {}\n", length.as_millis()).as_bytes())
@@ -500,6 +533,7 @@ async fn phase(
     let total = delivered.max(1);
     let server_cpu = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))? - server_cpu0;
     let client_cpu = procfs::cpu_seconds("/proc/self/stat")? - client_cpu0;
+    let wall = wall0.elapsed().as_secs_f64();
     // Settle before the next phase: until nothing came for 300 ms, or 5 s.
     let settle_deadline = Instant::now() + Duration::from_secs(5);
     let mut last = c.events.load(Relaxed) + c.stale.load(Relaxed);
@@ -535,6 +569,7 @@ async fn phase(
         max_us: clients.latency.max(),
         server_cpu_per_m: server_cpu / total as f64 * 1e6,
         client_cpu_per_m: client_cpu / total as f64 * 1e6,
+        client_cores: client_cpu / wall,
         disconnects: delta(0),
         lagged: delta(1),
         resets: delta(2),
@@ -544,7 +579,7 @@ async fn phase(
         resumed: delta(6),
     };
     eprintln!(
-        "  {subscribers} × {size} B at {rate:.0}/s: {:.0} ev/s while publishing ({:.1} % of ideal; {:.1} % arrived by the deadline, the last {:.2} s after the first publish), p50 {} µs p99 {} µs max {} µs, server {:.2} / client {:.2} CPU-s per M, disc {} lagged {} reset {} silent {} signalled {} dup {}",
+        "  {subscribers} × {size} B at {rate:.0}/s: {:.0} ev/s while publishing ({:.1} % of ideal; {:.1} % arrived by the deadline, the last {:.2} s after the first publish), p50 {} µs p99 {} µs max {} µs, server {:.2} / client {:.2} CPU-s per M (client {:.2} cores), disc {} lagged {} reset {} silent {} signalled {} dup {}",
         result.delivered_per_s,
         result.share * 100.0,
         result.arrived * 100.0,
@@ -554,6 +589,7 @@ async fn phase(
         result.max_us,
         result.server_cpu_per_m,
         result.client_cpu_per_m,
+        result.client_cores,
         result.disconnects,
         result.lagged,
         result.resets,
@@ -677,6 +713,12 @@ async fn measure(
         rss1 as f64 / 1e6,
         figures.rss_per_idle_bytes
     );
+    if live < plan.big {
+        eprintln!(
+            "  warning: only {live} of {} idle connections connected: the RSS figure is per connection that did",
+            plan.big
+        );
+    }
 
     for (subscribers, grow) in [(plan.big, false), (plan.small, true)] {
         if grow {
@@ -738,6 +780,7 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
     let percent = |v: f64| format!("{:.1} %", v * 100.0);
     let millis = |v: f64| format!("{:.2} ms", v / 1e3);
     let cpu = |v: f64| format!("{v:.2} s");
+    let cores = |v: f64| format!("{v:.2}");
     let count = |v: f64| format!("{v:.0}");
     let bytes = |v: f64| format!("{:.1} KB", v / 1e3);
     for &n in &[plan.small, plan.big] {
@@ -756,15 +799,33 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
                 },
             );
             row(
-                format!("{label}: share of ideal at that rate"),
+                format!("{label}: share of ideal at the peak"),
                 percent,
                 &|f| f.searches[&key].peak.share,
                 Target::None,
             );
             row(
+                format!("{label}: p99 latency at the peak"),
+                millis,
+                &|f| f.searches[&key].peak.p99_us as f64,
+                Target::None,
+            );
+            row(
                 format!("{label}: highest publish rate not saturated"),
                 rate,
-                &|f| f.searches[&key].ok_rate,
+                &|f| {
+                    let ok = f.searches[&key].ok_rate;
+                    if ok > 0.0 { ok } else { f64::NAN }
+                },
+                Target::None,
+            );
+            row(
+                format!("{label}: first saturated publish rate"),
+                rate,
+                &|f| {
+                    let bad = f.searches[&key].bad_rate;
+                    if bad > 0.0 { bad } else { f64::NAN }
+                },
                 Target::None,
             );
             row(
@@ -776,6 +837,12 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
                 } else {
                     Target::None
                 },
+            );
+            row(
+                format!("{label}: client CPU at the peak, cores busy"),
+                cores,
+                &|f| f.searches[&key].peak.client_cores,
+                Target::None,
             );
         }
     }
@@ -817,7 +884,13 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
         Target::None,
     );
     row(
-        format!("past saturation ({small} × 100 B, 2× the saturating rate): publish rate"),
+        format!("300/s × {small} × 100 B: client CPU, cores busy"),
+        cores,
+        &|f| f.at_300.client_cores,
+        Target::None,
+    );
+    row(
+        format!("past saturation ({small} × 100 B, 2× the first saturated rate): publish rate"),
         rate,
         &|f| f.past_rate,
         Target::None,
@@ -826,6 +899,18 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
         "  delivered events/s".into(),
         events,
         &|f| f.past.delivered_per_s,
+        Target::None,
+    );
+    row(
+        "  share of ideal".into(),
+        percent,
+        &|f| f.past.share,
+        Target::None,
+    );
+    row(
+        "  client CPU, cores busy".into(),
+        cores,
+        &|f| f.past.client_cores,
         Target::None,
     );
     row(
@@ -865,10 +950,37 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
         Target::None,
     );
     row(
-        format!("RSS per idle connection ({} idle)", plan.big),
-        bytes,
-        &|f| f.rss_per_idle_bytes,
-        Target::RatioAtMost(0.5),
+        format!("idle connections open at the RSS reading (of {})", plan.big),
+        count,
+        &|f| f.idle_connections as f64,
+        Target::None,
     );
-    table::render(&rows)
+    let mut rss = Row::new(
+        format!("RSS per idle connection, 100 → {} idle", plan.big),
+        bytes,
+    );
+    rss.target = Target::RatioAtMost(0.5);
+    for (kind, values, note) in [
+        (Kind::Ours, &mut rss.ours, &mut rss.ours_note),
+        (Kind::Reference, &mut rss.reference, &mut rss.reference_note),
+    ] {
+        *values = runs
+            .iter()
+            .map(|run| run[&kind].rss_per_idle_bytes)
+            .collect();
+        let fewest = runs
+            .iter()
+            .map(|run| run[&kind].idle_connections)
+            .min()
+            .unwrap_or(0);
+        if fewest < plan.big {
+            *note = format!("⚠ only {fewest} of {} connected", plan.big);
+        }
+    }
+    rows.push(rss);
+    let mut out = table::render(&rows);
+    out.push_str(
+        "\n— in a rate row: no such rate among those tried. Ratios: ours / reference in each run; the ratio column is their median.\n",
+    );
+    out
 }

@@ -2,10 +2,25 @@
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit (children inherit it).
-pub fn raise_nofile_limit() {
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, and the hard limit
+/// to `wanted` if it is lower and the process may (root); children inherit
+/// it. Returns the soft limit in force afterwards (`None`: unlimited).
+pub fn raise_nofile_limit(wanted: u64) -> Option<u64> {
     let limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
+    if let Some(hard) = limit.maximum {
+        if hard < wanted {
+            let raised = Rlimit {
+                current: Some(wanted),
+                maximum: Some(wanted),
+            };
+            // Fails without CAP_SYS_RESOURCE, or above fs.nr_open: then the
+            // hard limit stays, and the caller warns.
+            let _ = setrlimit(Resource::Nofile, raised);
+        }
+    }
+    let limit = getrlimit(Resource::Nofile);
+    // The soft limit is never above the hard one: different means lower.
+    if limit.current != limit.maximum {
         let raised = Rlimit {
             current: limit.maximum,
             maximum: limit.maximum,
@@ -14,6 +29,7 @@ pub fn raise_nofile_limit() {
             tracing::warn!(%error, "cannot raise the file-descriptor limit");
         }
     }
+    getrlimit(Resource::Nofile).current
 }
 
 /// User + system CPU seconds of the process whose `stat` file is `path`.
