@@ -22,15 +22,17 @@ const SOURCES: usize = 32;
 /// longer than it.
 const BUF: usize = 8 * 1024;
 const MAX_BUF: usize = 256 * 1024;
-/// Reconnections per connection, at most (a bound, not a policy).
-const MAX_RECONNECTS: u32 = 50;
+/// Reconnections per connection, at most (a bound, not a policy): each
+/// waits at least 100 ms, and saturated phases cut ours' laggards off.
+const MAX_RECONNECTS: u32 = 1000;
 
 /// Counters every connection adds to.
 #[derive(Default)]
 pub struct Counters {
     /// Connections whose response headers arrived and that are still open.
     pub live: AtomicUsize,
-    /// Connections closed by the server (or failed) while the bench ran.
+    /// Connections that ended (closed by the server, or failed) while the
+    /// bench ran.
     pub disconnects: AtomicU64,
     pub connect_failures: AtomicU64,
     /// Bench events of the current phase (sequence number >= `min_seq`).
@@ -56,8 +58,76 @@ pub struct Counters {
     /// Events received twice (or out of order) on one connection.
     pub duplicates: AtomicU64,
     /// Reconnections that sent `Last-Event-ID`.
-    pub resumed: AtomicU64,
+    pub reconnects_with_id: AtomicU64,
+    /// Of those, the ones answered by a replay: the first bench event after
+    /// the reconnection continues the sequence (from the history, or live
+    /// if nothing was published meanwhile).
+    pub replays: AtomicU64,
+    /// Of those, the ones answered by a `reset` notice before any event.
+    pub reconnect_resets: AtomicU64,
+    /// Of those, the ones whose first event is neither: a gap with no
+    /// notice (counted in `silent_lost` too) or an event already received.
+    pub reconnect_others: AtomicU64,
+    /// Connections that used up their `MAX_RECONNECTS` and stopped.
+    pub gave_up: AtomicU64,
     pub min_seq: AtomicU64,
+}
+
+/// The counters at one moment (all but the per-phase ones), to subtract.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub disconnects: u64,
+    pub connect_failures: u64,
+    pub lagged: u64,
+    pub resets: u64,
+    pub silent_lost: u64,
+    pub signalled_lost: u64,
+    pub duplicates: u64,
+    pub reconnects_with_id: u64,
+    pub replays: u64,
+    pub reconnect_resets: u64,
+    pub reconnect_others: u64,
+    pub gave_up: u64,
+}
+
+impl Counters {
+    pub fn tally(&self) -> Tally {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Tally {
+            disconnects: get(&self.disconnects),
+            connect_failures: get(&self.connect_failures),
+            lagged: get(&self.lagged),
+            resets: get(&self.resets),
+            silent_lost: get(&self.silent_lost),
+            signalled_lost: get(&self.signalled_lost),
+            duplicates: get(&self.duplicates),
+            reconnects_with_id: get(&self.reconnects_with_id),
+            replays: get(&self.replays),
+            reconnect_resets: get(&self.reconnect_resets),
+            reconnect_others: get(&self.reconnect_others),
+            gave_up: get(&self.gave_up),
+        }
+    }
+}
+
+impl Tally {
+    /// What was counted between `before` and `self`.
+    pub fn since(self, before: Tally) -> Tally {
+        Tally {
+            disconnects: self.disconnects - before.disconnects,
+            connect_failures: self.connect_failures - before.connect_failures,
+            lagged: self.lagged - before.lagged,
+            resets: self.resets - before.resets,
+            silent_lost: self.silent_lost - before.silent_lost,
+            signalled_lost: self.signalled_lost - before.signalled_lost,
+            duplicates: self.duplicates - before.duplicates,
+            reconnects_with_id: self.reconnects_with_id - before.reconnects_with_id,
+            replays: self.replays - before.replays,
+            reconnect_resets: self.reconnect_resets - before.reconnect_resets,
+            reconnect_others: self.reconnect_others - before.reconnect_others,
+            gave_up: self.gave_up - before.gave_up,
+        }
+    }
 }
 
 /// The clients of one server.
@@ -174,6 +244,9 @@ struct Follow {
     told: bool,
     /// Inside a notice event (its `data:` is not a bench event).
     in_notice: bool,
+    /// Reconnected with `Last-Event-ID`, and neither a bench event nor a
+    /// `reset` has come since.
+    awaiting_resume: bool,
 }
 
 async fn connection(
@@ -206,10 +279,14 @@ async fn connection(
                 request.extend_from_slice(b"Last-Event-ID: ");
                 request.extend_from_slice(&follow.last_id);
                 request.extend_from_slice(b"\r\n");
-                counters.resumed.fetch_add(1, Ordering::Relaxed);
+                counters.reconnects_with_id.fetch_add(1, Ordering::Relaxed);
+                follow.awaiting_resume = true;
             }
             // Nothing to resume from: what followed is not compared.
-            _ => follow.last_seq = None,
+            _ => {
+                follow.last_seq = None;
+                follow.awaiting_resume = false;
+            }
         }
         request.extend_from_slice(b"\r\n");
         if socket.write_all(&request).await.is_err() {
@@ -260,6 +337,7 @@ async fn connection(
             buf.shrink_to_fit();
         }
     }
+    counters.gave_up.fetch_add(1, Ordering::Relaxed);
 }
 
 async fn open(source: SocketAddr, server: SocketAddr) -> std::io::Result<TcpStream> {
@@ -306,6 +384,15 @@ fn process(
             } else {
                 stale += 1;
             }
+            if follow.awaiting_resume {
+                follow.awaiting_resume = false;
+                let resumed = if follow.last_seq.is_some_and(|last| seq == last + 1) {
+                    &counters.replays
+                } else {
+                    &counters.reconnect_others
+                };
+                resumed.fetch_add(1, Ordering::Relaxed);
+            }
             if let Some(last) = follow.last_seq {
                 if seq <= last {
                     counters.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -335,6 +422,10 @@ fn process(
                 b"reset" => {
                     follow.told = true;
                     counters.resets.fetch_add(1, Ordering::Relaxed);
+                    if follow.awaiting_resume {
+                        follow.awaiting_resume = false;
+                        counters.reconnect_resets.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 _ => {}
             }
@@ -410,5 +501,60 @@ mod tests {
         let mut end = b"\r\n0\r\n\r\n".to_vec();
         let filled = end.len();
         assert!(process(&mut end, filled, &mut follow, &counters, &latency).1);
+    }
+
+    /// `process` over `bytes` after a reconnection that sent
+    /// `Last-Event-ID`, the last event received before it being 7.
+    fn after_resume(bytes: &[u8]) -> Tally {
+        let counters = Counters::default();
+        let latency = Histogram::new();
+        let mut follow = Follow {
+            last_seq: Some(7),
+            awaiting_resume: true,
+            ..Follow::default()
+        };
+        let mut buf = bytes.to_vec();
+        let filled = buf.len();
+        process(&mut buf, filled, &mut follow, &counters, &latency);
+        counters.tally()
+    }
+
+    #[test]
+    fn a_reconnection_whose_first_event_continues_the_sequence_is_a_replay() {
+        let tally = after_resume(b"data: 8 10 x\nid: a-8\n\ndata: 9 10 x\n\n");
+        assert_eq!(
+            tally,
+            Tally {
+                replays: 1,
+                ..Tally::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_reconnection_answered_by_reset_is_a_reset_not_a_replay() {
+        let tally = after_resume(b"event: reset\nid: a-90\ndata: evicted\n\ndata: 91 10 x\n\n");
+        assert_eq!(
+            tally,
+            Tally {
+                resets: 1,
+                reconnect_resets: 1,
+                signalled_lost: 83,
+                ..Tally::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_reconnection_resuming_after_a_silent_gap_is_neither() {
+        let tally = after_resume(b"data: 12 10 x\n\n");
+        assert_eq!(
+            tally,
+            Tally {
+                reconnect_others: 1,
+                silent_lost: 4,
+                ..Tally::default()
+            }
+        );
     }
 }

@@ -28,7 +28,7 @@ use clap::{Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use crate::client::Clients;
+use crate::client::{Clients, Tally};
 use crate::server::{Conn, Setup};
 use crate::table::{Row, Target};
 
@@ -460,13 +460,9 @@ struct Phase {
     /// the counting deadline), in cores: near the machine's core count, the
     /// client, not the server, may be the limit.
     client_cores: f64,
-    disconnects: u64,
-    lagged: u64,
-    resets: u64,
-    silent_lost: u64,
-    signalled_lost: u64,
-    duplicates: u64,
-    resumed: u64,
+    /// What the clients counted from the start of the phase until it
+    /// settled.
+    tally: Tally,
 }
 
 impl Phase {
@@ -493,15 +489,7 @@ async fn phase(
     c.window_from_micros.store(u64::MAX, Relaxed);
     c.window_to_micros.store(0, Relaxed);
     clients.latency.reset();
-    let before = [
-        c.disconnects.load(Relaxed),
-        c.lagged.load(Relaxed),
-        c.resets.load(Relaxed),
-        c.silent_lost.load(Relaxed),
-        c.signalled_lost.load(Relaxed),
-        c.duplicates.load(Relaxed),
-        c.resumed.load(Relaxed),
-    ];
+    let before = c.tally();
     let server_cpu0 = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))?;
     let client_cpu0 = procfs::cpu_seconds("/proc/self/stat")?;
     let wall0 = Instant::now();
@@ -546,16 +534,7 @@ async fn phase(
             still_since = Instant::now();
         }
     }
-    let after = [
-        c.disconnects.load(Relaxed),
-        c.lagged.load(Relaxed),
-        c.resets.load(Relaxed),
-        c.silent_lost.load(Relaxed),
-        c.signalled_lost.load(Relaxed),
-        c.duplicates.load(Relaxed),
-        c.resumed.load(Relaxed),
-    ];
-    let delta = |i: usize| after[i] - before[i];
+
     let result = Phase {
         rate,
         delivered_per_s: window_events as f64 / (length - warm_up).as_secs_f64(),
@@ -570,16 +549,10 @@ async fn phase(
         server_cpu_per_m: server_cpu / total as f64 * 1e6,
         client_cpu_per_m: client_cpu / total as f64 * 1e6,
         client_cores: client_cpu / wall,
-        disconnects: delta(0),
-        lagged: delta(1),
-        resets: delta(2),
-        silent_lost: delta(3),
-        signalled_lost: delta(4),
-        duplicates: delta(5),
-        resumed: delta(6),
+        tally: c.tally().since(before),
     };
     eprintln!(
-        "  {subscribers} × {size} B at {rate:.0}/s: {:.0} ev/s while publishing ({:.1} % of ideal; {:.1} % arrived by the deadline, the last {:.2} s after the first publish), p50 {} µs p99 {} µs max {} µs, server {:.2} / client {:.2} CPU-s per M (client {:.2} cores), disc {} lagged {} reset {} silent {} signalled {} dup {}",
+        "  {subscribers} × {size} B at {rate:.0}/s: {:.0} ev/s while publishing ({:.1} % of ideal; {:.1} % arrived by the deadline, the last {:.2} s after the first publish), p50 {} µs p99 {} µs max {} µs, server {:.2} / client {:.2} CPU-s per M (client {:.2} cores), {:?}",
         result.delivered_per_s,
         result.share * 100.0,
         result.arrived * 100.0,
@@ -590,12 +563,7 @@ async fn phase(
         result.server_cpu_per_m,
         result.client_cpu_per_m,
         result.client_cores,
-        result.disconnects,
-        result.lagged,
-        result.resets,
-        result.silent_lost,
-        result.signalled_lost,
-        result.duplicates,
+        result.tally,
     );
     Ok(result)
 }
@@ -684,6 +652,9 @@ struct Figures {
     searches: BTreeMap<(usize, usize), Search>,
     at_300: Phase,
     past: Phase,
+    /// What the clients counted from the start of the past-saturation
+    /// phase until they had reconnected (or 10 s) and 1 s more.
+    past_tally: Tally,
     past_rate: f64,
 }
 
@@ -749,6 +720,7 @@ async fn measure(
     } else {
         s.ok_rate * 2.0
     };
+    let before = clients.counters.tally();
     figures.past = phase(
         &mut server,
         &clients,
@@ -758,9 +730,16 @@ async fn measure(
         plan.phase * 3,
     )
     .await?;
-    // Let the clients that were cut off come back and check what they
-    // resume, before the counters are read.
+    // Let the clients that were cut off come back and see what answers
+    // their reconnection, before the counters are read: until every one
+    // is live again and 1 s has passed, at most 10 s.
+    let live = clients.wait_live(plan.small, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    figures.past_tally = clients.counters.tally().since(before);
+    eprintln!(
+        "  past saturation, after reconnecting ({live} live): {:?}",
+        figures.past_tally
+    );
     clients.close();
     server.quit().await;
     Ok(figures)
@@ -913,48 +892,107 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
         &|f| f.past.client_cores,
         Target::None,
     );
-    row(
-        "  events lost silently (gap, no notice)".into(),
-        count,
-        &|f| f.past.silent_lost as f64,
-        Target::OursAtMost(0.0),
+    let tally_row = |name: &str, f: fn(&Tally) -> u64, target| {
+        let mut row = Row::new(format!("  {name}"), count);
+        row.ours = runs
+            .iter()
+            .map(|run| f(&run[&Kind::Ours].past_tally) as f64)
+            .collect();
+        row.reference = runs
+            .iter()
+            .map(|run| f(&run[&Kind::Reference].past_tally) as f64)
+            .collect();
+        row.target = target;
+        row
+    };
+    rows.extend([
+        tally_row(
+            "events lost silently (a gap with no notice before it)",
+            |t| t.silent_lost,
+            Target::OursAtMost(0.0),
+        ),
+        tally_row(
+            "events missed after a `lagged` or `reset` notice",
+            |t| t.signalled_lost,
+            Target::None,
+        ),
+        tally_row(
+            "connections ended by the server (or failed)",
+            |t| t.disconnects,
+            Target::None,
+        ),
+        tally_row(
+            "reconnections that sent Last-Event-ID",
+            |t| t.reconnects_with_id,
+            Target::None,
+        ),
+        tally_row(
+            "… answered by a replay (the first event continues the sequence)",
+            |t| t.replays,
+            Target::None,
+        ),
+        tally_row(
+            "… answered by a `reset` notice",
+            |t| t.reconnect_resets,
+            Target::None,
+        ),
+        tally_row(
+            "… answered otherwise (a silent gap, or a repeat)",
+            |t| t.reconnect_others,
+            Target::None,
+        ),
+        tally_row(
+            "… not answered by an event yet when counted",
+            |t| t.reconnects_with_id - t.replays - t.reconnect_resets - t.reconnect_others,
+            Target::None,
+        ),
+        tally_row("`lagged` notices", |t| t.lagged, Target::None),
+        tally_row("`reset` notices (any)", |t| t.resets, Target::None),
+        tally_row(
+            "events received twice or out of order",
+            |t| t.duplicates,
+            Target::None,
+        ),
+        tally_row(
+            "connections that gave up (reconnection bound reached)",
+            |t| t.gave_up,
+            Target::None,
+        ),
+    ]);
+    let mut resumed = Row::new(
+        "  cut-off subscribers that resumed from history (replays / reconnections with an id)",
+        percent,
     );
-    row(
-        "  events lost after a lagged/reset notice".into(),
-        count,
-        &|f| f.past.signalled_lost as f64,
-        Target::None,
-    );
-    row(
-        "  disconnects (by the server)".into(),
-        count,
-        &|f| f.past.disconnects as f64,
-        Target::None,
-    );
-    row(
-        "  reconnections resumed with Last-Event-ID".into(),
-        count,
-        &|f| f.past.resumed as f64,
-        Target::None,
-    );
-    row(
-        "  `lagged` / `reset` notices".into(),
-        count,
-        &|f| (f.past.lagged + f.past.resets) as f64,
-        Target::None,
-    );
-    row(
-        "  duplicates".into(),
-        count,
-        &|f| f.past.duplicates as f64,
-        Target::None,
-    );
-    row(
+    let share = |t: &Tally| {
+        if t.reconnects_with_id == 0 {
+            f64::NAN
+        } else {
+            t.replays as f64 / t.reconnects_with_id as f64
+        }
+    };
+    resumed.ours = runs
+        .iter()
+        .map(|run| share(&run[&Kind::Ours].past_tally))
+        .collect();
+    resumed.reference = runs
+        .iter()
+        .map(|run| share(&run[&Kind::Reference].past_tally))
+        .collect();
+    resumed.target = Target::OursAtLeast(1.0);
+    rows.push(resumed);
+    let mut idle = Row::new(
         format!("idle connections open at the RSS reading (of {})", plan.big),
         count,
-        &|f| f.idle_connections as f64,
-        Target::None,
     );
+    idle.ours = runs
+        .iter()
+        .map(|run| run[&Kind::Ours].idle_connections as f64)
+        .collect();
+    idle.reference = runs
+        .iter()
+        .map(|run| run[&Kind::Reference].idle_connections as f64)
+        .collect();
+    rows.push(idle);
     let mut rss = Row::new(
         format!("RSS per idle connection, 100 → {} idle", plan.big),
         bytes,

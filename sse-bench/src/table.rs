@@ -15,6 +15,8 @@ pub enum Target {
     /// Ours is at most this in every run (an absolute figure, e.g. 0 events
     /// lost silently).
     OursAtMost(f64),
+    /// Ours is at least this in every run.
+    OursAtLeast(f64),
 }
 
 /// One figure: a value per run for each server.
@@ -67,6 +69,7 @@ impl Row {
             Target::RatioAtLeast(bound) => self.median_ratio().map(|r| r >= bound),
             Target::RatioAtMost(bound) => self.median_ratio().map(|r| r <= bound),
             Target::OursAtMost(bound) => finite_ours().reduce(f64::max).map(|v| v <= bound),
+            Target::OursAtLeast(bound) => finite_ours().reduce(f64::min).map(|v| v >= bound),
         }
     }
 }
@@ -127,6 +130,7 @@ pub fn render(rows: &[Row]) -> String {
             Target::RatioAtLeast(bound) => format!("≥ {bound}×"),
             Target::RatioAtMost(bound) => format!("≤ {bound}×"),
             Target::OursAtMost(bound) => format!("ours ≤ {} every run", (row.unit)(bound)),
+            Target::OursAtLeast(bound) => format!("ours ≥ {} every run", (row.unit)(bound)),
         };
         let met = match (row.target, row.met()) {
             (Target::None, _) => "",
