@@ -548,3 +548,97 @@ async fn with_the_defaults_a_subscriber_cut_off_for_lagging_resumes_from_history
         }
     );
 }
+
+/// Polls `future` once; these tests use the in-memory broker, whose
+/// publish and subscribe are ready at once.
+fn at_once<F: std::future::Future>(future: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the in-memory broker answers at once"),
+    }
+}
+
+/// Two publisher threads on two topics, one subscriber of both: ids arrive
+/// strictly increasing, so a browser's `Last-Event-ID` is always a position
+/// that resumes without a gap or a duplicate.
+#[test]
+fn a_subscription_to_several_topics_gets_ids_in_order_under_concurrent_publishers() {
+    const PER_TOPIC: usize = 20_000;
+    for _round in 0..5 {
+        let broker = Broker::builder()
+            .defaults(TopicConfig::new().lag_limit(1 << 16).max_events(10))
+            .build();
+        let mut s = at_once(broker.subscribe(&["a", "b"], None)).unwrap();
+        let publishers: Vec<_> = ["a", "b"]
+            .into_iter()
+            .map(|topic| {
+                let broker = broker.clone();
+                std::thread::spawn(move || {
+                    for n in 0..PER_TOPIC {
+                        at_once(broker.publish(topic, Event::data(&n.to_string()))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut seen = Vec::with_capacity(2 * PER_TOPIC);
+        let deadline = std::time::Instant::now() + WAIT;
+        while seen.len() < 2 * PER_TOPIC {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "every event within {WAIT:?}"
+            );
+            match s.poll_next_unpin(&mut cx) {
+                std::task::Poll::Ready(Some(event)) => seen.push(id_of(&event).seq()),
+                std::task::Poll::Ready(None) => panic!("the subscription ended"),
+                std::task::Poll::Pending => std::thread::yield_now(),
+            }
+        }
+        for publisher in publishers {
+            publisher.join().unwrap();
+        }
+        let inversions = seen.windows(2).filter(|w| w[0] >= w[1]).count();
+        assert_eq!(inversions, 0, "ids strictly increase");
+    }
+}
+
+/// A subscribe racing `shutdown` either fails with `Closed` or gets a
+/// subscription that ends: never one left open for ever. A publisher keeps
+/// the topic map busy, which widens the window the race needs.
+#[test]
+fn a_subscription_opened_during_shutdown_ends() {
+    for _round in 0..2_000 {
+        let broker = Broker::new();
+        let _listener = at_once(broker.subscribe(&["t"], None)).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let publisher = {
+            let broker = broker.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = at_once(broker.publish("t", Event::data("x")));
+                }
+            })
+        };
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let subscriber = {
+            let broker = broker.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                at_once(broker.subscribe(&["u"], None))
+            })
+        };
+        barrier.wait();
+        broker.shutdown(None);
+        stop.store(true, Ordering::Relaxed);
+        publisher.join().unwrap();
+        if let Ok(mut s) = subscriber.join().unwrap() {
+            assert!(
+                matches!(ready(&mut s), Some(None)),
+                "a subscription opened around shutdown has ended"
+            );
+        }
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use super::backend::{Backend, BackendFuture, BackendStats, Entry, Live, Opened};
@@ -28,8 +28,10 @@ type Topics = HashMap<Arc<str>, Topic>;
 ///   and a subscriber takes its receiver and its replay under the same
 ///   lock, so replay then live has no gap and no duplicate.
 ///
-/// Topic-map lock first, then topic locks in name order: publishing to
-/// several topics and subscribing to several topics see them consistently.
+/// Topic-map lock first, then topic locks in name order, then the
+/// sequencer: publishing to several topics and subscribing to several
+/// topics see them consistently, and ids go out in the order they are
+/// given, across topics too.
 ///
 /// ```
 /// use std::time::Duration;
@@ -45,7 +47,14 @@ type Topics = HashMap<Arc<str>, Topic>;
 pub struct MemoryBackend {
     epoch: u64,
     /// The last sequence number given out (the first event gets 1).
-    last_seq: AtomicU64,
+    ///
+    /// Held from taking a number until the event is in every channel it
+    /// goes to. So ids are sent in the order they are given, on every
+    /// topic: a subscription merging several topics that has received id
+    /// `n` on one topic finds every smaller id on the others already sent,
+    /// which is what lets it deliver in id order (see
+    /// `Subscription::poll_merged`).
+    sequencer: Mutex<u64>,
     defaults: TopicConfig,
     overrides: HashMap<Box<str>, TopicConfig>,
     topics: RwLock<Topics>,
@@ -74,7 +83,7 @@ impl MemoryBackend {
     pub fn new() -> Self {
         MemoryBackend {
             epoch: new_epoch(),
-            last_seq: AtomicU64::new(0),
+            sequencer: Mutex::new(0),
             defaults: TopicConfig::default(),
             overrides: HashMap::new(),
             topics: RwLock::new(HashMap::new()),
@@ -142,8 +151,17 @@ impl MemoryBackend {
         }
     }
 
-    fn next_seq(&self) -> u64 {
-        self.last_seq.fetch_add(1, Ordering::AcqRel) + 1
+    /// The sequencer, to take the next number and send under it.
+    fn sequencer(&self) -> MutexGuard<'_, u64> {
+        self.sequencer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next id; the caller sends the event before dropping `last`.
+    fn next_id(&self, last: &mut MutexGuard<'_, u64>) -> EventId {
+        **last += 1;
+        EventId::new(self.epoch, **last)
     }
 
     /// Creates the topic `name` if it is missing and `needed` says so.
@@ -163,6 +181,11 @@ impl MemoryBackend {
         }
         {
             let map = self.read();
+            // Again under the lock: `shutdown` closes the channels under
+            // the write lock after setting `closed`.
+            if self.closed.load(Ordering::Acquire) {
+                return Err(BrokerError::Closed);
+            }
             if let [name] = names {
                 if let Some(topic) = map.get(*name) {
                     let mut state = topic.lock();
@@ -177,6 +200,9 @@ impl MemoryBackend {
             }
         }
         let mut map = self.write();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BrokerError::Closed);
+        }
         for name in names {
             self.ensure(&mut map, name, self.config_for(name).keeps_history());
         }
@@ -184,13 +210,16 @@ impl MemoryBackend {
     }
 
     fn push_one(&self, state: &mut TopicState, config: &TopicConfig, event: &Event) -> EventId {
-        let id = EventId::new(self.epoch, self.next_seq());
+        let mut last = self.sequencer();
+        let id = self.next_id(&mut last);
         let entry = Entry {
             seq: id.seq(),
             event: stamp(event, id),
             topics: None,
         };
-        self.count_evicted(state.push(entry, config, Instant::now()));
+        let evicted = state.push(entry, config, Instant::now());
+        drop(last);
+        self.count_evicted(evicted);
         id
     }
 
@@ -213,7 +242,8 @@ impl MemoryBackend {
         }
         let mut guards: Vec<MutexGuard<'_, TopicState>> =
             present.iter().map(|(_, topic)| topic.lock()).collect();
-        let id = EventId::new(self.epoch, self.next_seq());
+        let mut last = self.sequencer();
+        let id = self.next_id(&mut last);
         if missing {
             self.forgotten.fetch_max(id.seq(), Ordering::AcqRel);
         }
@@ -233,6 +263,7 @@ impl MemoryBackend {
             };
             evicted += state.push(entry, &topic.config, now);
         }
+        drop(last);
         self.count_evicted(evicted);
         id
     }
@@ -242,6 +273,11 @@ impl MemoryBackend {
             return Err(BrokerError::Closed);
         }
         let mut map = self.write();
+        // Again under the lock, or a subscription opened while `shutdown`
+        // runs could get a channel that nobody closes.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(BrokerError::Closed);
+        }
         for name in names {
             self.ensure(&mut map, name, true);
         }
@@ -265,7 +301,7 @@ impl MemoryBackend {
         }
         self.count_evicted(evicted);
 
-        let position = self.last_seq.load(Ordering::Acquire);
+        let position = *self.sequencer();
         let mut reset = None;
         let mut replay = Vec::new();
         if let Some(after) = after {

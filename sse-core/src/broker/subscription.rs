@@ -294,6 +294,29 @@ impl Subscription {
     }
 
     fn poll_merged(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        if let Some(done) = self.fill_heads(cx) {
+            return done;
+        }
+        // A lane found empty before another lane's head arrived may since
+        // have received a smaller id: the backend sends ids in the order it
+        // gives them, across topics. A second look at the empty lanes, now
+        // that the heads are here, sees every id below them.
+        let some_head = self.lanes.iter().any(|lane| lane.head.is_some());
+        let some_empty = self
+            .lanes
+            .iter()
+            .any(|lane| lane.head.is_none() && !lane.closed);
+        if some_head && some_empty {
+            if let Some(done) = self.fill_heads(cx) {
+                return done;
+            }
+        }
+        self.deliver_smallest_head()
+    }
+
+    /// Polls every lane without a head until it has one or is pending.
+    /// `Some` when the subscription must answer at once (lag, end).
+    fn fill_heads(&mut self, cx: &mut Context<'_>) -> Option<Poll<Option<Event>>> {
         for i in 0..self.lanes.len() {
             while self.lanes[i].head.is_none() && !self.lanes[i].closed {
                 match poll_lane(&mut self.lanes[i], cx) {
@@ -309,7 +332,7 @@ impl Subscription {
                         self.lanes[i].head = Some(entry);
                     }
                     Poll::Ready(LaneItem::Lagged(n)) => {
-                        return self.lagged(self.lanes[i].policy, n);
+                        return Some(self.lagged(self.lanes[i].policy, n));
                     }
                     // A feed that ends before shutdown was ended by its
                     // backend, which lost its position (a networked backend
@@ -319,13 +342,18 @@ impl Subscription {
                     Poll::Ready(LaneItem::Closed) if self.shared.final_event.get().is_none() => {
                         self.state = State::Done;
                         self.lanes.clear();
-                        return Poll::Ready(None);
+                        return Some(Poll::Ready(None));
                     }
                     // Shutdown: deliver what the other lanes hold first.
                     Poll::Ready(LaneItem::Closed) => self.lanes[i].closed = true,
                 }
             }
         }
+        None
+    }
+
+    /// Delivers the smallest head, dropping its copies from other lanes.
+    fn deliver_smallest_head(&mut self) -> Poll<Option<Event>> {
         let Some((seq, first)) = self
             .lanes
             .iter()
@@ -396,8 +424,14 @@ struct LiveReceiver {
 
 type Received = (Result<Entry, RecvError>, Receiver<Entry>);
 
+/// Waits for the next entry. Outside tokio's cooperative budget: a merged
+/// subscription must tell an empty topic from a full one, and a budgeted
+/// `recv` answers `Pending` for a topic whose next event is waiting once
+/// the task's budget is spent, which would let a later id on another topic
+/// overtake it. The connection still yields: its socket writes are
+/// budgeted.
 async fn recv(mut receiver: Receiver<Entry>) -> Received {
-    let result = receiver.recv().await;
+    let result = tokio::task::coop::unconstrained(receiver.recv()).await;
     (result, receiver)
 }
 
