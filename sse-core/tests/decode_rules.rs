@@ -643,6 +643,25 @@ fn type_and_id_count_against_max_size() {
 }
 
 #[test]
+fn lowering_the_bound_below_a_buffered_event_drops_that_event() {
+    // The event has buffered 8 bytes when the bound drops to 4: the next byte
+    // of it goes over (and must not underflow the remaining budget).
+    let mut decoder = Decoder::new();
+    assert_eq!(decoder.decode(b"data: 12345678").count(), 0);
+    let mut decoder = decoder.with_max_event_size(4);
+    let items: Vec<_> = decoder
+        .decode(
+            b"9
+
+data: ok
+
+",
+        )
+        .collect();
+    assert_eq!(items, [too_large(4), event("message", "ok", "")]);
+}
+
+#[test]
 fn comments_and_unknown_fields_do_not_count_against_max_size() {
     let mut decoder = Decoder::new().with_max_event_size(8);
     let items: Vec<_> = decoder

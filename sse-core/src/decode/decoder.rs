@@ -334,7 +334,9 @@ impl Decoder {
             FieldName::Data => &mut self.data,
             FieldName::Event | FieldName::Id | FieldName::Retry => &mut self.value,
         };
-        if bytes.len() > self.max_event_size - self.event_size {
+        // Saturating: the bound may have been lowered below what this event
+        // already holds.
+        if self.event_size.saturating_add(bytes.len()) > self.max_event_size {
             self.overflow();
             return false;
         }
