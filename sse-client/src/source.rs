@@ -183,7 +183,11 @@ impl EventSource {
             return self.fail(error);
         }
         self.attempts = 0;
-        self.decoder = Decoder::new().with_max_event_size(self.max_event_size);
+        // The id survives the connection: a resumed stream whose first blank
+        // line comes before any `id:` keeps the position it resumed from.
+        self.decoder = Decoder::new()
+            .with_max_event_size(self.max_event_size)
+            .with_last_event_id(&self.last_event_id);
         self.state = State::Open(response.into_body());
         Item::Open
     }

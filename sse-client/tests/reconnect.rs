@@ -30,15 +30,33 @@ async fn reconnect_sends_the_last_event_id() {
     ])
     .await;
     let items = until_end(&mut server.source()).await;
-    assert_eq!(events(&items), [message("a", "7"), message("b", "")]);
+    // The new stream's id buffer starts at the id it resumed from, as a
+    // browser's does, so an event without `id:` keeps it.
+    assert_eq!(events(&items), [message("a", "7"), message("b", "7")]);
     let ids: Vec<_> = server
         .requests()
         .iter()
         .map(|r| r.header("last-event-id").map(str::to_owned))
         .collect();
-    // The second stream's event reset the id (each stream starts with an
-    // empty id buffer), so the third request has none.
-    assert_eq!(ids, [None, Some("7".to_owned()), None]);
+    let seven = Some("7".to_owned());
+    assert_eq!(ids, [None, seven.clone(), seven]);
+}
+
+#[tokio::test]
+async fn a_resumed_stream_that_only_keeps_alive_keeps_the_id() {
+    let server = Server::start(vec![
+        Reply::sse().chunk("id: 7\ndata: a\n\n"),
+        Reply::sse().chunk(":\n\n"),
+    ])
+    .await;
+    until_end(&mut server.source()).await;
+    let ids: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_owned))
+        .collect();
+    let seven = Some("7".to_owned());
+    assert_eq!(ids, [None, seven.clone(), seven]);
 }
 
 #[tokio::test]

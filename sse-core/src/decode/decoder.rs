@@ -141,6 +141,28 @@ impl Decoder {
         self
     }
 
+    /// Starts the last event id buffer at `id` instead of the empty string,
+    /// for a client that resumes: events on the new connection that carry
+    /// no `id:` field still report, and keep, the id it resumed from — as
+    /// browsers do when they open a new connection for the same
+    /// `EventSource`. An id holding a NUL is one the stream could never have
+    /// set, and is ignored.
+    ///
+    /// ```
+    /// use sse_core::decode::{Decoded, Decoder};
+    ///
+    /// let mut decoder = Decoder::new().with_last_event_id("7");
+    /// let items: Vec<_> = decoder.decode(b": keep-alive\n\ndata: x\n\n").collect();
+    /// assert!(matches!(&items[0], Ok(Decoded::Event(e)) if e.last_event_id() == "7"));
+    /// assert_eq!(decoder.last_event_id(), Some("7"));
+    /// ```
+    pub fn with_last_event_id(mut self, id: &str) -> Self {
+        if !id.contains('\0') {
+            self.id_buffer = Arc::from(id);
+        }
+        self
+    }
+
     /// The bound set by [`with_max_event_size`](Self::with_max_event_size).
     pub fn max_event_size(&self) -> usize {
         self.max_event_size
