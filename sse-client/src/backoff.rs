@@ -99,7 +99,11 @@ impl Backoff {
         } else {
             cap
         };
-        let low = millis(high.as_secs_f64() * (1.0 - self.jitter)).max(t);
+        // Rounding to milliseconds may lift `low` over a cap that is not a
+        // whole number of them.
+        let low = millis(high.as_secs_f64() * (1.0 - self.jitter))
+            .max(t)
+            .min(high);
         low..=high
     }
 
@@ -185,6 +189,14 @@ mod tests {
     fn server_retry_above_the_cap_is_honoured() {
         let backoff = Backoff::new().max_delay(ms(50));
         assert_eq!(backoff.bounds(ms(200), 5), ms(200)..=ms(200));
+    }
+
+    #[test]
+    fn a_cap_between_milliseconds_is_a_valid_range() {
+        let cap = Duration::from_micros(1500);
+        let backoff = Backoff::new().max_delay(cap).jitter(0.0);
+        assert_eq!(backoff.bounds(ms(1), 5), cap..=cap);
+        assert_eq!(backoff.delay(ms(1), 5, &mut Rng::new()), cap);
     }
 
     #[test]
