@@ -39,12 +39,10 @@ async fn events(State(app): State<App>, last_event_id: LastEventId) -> Response 
 /// Serves the broker on `listener` until `shutdown` fires; the handle ends
 /// once every stream has ended and the port is free again.
 fn serve(listener: TcpListener, broker: Broker, shutdown: CancellationToken) -> JoinHandle<()> {
-    let app = Router::new()
-        .route("/events", get(events))
-        .with_state(App {
-            broker,
-            shutdown: shutdown.clone(),
-        });
+    let app = Router::new().route("/events", get(events)).with_state(App {
+        broker,
+        shutdown: shutdown.clone(),
+    });
     tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
