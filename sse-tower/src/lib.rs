@@ -134,6 +134,6 @@ pub use response::{SseResponse, response, set_event_stream_headers};
 pub use service::SseService;
 pub use shutdown::Shutdown;
 #[cfg(feature = "broker")]
-pub use subscription::subscribe;
+pub use subscription::{REFUSAL_RETRY_AFTER, refusal, subscribe};
 pub use topics::{InvalidTopics, Topics};
 pub use write_deadline::WriteDeadline;

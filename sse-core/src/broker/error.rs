@@ -18,6 +18,23 @@ pub enum BrokerError {
     /// No topic was given to subscribe to.
     #[error("a subscription needs at least one topic")]
     NoTopic,
+    /// The broker already holds the most subscriptions it takes in total
+    /// ([`BrokerBuilder::max_subscriptions`](super::BrokerBuilder::max_subscriptions)).
+    /// Worth trying again later: over HTTP, `503` with `Retry-After`.
+    #[error("the broker already has its maximum of {max} subscriptions")]
+    TooManySubscriptions {
+        /// The limit.
+        max: usize,
+    },
+    /// A topic of the subscription already has the most subscribers it takes
+    /// ([`BrokerBuilder::max_subscribers_per_topic`](super::BrokerBuilder::max_subscribers_per_topic)).
+    #[error("topic {topic:?} already has its maximum of {max} subscribers")]
+    TooManySubscribers {
+        /// The first topic found full.
+        topic: String,
+        /// The limit.
+        max: usize,
+    },
     /// The backend failed (a networked backend's I/O error, for example).
     #[error("broker backend: {0}")]
     Backend(Box<dyn Error + Send + Sync>),

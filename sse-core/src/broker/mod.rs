@@ -79,6 +79,7 @@
 //! frame with its id (one copy), a history slot now and then; each
 //! subscriber then clones [`Event`]s, which bumps a reference count.
 
+mod admission;
 mod backend;
 mod config;
 mod error;
@@ -126,6 +127,7 @@ pub struct Broker {
 
 pub(crate) struct Shared {
     pub(crate) backend: Box<dyn Backend>,
+    pub(crate) limits: Arc<admission::Limits>,
     pub(crate) counters: Counters,
     pub(crate) hooks: Hooks,
     pub(crate) final_event: OnceLock<Option<Event>>,
@@ -273,6 +275,8 @@ impl Broker {
             Some(Ok(_)) => (None, Some(ResetReason::OtherEpoch)),
             Some(Err(_)) => (None, Some(ResetReason::Malformed)),
         };
+        // Counted before the backend opens anything; given back if it fails.
+        let admitted = self.shared.limits.admit(&names)?;
         let opened = self.shared.backend.open(&names, after).await?;
         reset = reset.or(opened.reset);
         let resume = match (reset, after) {
@@ -291,7 +295,12 @@ impl Broker {
                 hook(name);
             }
         }
-        Ok(Subscription::new(Arc::clone(&self.shared), opened, resume))
+        Ok(Subscription::new(
+            Arc::clone(&self.shared),
+            opened,
+            resume,
+            admitted,
+        ))
     }
 
     /// Ends every subscription: each one yields the events already
@@ -370,6 +379,8 @@ impl fmt::Debug for Broker {
 pub struct BrokerBuilder {
     memory: MemoryBackend,
     hooks: Hooks,
+    max_subscriptions: Option<usize>,
+    max_subscribers_per_topic: Option<usize>,
 }
 
 impl BrokerBuilder {
@@ -394,6 +405,48 @@ impl BrokerBuilder {
     /// ```
     pub fn topic(mut self, name: &str, config: TopicConfig) -> Self {
         self.memory = self.memory.topic(name, config);
+        self
+    }
+
+    /// Admits at most `max` subscriptions at a time; beyond it,
+    /// [`subscribe`](Broker::subscribe) fails with
+    /// [`BrokerError::TooManySubscriptions`] until one is dropped. No limit
+    /// by default.
+    ///
+    /// ```
+    /// # use sse_core::broker::{Broker, BrokerError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let broker = Broker::builder().max_subscriptions(1).build();
+    /// let first = broker.subscribe(&["a"], None).await.unwrap();
+    /// let refused = broker.subscribe(&["b"], None).await;
+    /// assert!(matches!(refused, Err(BrokerError::TooManySubscriptions { max: 1 })));
+    /// drop(first);
+    /// assert!(broker.subscribe(&["b"], None).await.is_ok());
+    /// # }
+    /// ```
+    pub fn max_subscriptions(mut self, max: usize) -> Self {
+        self.max_subscriptions = Some(max);
+        self
+    }
+
+    /// Admits at most `max` subscriptions to any one topic at a time;
+    /// beyond it, a subscription that includes that topic fails with
+    /// [`BrokerError::TooManySubscribers`]. No limit by default.
+    ///
+    /// ```
+    /// # use sse_core::broker::{Broker, BrokerError};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let broker = Broker::builder().max_subscribers_per_topic(1).build();
+    /// let _first = broker.subscribe(&["room"], None).await.unwrap();
+    /// let refused = broker.subscribe(&["lobby", "room"], None).await;
+    /// assert!(matches!(refused, Err(BrokerError::TooManySubscribers { max: 1, .. })));
+    /// assert!(broker.subscribe(&["lobby"], None).await.is_ok());
+    /// # }
+    /// ```
+    pub fn max_subscribers_per_topic(mut self, max: usize) -> Self {
+        self.max_subscribers_per_topic = Some(max);
         self
     }
 
@@ -429,8 +482,9 @@ impl BrokerBuilder {
     /// # drop(broker);
     /// ```
     pub fn build(self) -> Broker {
-        let memory = self.memory;
-        Self::finish(Box::new(memory), self.hooks)
+        let memory = Box::new(self.memory);
+        let limits = admission::Limits::new(self.max_subscriptions, self.max_subscribers_per_topic);
+        Self::finish(memory, self.hooks, limits)
     }
 
     /// The broker, over `backend`. Bounds given to this builder apply to the
@@ -442,13 +496,15 @@ impl BrokerBuilder {
     /// # drop(broker);
     /// ```
     pub fn build_with(self, backend: impl Backend) -> Broker {
-        Self::finish(Box::new(backend), self.hooks)
+        let limits = admission::Limits::new(self.max_subscriptions, self.max_subscribers_per_topic);
+        Self::finish(Box::new(backend), self.hooks, limits)
     }
 
-    fn finish(backend: Box<dyn Backend>, hooks: Hooks) -> Broker {
+    fn finish(backend: Box<dyn Backend>, hooks: Hooks, limits: admission::Limits) -> Broker {
         Broker {
             shared: Arc::new(Shared {
                 backend,
+                limits: Arc::new(limits),
                 counters: Counters::default(),
                 hooks,
                 final_event: OnceLock::new(),

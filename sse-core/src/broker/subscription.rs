@@ -12,6 +12,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::ReusableBoxFuture;
 
 use super::Shared;
+use super::admission::Admitted;
 use super::backend::{Entry, Opened};
 use super::config::LagPolicy;
 use super::id::EventId;
@@ -143,6 +144,8 @@ pub struct Subscription {
     /// Deliveries not yet added to the broker's counter.
     unflushed: u64,
     state: State,
+    /// Its place under the broker's admission limits, freed on drop.
+    _admitted: Admitted,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,7 +173,12 @@ enum LaneItem {
 }
 
 impl Subscription {
-    pub(crate) fn new(shared: Arc<Shared>, opened: Opened, resume: Resume) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        opened: Opened,
+        resume: Resume,
+        admitted: Admitted,
+    ) -> Self {
         // Live entries up to the position predate the subscription (or
         // were replayed): a networked backend's feed may still carry them.
         let floor = opened
@@ -212,6 +220,7 @@ impl Subscription {
             skip: Vec::new(),
             unflushed: 0,
             state: State::Open,
+            _admitted: admitted,
         }
     }
 
