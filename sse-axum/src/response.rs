@@ -119,3 +119,31 @@ where
         self.into_tower().into_response().map(Body::new)
     }
 }
+
+/// The response for a subscription the broker refused:
+/// [`sse_tower::refusal`] as an axum response — `503` with `Retry-After`
+/// when an admission limit is full or the backend fails, `503` once the
+/// broker has shut down, `400` without a topic; the reason as text.
+///
+/// ```
+/// use axum::response::{IntoResponse, Response};
+/// use sse_axum::{LastEventId, SseResponse};
+/// use sse_core::broker::Broker;
+///
+/// async fn events(broker: Broker, last_event_id: LastEventId) -> Response {
+///     match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
+///         Ok(response) => response.into_response(),
+///         Err(error) => sse_axum::refusal(&error),
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let broker = Broker::builder().max_subscriptions(0).build();
+/// let response = events(broker, LastEventId::default()).await;
+/// assert_eq!(response.status(), 503);
+/// assert_eq!(response.headers()["retry-after"], "5");
+/// # }
+/// ```
+pub fn refusal(error: &BrokerError) -> Response {
+    sse_tower::refusal(error).into_response()
+}

@@ -1,4 +1,5 @@
-//! `SseResponse::subscribe` over a real TCP server: resume and cleanup.
+//! `SseResponse::subscribe` over a real TCP server: resume, cleanup and
+//! admission limits.
 
 use sse_test_support as common;
 
@@ -7,7 +8,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use common::{Client, FrameReader, within};
@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 async fn events(State(broker): State<Broker>, last_event_id: LastEventId) -> Response {
     match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
         Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+        Err(error) => sse_axum::refusal(&error),
     }
 }
 
@@ -109,4 +109,26 @@ async fn the_subscriber_count_is_back_to_0_after_the_client_disconnects() {
     drop(response);
     client.disconnect();
     subscriptions_become(&broker, 0).await;
+}
+
+#[tokio::test]
+async fn beyond_the_admission_limit_a_subscription_is_503_with_retry_after() {
+    let broker = Broker::builder().max_subscribers_per_topic(1).build();
+    let addr = serve(broker.clone()).await;
+    let mut first = Client::connect(addr).await;
+    let held = first.get("/events", &[]).await;
+    assert_eq!(held.status(), 200);
+    subscriptions_become(&broker, 1).await;
+
+    let refused = Client::connect(addr).await.get("/events", &[]).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let reason = common::text(refused).await;
+    assert!(reason.contains("topic \"chat\""), "{reason}");
+
+    drop(held);
+    first.disconnect();
+    subscriptions_become(&broker, 0).await;
+    let again = Client::connect(addr).await.get("/events", &[]).await;
+    assert_eq!(again.status(), 200, "the place is free again");
 }

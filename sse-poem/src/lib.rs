@@ -115,6 +115,6 @@ mod response;
 
 pub use last_event_id::{LastEventId, LastEventIdRejection};
 pub use listener::{WriteDeadlineAcceptor, WriteDeadlineListener};
-pub use response::SseResponse;
+pub use response::{SseResponse, refusal};
 pub use sse_core::Event;
 pub use sse_tower::{InvalidLastEventId, KeepAlive, Shutdown, SseConfig};

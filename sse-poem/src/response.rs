@@ -124,12 +124,46 @@ where
         let body = Body::from_bytes_stream(
             BodyDataStream::new(body).map_err(|never| -> std::io::Error { match never {} }),
         );
-        let parts = ResponseParts {
-            status: parts.status,
-            version: parts.version,
-            headers: parts.headers,
-            extensions: parts.extensions,
-        };
-        Response::from_parts(parts, body)
+        from_http(parts, body)
     }
+}
+
+/// A poem response with the head of an `http` one.
+fn from_http(parts: http::response::Parts, body: Body) -> Response {
+    let parts = ResponseParts {
+        status: parts.status,
+        version: parts.version,
+        headers: parts.headers,
+        extensions: parts.extensions,
+    };
+    Response::from_parts(parts, body)
+}
+
+/// The response for a subscription the broker refused:
+/// [`sse_tower::refusal`] as a poem response — `503` with `Retry-After`
+/// when an admission limit is full or the backend fails, `503` once the
+/// broker has shut down, `400` without a topic; the reason as text.
+///
+/// ```
+/// use poem::{IntoResponse, Response};
+/// use sse_core::broker::Broker;
+/// use sse_poem::{LastEventId, SseResponse};
+///
+/// async fn events(broker: Broker, last_event_id: LastEventId) -> Response {
+///     match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
+///         Ok(response) => response.into_response(),
+///         Err(error) => sse_poem::refusal(&error),
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let broker = Broker::builder().max_subscriptions(0).build();
+/// let response = events(broker, LastEventId::default()).await;
+/// assert_eq!(response.status(), 503);
+/// assert_eq!(response.headers()["retry-after"], "5");
+/// # }
+/// ```
+pub fn refusal(error: &BrokerError) -> Response {
+    let (parts, body) = sse_tower::refusal(error).into_parts();
+    from_http(parts, Body::from_string(body))
 }

@@ -95,6 +95,6 @@ mod last_event_id;
 mod response;
 
 pub use last_event_id::{LastEventId, LastEventIdRejection, last_event_id, recover};
-pub use response::SseResponse;
+pub use response::{SseResponse, refusal};
 pub use sse_core::Event;
 pub use sse_tower::{InvalidLastEventId, KeepAlive, Shutdown, SseConfig};

@@ -129,3 +129,31 @@ where
         http::Response::from_parts(parts, body)
     }
 }
+
+/// The response for a subscription the broker refused:
+/// [`sse_tower::refusal`] as a warp reply — `503` with `Retry-After` when
+/// an admission limit is full or the backend fails, `503` once the broker
+/// has shut down, `400` without a topic; the reason as text.
+///
+/// ```
+/// use sse_core::broker::Broker;
+/// use sse_warp::{LastEventId, SseResponse};
+/// use warp::Reply;
+///
+/// async fn events(broker: Broker, last_event_id: LastEventId) -> warp::reply::Response {
+///     match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
+///         Ok(response) => response.into_response(),
+///         Err(error) => sse_warp::refusal(&error),
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let broker = Broker::builder().max_subscriptions(0).build();
+/// let response = events(broker, LastEventId::default()).await;
+/// assert_eq!(response.status(), 503);
+/// assert_eq!(response.headers()["retry-after"], "5");
+/// # }
+/// ```
+pub fn refusal(error: &BrokerError) -> warp::reply::Response {
+    sse_tower::refusal(error).into_response()
+}

@@ -1,4 +1,5 @@
-//! `SseResponse::subscribe` over a real TCP server: resume and cleanup.
+//! `SseResponse::subscribe` over a real TCP server: resume, cleanup and
+//! admission limits.
 
 use sse_test_support as common;
 
@@ -10,17 +11,13 @@ use sse_core::broker::Broker;
 use sse_warp::{Event, KeepAlive, LastEventId, SseResponse};
 use tokio::net::TcpListener;
 use warp::Filter;
-use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 
 async fn events(broker: Broker, last_event_id: LastEventId) -> Result<Response, warp::Rejection> {
     Ok(
         match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
             Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
-            Err(error) => {
-                warp::reply::with_status(error.to_string(), StatusCode::SERVICE_UNAVAILABLE)
-                    .into_response()
-            }
+            Err(error) => sse_warp::refusal(&error),
         },
     )
 }
@@ -114,4 +111,26 @@ async fn the_subscriber_count_is_back_to_0_after_the_client_disconnects() {
     drop(response);
     client.disconnect();
     subscriptions_become(&broker, 0).await;
+}
+
+#[tokio::test]
+async fn beyond_the_admission_limit_a_subscription_is_503_with_retry_after() {
+    let broker = Broker::builder().max_subscribers_per_topic(1).build();
+    let addr = serve(broker.clone()).await;
+    let mut first = Client::connect(addr).await;
+    let held = first.get("/events", &[]).await;
+    assert_eq!(held.status(), 200);
+    subscriptions_become(&broker, 1).await;
+
+    let refused = Client::connect(addr).await.get("/events", &[]).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let reason = common::text(refused).await;
+    assert!(reason.contains("topic \"chat\""), "{reason}");
+
+    drop(held);
+    first.disconnect();
+    subscriptions_become(&broker, 0).await;
+    let again = Client::connect(addr).await.get("/events", &[]).await;
+    assert_eq!(again.status(), 200, "the place is free again");
 }

@@ -180,7 +180,7 @@ impl IntoResponse for Error {
             Error::NotFound(reason) => (StatusCode::NOT_FOUND, reason),
             Error::Broker(error) => {
                 tracing::warn!(%error, "broker");
-                (StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+                return sse_axum::refusal(&error);
             }
         };
         (status, reason).into_response()

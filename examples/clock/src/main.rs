@@ -18,7 +18,6 @@ use sse_warp::{Event, LastEventId, SseResponse};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
-use warp::http::StatusCode;
 use warp::{Filter, Reply};
 
 const PAGE: &str = include_str!("../static/index.html");
@@ -94,8 +93,7 @@ async fn events(
 ) -> Result<warp::reply::Response, Infallible> {
     let reply = match SseResponse::subscribe(&broker, &[TOPIC], &last_event_id).await {
         Ok(response) => response.shutdown(shutdown).into_response(),
-        Err(error) => warp::reply::with_status(error.to_string(), StatusCode::SERVICE_UNAVAILABLE)
-            .into_response(),
+        Err(error) => sse_warp::refusal(&error),
     };
     Ok(reply)
 }

@@ -171,7 +171,7 @@ fn bad_request(reason: String) -> Response {
 }
 
 fn unavailable(error: &BrokerError) -> Response {
-    (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
+    sse_poem::refusal(error)
 }
 
 /// Publishes a `{timestamp, message}` event every `every`.
