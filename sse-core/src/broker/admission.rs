@@ -10,8 +10,8 @@ use super::BrokerError;
 /// The limits set on a broker; without any, admitting costs nothing.
 #[derive(Debug, Default)]
 pub(crate) struct Limits {
-    pub(crate) max_total: Option<usize>,
-    pub(crate) max_per_topic: Option<usize>,
+    max_total: Option<usize>,
+    max_per_topic: Option<usize>,
     counts: Mutex<Counts>,
 }
 
@@ -56,12 +56,13 @@ impl Limits {
             }
         }
         counts.total += 1;
-        let mut names = Vec::with_capacity(topics.len());
-        if self.max_per_topic.is_some() {
-            for topic in topics {
-                *counts.per_topic.entry(Box::from(*topic)).or_default() += 1;
-                names.push(Box::from(*topic));
-            }
+        // Per-topic counts only when there is a per-topic limit to check.
+        let names: Vec<Box<str>> = match self.max_per_topic {
+            Some(_) => topics.iter().map(|topic| Box::from(*topic)).collect(),
+            None => Vec::new(),
+        };
+        for name in &names {
+            *counts.per_topic.entry(name.clone()).or_default() += 1;
         }
         Ok(Admitted(Some((Arc::clone(self), names))))
     }
