@@ -32,7 +32,11 @@
 //! - `json` (default): [`Event::json`] and [`EventBuilder::json`].
 //! - `broker` (default): the `broker` module (depends on `tokio` with the
 //!   `sync` feature only). The encoder and decoder do not need it.
-//! - `metrics`: the broker's counters also go to the `metrics` facade.
+//! - `metrics`: the broker's counters and gauges also go to the `metrics`
+//!   facade: `sse_broker_{published,delivered,dropped,skipped,evicted}_total`,
+//!   `sse_broker_subscriptions`, and `sse_broker_topic_subscribers` with a
+//!   `topic` label (one series per topic: mind the cardinality when topics
+//!   are per user).
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]

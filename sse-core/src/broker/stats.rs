@@ -123,16 +123,35 @@ impl Counters {
         metrics::counter!("sse_broker_skipped_total").increment(n);
     }
 
-    pub(crate) fn subscribed(&self) {
+    /// A subscription to `topics` opened. With `metrics`, the per-topic
+    /// gauge carries the topic as its `topic` label: one series per topic.
+    pub(crate) fn subscribed(&self, topics: &[Arc<str>]) {
         self.subscriptions.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        metrics::gauge!("sse_broker_subscriptions").increment(1.0);
+        {
+            metrics::gauge!("sse_broker_subscriptions").increment(1.0);
+            for topic in topics {
+                metrics::gauge!("sse_broker_topic_subscribers", "topic" => topic.to_string())
+                    .increment(1.0);
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = topics;
     }
 
-    pub(crate) fn unsubscribed(&self) {
+    /// A subscription to `topics` was dropped.
+    pub(crate) fn unsubscribed(&self, topics: &[Arc<str>]) {
         self.subscriptions.fetch_sub(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
-        metrics::gauge!("sse_broker_subscriptions").decrement(1.0);
+        {
+            metrics::gauge!("sse_broker_subscriptions").decrement(1.0);
+            for topic in topics {
+                metrics::gauge!("sse_broker_topic_subscribers", "topic" => topic.to_string())
+                    .decrement(1.0);
+            }
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = topics;
     }
 
     pub(crate) fn snapshot(&self, backend: super::BackendStats) -> Stats {

@@ -186,7 +186,7 @@ impl Subscription {
             .last()
             .map_or(0, |entry| entry.seq)
             .max(opened.position);
-        let topics = opened
+        let topics: Vec<Arc<str>> = opened
             .live
             .iter()
             .map(|live| Arc::clone(&live.topic))
@@ -209,7 +209,7 @@ impl Subscription {
             ))),
             Resume::Fresh | Resume::Replayed { .. } => None,
         };
-        shared.counters.subscribed();
+        shared.counters.subscribed(&topics);
         Subscription {
             shared,
             topics,
@@ -507,7 +507,7 @@ impl Drop for Subscription {
         // Receivers first, so the backend sees the topic's count fall.
         self.lanes.clear();
         self.shared.backend.release(&self.topics);
-        self.shared.counters.unsubscribed();
+        self.shared.counters.unsubscribed(&self.topics);
         if let Some(hook) = &self.shared.hooks.on_unsubscribe {
             for topic in &self.topics {
                 hook(topic);
