@@ -85,7 +85,7 @@ pub const REFUSAL_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// not reconnect by itself; a page that wants to retry re-creates it.
 ///
 /// ```
-/// use sse_core::broker::{Broker, BrokerError};
+/// use sse_core::broker::Broker;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
