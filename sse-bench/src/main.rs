@@ -84,6 +84,11 @@ struct Cli {
     /// The same for the reference server process.
     #[arg(long, value_name = "KEY=VALUE")]
     reference_env: Vec<String>,
+    /// A soak run instead of the suite: `--big` connections (default 5 000
+    /// here) to "ours" only, 10 events/s of 100 B for this many seconds;
+    /// prints delivered counts, losses and the server's RSS at start and end.
+    #[arg(long, value_name = "SECONDS")]
+    soak: Option<u64>,
     /// Only the latency phase (300/s × 1 000 × 100 B) for each server,
     /// printing the server's pid first: for a profiler.
     #[arg(long)]
@@ -274,6 +279,11 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         procfs::loadavg(),
         cli.serving(None),
     );
+    if let Some(seconds) = cli.soak {
+        let connections = cli.big.unwrap_or(5_000).max(1);
+        check_nofile_limit(connections);
+        return soak(&cli, connections, Duration::from_secs(seconds)).await;
+    }
     check_nofile_limit(plan.big);
     if cli.only_latency {
         for kind in [Kind::Ours, Kind::Reference] {
@@ -327,6 +337,54 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64(),
         procfs::loadavg()
     );
+    Ok(())
+}
+
+/// The soak run: `connections` clients of "ours" through one long phase at
+/// 10 events/s × 100 B, with the server's RSS before and after.
+async fn soak(
+    cli: &Cli,
+    connections: usize,
+    length: Duration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    const RATE: f64 = 10.0;
+    const SIZE: usize = 100;
+    let mut server =
+        ServerProcess::start(&cli.setup(Kind::Ours, None), cli.env(Kind::Ours)).await?;
+    let mut clients = Clients::new(server.addr, Kind::Ours);
+    let live = clients.grow_to(connections, Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_start = procfs::rss_bytes(server.pid)?;
+    let cpu_start = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))?;
+    let result = phase(&mut server, &clients, live, RATE, SIZE, length).await?;
+    let rss_end = procfs::rss_bytes(server.pid)?;
+    let cpu_end = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))?;
+    let published = (RATE * length.as_secs_f64()).round();
+    println!(
+        "soak: {live} of {connections} connections, {RATE}/s × {SIZE} B for {} s ({published} events published)",
+        length.as_secs()
+    );
+    println!(
+        "  arrived {:.3} % of published × connections ({:.0} events); delivered {:.0}/s, {:.1} % of ideal",
+        result.arrived * 100.0,
+        result.arrived * published * live as f64,
+        result.delivered_per_s,
+        result.share * 100.0
+    );
+    println!(
+        "  latency p50 {} µs, p99 {} µs, max {} µs",
+        result.p50_us, result.p99_us, result.max_us
+    );
+    println!(
+        "  server RSS {:.1} MB at the start, {:.1} MB at the end; server CPU {:.1} s",
+        rss_start as f64 / 1e6,
+        rss_end as f64 / 1e6,
+        cpu_end - cpu_start
+    );
+    println!("  {:?}", result.tally);
+    println!("load average {}", procfs::loadavg());
+    clients.close();
+    server.quit().await;
     Ok(())
 }
 
