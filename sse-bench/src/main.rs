@@ -465,7 +465,17 @@ impl ServerProcess {
         &mut self,
         word: &str,
     ) -> Result<[u64; N], Box<dyn std::error::Error>> {
-        let line = tokio::time::timeout(Duration::from_secs(120), self.lines.next_line())
+        self.expect_within(word, Duration::ZERO).await
+    }
+
+    /// The same, waiting at most 120 s more than `extra` (a phase's length).
+    async fn expect_within<const N: usize>(
+        &mut self,
+        word: &str,
+        extra: Duration,
+    ) -> Result<[u64; N], Box<dyn std::error::Error>> {
+        let wait = Duration::from_secs(120) + extra;
+        let line = tokio::time::timeout(wait, self.lines.next_line())
             .await??
             .ok_or("the server exited")?;
         let mut values = [0; N];
@@ -564,7 +574,7 @@ async fn phase(
         .store(start_micros + length.as_micros() as u64, Relaxed);
     c.window_from_micros
         .store(start_micros + warm_up.as_micros() as u64, Relaxed);
-    let [count] = server.expect("done").await?;
+    let [count] = server.expect_within("done", length).await?;
     server.next_seq += count;
     // What arrives within 1 s after the last publish counts (an event later
     // than that is a saturated server's backlog).
