@@ -4,9 +4,8 @@
 use sse_test_support as common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use common::{Client, FrameReader, within};
+use common::{Client, FrameReader, subscriptions_become};
 use sse_core::broker::Broker;
 use sse_warp::{Event, KeepAlive, LastEventId, SseResponse};
 use tokio::net::TcpListener;
@@ -47,15 +46,6 @@ async fn publish_three(broker: &Broker) -> Vec<String> {
         );
     }
     ids
-}
-
-async fn subscriptions_become(broker: &Broker, n: u64) {
-    within("the subscriber count", async {
-        while broker.stats().subscriptions != n {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
 }
 
 #[tokio::test]
@@ -117,20 +107,5 @@ async fn the_subscriber_count_is_back_to_0_after_the_client_disconnects() {
 async fn beyond_the_admission_limit_a_subscription_is_503_with_retry_after() {
     let broker = Broker::builder().max_subscribers_per_topic(1).build();
     let addr = serve(broker.clone()).await;
-    let mut first = Client::connect(addr).await;
-    let held = first.get("/events", &[]).await;
-    assert_eq!(held.status(), 200);
-    subscriptions_become(&broker, 1).await;
-
-    let refused = Client::connect(addr).await.get("/events", &[]).await;
-    assert_eq!(refused.status(), 503);
-    assert_eq!(refused.headers()["retry-after"], "5");
-    let reason = common::text(refused).await;
-    assert!(reason.contains("topic \"chat\""), "{reason}");
-
-    drop(held);
-    first.disconnect();
-    subscriptions_become(&broker, 0).await;
-    let again = Client::connect(addr).await.get("/events", &[]).await;
-    assert_eq!(again.status(), 200, "the place is free again");
+    common::assert_one_subscriber_per_topic_is_admitted(addr, &broker).await;
 }

@@ -1,6 +1,6 @@
 //! Test support shared by the framework adapters' tests: an HTTP/1.1
 //! client over hyper that reads an event stream frame by frame (and through
-//! gzip), with every wait bounded.
+//! gzip), with every wait bounded, and the broker checks the adapters share.
 //!
 //! Not published; a dev-dependency of `sse-axum`, `sse-warp` and `sse-poem`,
 //! so the three adapters are tested by the same client code, and of
@@ -23,6 +23,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use sse_core::broker::Broker;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -181,3 +182,37 @@ pub fn received(wire: &[u8]) -> Vec<sse_core::decode::MessageEvent> {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// Waits until `broker` holds exactly `n` subscriptions, failing the test
+/// after [`WAIT`].
+pub async fn subscriptions_become(broker: &Broker, n: u64) {
+    within("the subscriber count", async {
+        while broker.stats().subscriptions != n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+/// The admission check of every adapter's broker test: `broker`, built
+/// with `max_subscribers_per_topic(1)`, serves topic `chat` at `/events` on
+/// `addr`. A second client gets `503` with `Retry-After` and a reason naming
+/// the topic; once the first leaves, a new client is admitted.
+pub async fn assert_one_subscriber_per_topic_is_admitted(addr: SocketAddr, broker: &Broker) {
+    let mut first = Client::connect(addr).await;
+    let held = first.get("/events", &[]).await;
+    assert_eq!(held.status(), 200);
+    subscriptions_become(broker, 1).await;
+
+    let refused = Client::connect(addr).await.get("/events", &[]).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let reason = text(refused).await;
+    assert!(reason.contains("topic \"chat\""), "{reason}");
+
+    drop(held);
+    first.disconnect();
+    subscriptions_become(broker, 0).await;
+    let again = Client::connect(addr).await.get("/events", &[]).await;
+    assert_eq!(again.status(), 200, "the place is free again");
+}
