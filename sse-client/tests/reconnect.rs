@@ -10,6 +10,15 @@ use sse_client::{Backoff, Disconnect, EventSource, Item};
 use support::{LIMIT, Reply, Server, events, message, next, next_event, until_end};
 use tokio::time::{Instant, timeout};
 
+/// The `Last-Event-ID` header of each request the server got, in order.
+fn last_event_ids(server: &Server) -> Vec<Option<String>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| r.header("last-event-id").map(str::to_owned))
+        .collect()
+}
+
 #[tokio::test]
 async fn requests_ask_for_an_uncached_event_stream() {
     let server = Server::start(vec![]).await;
@@ -33,11 +42,7 @@ async fn reconnect_sends_the_last_event_id() {
     // The new stream's id buffer starts at the id it resumed from, as a
     // browser's does, so an event without `id:` keeps it.
     assert_eq!(events(&items), [message("a", "7"), message("b", "7")]);
-    let ids: Vec<_> = server
-        .requests()
-        .iter()
-        .map(|r| r.header("last-event-id").map(str::to_owned))
-        .collect();
+    let ids = last_event_ids(&server);
     let seven = Some("7".to_owned());
     assert_eq!(ids, [None, seven.clone(), seven]);
 }
@@ -50,11 +55,7 @@ async fn a_resumed_stream_that_only_keeps_alive_keeps_the_id() {
     ])
     .await;
     until_end(&mut server.source()).await;
-    let ids: Vec<_> = server
-        .requests()
-        .iter()
-        .map(|r| r.header("last-event-id").map(str::to_owned))
-        .collect();
+    let ids = last_event_ids(&server);
     let seven = Some("7".to_owned());
     assert_eq!(ids, [None, seven.clone(), seven]);
 }
@@ -68,11 +69,7 @@ async fn id_survives_a_connection_that_completes_no_event() {
     ])
     .await;
     until_end(&mut server.source()).await;
-    let ids: Vec<_> = server
-        .requests()
-        .iter()
-        .map(|r| r.header("last-event-id").map(str::to_owned))
-        .collect();
+    let ids = last_event_ids(&server);
     let seven = Some("7".to_owned());
     assert_eq!(ids, [None, seven.clone(), seven.clone(), seven]);
 }
