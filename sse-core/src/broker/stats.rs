@@ -123,35 +123,16 @@ impl Counters {
         metrics::counter!("sse_broker_skipped_total").increment(n);
     }
 
-    /// A subscription to `topics` opened. With `metrics`, the per-topic
-    /// gauge carries the topic as its `topic` label: one series per topic.
+    /// A subscription to `topics` opened.
     pub(crate) fn subscribed(&self, topics: &[Arc<str>]) {
         self.subscriptions.fetch_add(1, Ordering::Relaxed);
-        #[cfg(feature = "metrics")]
-        {
-            metrics::gauge!("sse_broker_subscriptions").increment(1.0);
-            for topic in topics {
-                metrics::gauge!("sse_broker_topic_subscribers", "topic" => topic.to_string())
-                    .increment(1.0);
-            }
-        }
-        #[cfg(not(feature = "metrics"))]
-        let _ = topics;
+        move_gauges(topics, 1.0);
     }
 
     /// A subscription to `topics` was dropped.
     pub(crate) fn unsubscribed(&self, topics: &[Arc<str>]) {
         self.subscriptions.fetch_sub(1, Ordering::Relaxed);
-        #[cfg(feature = "metrics")]
-        {
-            metrics::gauge!("sse_broker_subscriptions").decrement(1.0);
-            for topic in topics {
-                metrics::gauge!("sse_broker_topic_subscribers", "topic" => topic.to_string())
-                    .decrement(1.0);
-            }
-        }
-        #[cfg(not(feature = "metrics"))]
-        let _ = topics;
+        move_gauges(topics, -1.0);
     }
 
     pub(crate) fn snapshot(&self, backend: super::BackendStats) -> Stats {
@@ -165,4 +146,20 @@ impl Counters {
             evicted: backend.evicted,
         }
     }
+}
+
+/// With `metrics`, moves the subscription gauges by `delta`: the total, and
+/// the per-topic one, which carries the topic as its `topic` label (one
+/// series per topic).
+fn move_gauges(topics: &[Arc<str>], delta: f64) {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::gauge!("sse_broker_subscriptions").increment(delta);
+        for topic in topics {
+            metrics::gauge!("sse_broker_topic_subscribers", "topic" => topic.to_string())
+                .increment(delta);
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (topics, delta);
 }
