@@ -355,11 +355,10 @@ async fn soak(
     let live = clients.grow_to(connections, Duration::from_secs(120)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_start = procfs::rss_bytes(server.pid)?;
-    let cpu_start = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))?;
     let result = phase(&mut server, &clients, live, RATE, SIZE, length).await?;
     let rss_end = procfs::rss_bytes(server.pid)?;
-    let cpu_end = procfs::cpu_seconds(&format!("/proc/{}/stat", server.pid))?;
     let published = (RATE * length.as_secs_f64()).round();
+    let arrived = result.arrived * published * live as f64;
     println!(
         "soak: {live} of {connections} connections, {RATE}/s × {SIZE} B for {} s ({published} events published)",
         length.as_secs()
@@ -367,7 +366,7 @@ async fn soak(
     println!(
         "  arrived {:.3} % of published × connections ({:.0} events); delivered {:.0}/s, {:.1} % of ideal",
         result.arrived * 100.0,
-        result.arrived * published * live as f64,
+        arrived,
         result.delivered_per_s,
         result.share * 100.0
     );
@@ -379,7 +378,8 @@ async fn soak(
         "  server RSS {:.1} MB at the start, {:.1} MB at the end; server CPU {:.1} s",
         rss_start as f64 / 1e6,
         rss_end as f64 / 1e6,
-        cpu_end - cpu_start
+        // The phase measured it, per million events received.
+        result.server_cpu_per_m * arrived / 1e6
     );
     println!("  {:?}", result.tally);
     println!("load average {}", procfs::loadavg());
