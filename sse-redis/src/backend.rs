@@ -11,7 +11,7 @@ use redis::{Client, Script, Value};
 use sse_core::Event;
 use sse_core::broker::{
     Backend, BackendFuture, BackendStats, BrokerError, Entry, EventId, LagPolicy, Live, Opened,
-    ResetReason, TopicConfig, TopicStats,
+    ResetReason, TopicConfig, TopicStats, Visibility,
 };
 use tokio::runtime::Handle;
 use tokio::sync::broadcast;
@@ -365,7 +365,12 @@ impl RedisBackend {
             .map_err(wire::backend)
     }
 
-    async fn publish_async(&self, topics: &[&str], event: &Event) -> Result<EventId, BrokerError> {
+    async fn publish_async(
+        &self,
+        topics: &[&str],
+        event: &Event,
+        visibility: Visibility,
+    ) -> Result<EventId, BrokerError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
         }
@@ -379,12 +384,15 @@ impl RedisBackend {
         invocation
             .arg(format!("{:x}", wire::fresh_epoch()))
             .arg(body)
-            .arg(if topics.len() > 1 {
-                topics.join("\0")
-            } else {
-                String::new()
+            .arg(match (topics.len(), visibility) {
+                (1, Visibility::Public) => String::new(),
+                _ => topics.join("\0"),
             })
-            .arg(if self.exact_trim { "=" } else { "~" });
+            .arg(if self.exact_trim { "=" } else { "~" })
+            .arg(match visibility {
+                Visibility::Public => "",
+                Visibility::Private => wire::PRIVATE,
+            });
         for topic in topics {
             invocation.arg(self.config_for(topic).get_max_events().max(1));
         }
@@ -533,8 +541,9 @@ impl Backend for RedisBackend {
         &'a self,
         topics: &'a [&'a str],
         event: &'a Event,
+        visibility: Visibility,
     ) -> BackendFuture<'a, Result<EventId, BrokerError>> {
-        BackendFuture::boxed(self.publish_async(topics, event))
+        BackendFuture::boxed(self.publish_async(topics, event, visibility))
     }
 
     fn open<'a>(

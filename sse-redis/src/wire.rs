@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use redis::Value;
 use sse_core::Event;
-use sse_core::broker::{BrokerError, Entry};
+use sse_core::broker::{BrokerError, Entry, Visibility};
 
 /// Publishes one event to one or more topics, atomically: the epoch (set
 /// from `ARGV[1]` if Redis has none, as after a restart without
@@ -19,11 +19,14 @@ use sse_core::broker::{BrokerError, Entry};
 /// The stored frame is the stamped one (`id: {epoch}-{seq}` appended), so a
 /// reader hands the bytes on as they are. Field `p` is the topic's previous
 /// sequence number: a reader or a resume sees that events were trimmed when
-/// the first entry it gets names a previous one it never saw.
+/// the first entry it gets names a previous one it never saw. Field `t`
+/// lists the event's topics (several, or a private event's one); field `v`
+/// is `private` for a private event.
 ///
 /// KEYS: epoch, sequence, then the topics' streams. ARGV: a fresh epoch
 /// (hex), the frame without its final newline, the topics joined by NUL
-/// (empty for one topic), `~` or `=`, then each stream's MAXLEN.
+/// (empty for one public topic), `~` or `=`, `private` or empty, then each
+/// stream's MAXLEN.
 pub(crate) const PUBLISH: &str = r#"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -40,14 +43,22 @@ for i = 3, #KEYS do
   if last[1] then
     prev = string.match(last[1][1], '^(%d+)')
   end
-  if ARGV[3] == '' then
-    redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 2], id, 'e', frame, 'p', prev)
-  else
-    redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 2], id, 'e', frame, 'p', prev, 't', ARGV[3])
+  local fields = {'e', frame, 'p', prev}
+  if ARGV[3] ~= '' then
+    table.insert(fields, 't')
+    table.insert(fields, ARGV[3])
   end
+  if ARGV[5] ~= '' then
+    table.insert(fields, 'v')
+    table.insert(fields, ARGV[5])
+  end
+  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 3], id, unpack(fields))
 end
 return {epoch, seq}
 "#;
+
+/// The value of field `v` for a private event.
+pub(crate) const PRIVATE: &str = "private";
 
 /// Reads, atomically, the epoch (set from `ARGV[1]` if missing), the
 /// latest sequence number, and, when `ARGV[2]` is a stream id, each
@@ -184,6 +195,7 @@ fn parse_entry(item: Value, topics: &mut TopicsCache) -> Result<Stored, BrokerEr
     let mut frame = None;
     let mut prev = 0;
     let mut names = None;
+    let mut visibility = Visibility::Public;
     for (key, value) in pairs {
         let (Value::BulkString(key), Value::BulkString(value)) = (key, value) else {
             continue;
@@ -192,6 +204,8 @@ fn parse_entry(item: Value, topics: &mut TopicsCache) -> Result<Stored, BrokerEr
             b"e" => frame = Some(value),
             b"p" => prev = parse_u64(&value).ok_or_else(|| protocol("field `p`"))?,
             b"t" => names = Some(value),
+            b"v" if value == PRIVATE.as_bytes() => visibility = Visibility::Private,
+            b"v" => return Err(protocol("field `v`")),
             _ => {}
         }
     }
@@ -219,6 +233,7 @@ fn parse_entry(item: Value, topics: &mut TopicsCache) -> Result<Stored, BrokerEr
             // id line.
             event: Event::from_encoded_unchecked(Bytes::from(frame)),
             topics,
+            visibility,
         },
     })
 }

@@ -11,6 +11,7 @@ use sse_core::broker::{
     Broker, BrokerError, EventId, LagPolicy, ResetReason, Resume, Subscription, TopicConfig, stamp,
 };
 use sse_redis::{RedisBackend, RedisBackendBuilder};
+use sse_test_support::private::{self, Order};
 use sse_test_support::redis::RedisServer;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -71,6 +72,16 @@ async fn an_event_published_on_a_is_received_on_b() {
     }
     assert_eq!(ids.iter().map(EventId::seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_quiet(&mut on_b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_events_published_on_a_reach_only_granted_subscribers_on_b() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let (script, readers) = private::every_case();
+    // The flag and the topics travel through Redis: B filters what A wrote,
+    // live (B's readers) and replayed (B's range reads).
+    private::check(&a, &b, &script, &readers, Order::WithinTopic).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

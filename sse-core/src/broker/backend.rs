@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 
 use super::config::LagPolicy;
 use super::error::BrokerError;
+use super::grant::Visibility;
 use super::id::EventId;
 use super::stats::TopicStats;
 use super::subscription::ResetReason;
@@ -19,15 +20,15 @@ use crate::Event;
 /// its frame (with the `id:` line already added, see
 /// [`stamp`](super::stamp)), and, for an event published to several topics
 /// at once, the list of those topics, so a subscriber of more than one of
-/// them delivers it once.
+/// them delivers it once; and who may receive it.
 ///
 /// Cloning an entry bumps reference counts; it copies no bytes.
 ///
 /// ```
 /// use sse_core::Event;
-/// use sse_core::broker::Entry;
+/// use sse_core::broker::{Entry, Visibility};
 ///
-/// let entry = Entry { seq: 1, event: Event::data("x"), topics: None };
+/// let entry = Entry { seq: 1, event: Event::data("x"), topics: None, visibility: Visibility::Public };
 /// assert_eq!(entry.clone().seq, 1);
 /// ```
 #[derive(Clone, Debug)]
@@ -36,8 +37,12 @@ pub struct Entry {
     pub seq: u64,
     /// The encoded event, id included.
     pub event: Event,
-    /// Every topic the event was published to, when there were several.
+    /// Every topic the event was published to, when there were several,
+    /// or when it is private (so a replay, which merges topics, can tell
+    /// which grant admits it).
     pub topics: Option<Arc<[Arc<str>]>>,
+    /// Public, or only for subscribers granted one of its topics.
+    pub visibility: Visibility,
 }
 
 /// The live feed of one topic for one subscription.
@@ -151,11 +156,15 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Assigns `event` the next sequence number, stamps the id on it,
     /// retains it in each of `topics` (sorted, without duplicates) and sends
-    /// it to their live feeds. Never waits for a subscriber.
+    /// it to their live feeds, as an [`Entry`] of that `visibility`. A
+    /// private entry carries its topics, even a single one; a backend that
+    /// cannot keep them leaves such an entry to subscribers granted every
+    /// topic they follow. Never waits for a subscriber.
     fn publish<'a>(
         &'a self,
         topics: &'a [&'a str],
         event: &'a Event,
+        visibility: Visibility,
     ) -> BackendFuture<'a, Result<EventId, BrokerError>>;
 
     /// Opens live feeds for `topics` (without duplicates) and, when `after`

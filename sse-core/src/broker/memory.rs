@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::backend::{Backend, BackendFuture, BackendStats, Entry, Live, Opened};
 use super::config::TopicConfig;
 use super::error::BrokerError;
+use super::grant::Visibility;
 use super::id::{EventId, new_epoch, stamp};
 use super::stats::TopicStats;
 use super::subscription::ResetReason;
@@ -175,7 +176,12 @@ impl MemoryBackend {
         }
     }
 
-    fn publish_now(&self, names: &[&str], event: &Event) -> Result<EventId, BrokerError> {
+    fn publish_now(
+        &self,
+        names: &[&str],
+        event: &Event,
+        visibility: Visibility,
+    ) -> Result<EventId, BrokerError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
         }
@@ -186,7 +192,7 @@ impl MemoryBackend {
             if self.closed.load(Ordering::Acquire) {
                 return Err(BrokerError::Closed);
             }
-            if let [name] = names {
+            if let ([name], Visibility::Public) = (names, visibility) {
                 if let Some(topic) = map.get(*name) {
                     let mut state = topic.lock();
                     return Ok(self.push_one(&mut state, &topic.config, event));
@@ -196,7 +202,7 @@ impl MemoryBackend {
                 .iter()
                 .all(|name| map.contains_key(*name) || !self.config_for(name).keeps_history());
             if all_there {
-                return Ok(self.publish_many(&map, names, event));
+                return Ok(self.publish_many(&map, names, event, visibility));
             }
         }
         let mut map = self.write();
@@ -206,7 +212,7 @@ impl MemoryBackend {
         for name in names {
             self.ensure(&mut map, name, self.config_for(name).keeps_history());
         }
-        Ok(self.publish_many(&map, names, event))
+        Ok(self.publish_many(&map, names, event, visibility))
     }
 
     fn push_one(&self, state: &mut TopicState, config: &TopicConfig, event: &Event) -> EventId {
@@ -216,6 +222,7 @@ impl MemoryBackend {
             seq: id.seq(),
             event: stamp(event, id),
             topics: None,
+            visibility: Visibility::Public,
         };
         let evicted = state.push(entry, config, Instant::now());
         drop(last);
@@ -224,8 +231,16 @@ impl MemoryBackend {
     }
 
     /// Publishes to `names` (sorted, unique) with the map lock held; topics
-    /// missing from the map keep nothing and have no subscribers.
-    fn publish_many(&self, map: &Topics, names: &[&str], event: &Event) -> EventId {
+    /// missing from the map keep nothing and have no subscribers. A public
+    /// event to one topic takes [`push_one`](Self::push_one), which needs
+    /// no topic list.
+    fn publish_many(
+        &self,
+        map: &Topics,
+        names: &[&str],
+        event: &Event,
+        visibility: Visibility,
+    ) -> EventId {
         let mut present: Vec<(&Arc<str>, &Topic)> = Vec::with_capacity(names.len());
         let mut missing = false;
         for name in names {
@@ -234,7 +249,7 @@ impl MemoryBackend {
                 None => missing = true,
             }
         }
-        if let [(_, topic)] = present[..] {
+        if let ([(_, topic)], Visibility::Public) = (&present[..], visibility) {
             if !missing {
                 let mut state = topic.lock();
                 return self.push_one(&mut state, &topic.config, event);
@@ -251,8 +266,9 @@ impl MemoryBackend {
             return id;
         }
         let event = stamp(event, id);
-        let topics: Option<Arc<[Arc<str>]>> =
-            (names.len() > 1).then(|| names.iter().map(|name| Arc::<str>::from(*name)).collect());
+        let topics: Option<Arc<[Arc<str>]>> = (names.len() > 1
+            || visibility == Visibility::Private)
+            .then(|| names.iter().map(|name| Arc::<str>::from(*name)).collect());
         let now = Instant::now();
         let mut evicted = 0;
         for (state, (_, topic)) in guards.iter_mut().zip(&present) {
@@ -260,6 +276,7 @@ impl MemoryBackend {
                 seq: id.seq(),
                 event: event.clone(),
                 topics: topics.clone(),
+                visibility,
             };
             evicted += state.push(entry, &topic.config, now);
         }
@@ -356,8 +373,9 @@ impl Backend for MemoryBackend {
         &'a self,
         topics: &'a [&'a str],
         event: &'a Event,
+        visibility: Visibility,
     ) -> BackendFuture<'a, Result<EventId, BrokerError>> {
-        BackendFuture::ready(self.publish_now(topics, event))
+        BackendFuture::ready(self.publish_now(topics, event, visibility))
     }
 
     fn open<'a>(

@@ -83,6 +83,7 @@ mod admission;
 mod backend;
 mod config;
 mod error;
+mod grant;
 mod id;
 mod memory;
 mod stats;
@@ -95,6 +96,7 @@ use std::sync::{Arc, OnceLock};
 pub use self::backend::{Backend, BackendFuture, BackendStats, Entry, Live, Opened};
 pub use self::config::{LagPolicy, TopicConfig};
 pub use self::error::BrokerError;
+pub use self::grant::{Grant, Visibility};
 pub use self::id::{EventId, ParseEventIdError, stamp};
 pub use self::memory::MemoryBackend;
 pub use self::stats::{Stats, TopicStats};
@@ -193,10 +195,38 @@ impl Broker {
     /// # }
     /// ```
     pub async fn publish(&self, topic: &str, event: Event) -> Result<EventId, BrokerError> {
-        let topics = [topic];
-        let id = self.shared.backend.publish(&topics, &event).await?;
-        self.shared.counters.published();
-        Ok(id)
+        self.publish_checked(&[topic], &event, Visibility::Public)
+            .await
+    }
+
+    /// Publishes `event` to `topic` as a private event: like
+    /// [`publish`](Self::publish), but only subscribers whose [`Grant`]
+    /// names the topic receive it, live or replayed. The others never see
+    /// it, not even its id: their `Last-Event-ID` stays where it was, and
+    /// resuming from it still skips the private event.
+    ///
+    /// ```
+    /// # use futures_util::StreamExt;
+    /// # use sse_core::Event;
+    /// # use sse_core::broker::{Broker, Grant};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let mut owner = broker.subscribe_granted(&["order:7"], None, &Grant::topics(["order:7"])).await?;
+    /// let mut anyone = broker.subscribe(&["order:7"], None).await?;
+    ///
+    /// broker.publish_private("order:7", Event::data("card ending 4242")).await?;
+    /// broker.publish("order:7", Event::data("shipped")).await?;
+    ///
+    /// assert!(owner.next().await.unwrap().as_bytes().starts_with(b"data: card"));
+    /// assert!(owner.next().await.unwrap().as_bytes().starts_with(b"data: shipped"));
+    /// assert!(anyone.next().await.unwrap().as_bytes().starts_with(b"data: shipped"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn publish_private(&self, topic: &str, event: Event) -> Result<EventId, BrokerError> {
+        self.publish_checked(&[topic], &event, Visibility::Private)
+            .await
     }
 
     /// Publishes one `event` to several topics: one id, kept in each
@@ -221,13 +251,57 @@ impl Broker {
     where
         T: AsRef<str> + Sync,
     {
+        self.publish_with(topics, event, Visibility::Public).await
+    }
+
+    /// Publishes one `event` to several topics with the given
+    /// [`Visibility`]. A private event reaches a subscriber whose grant
+    /// names at least one of the topics it subscribed to and the event
+    /// went to.
+    ///
+    /// ```
+    /// # use futures_util::StreamExt;
+    /// # use sse_core::Event;
+    /// # use sse_core::broker::{Broker, Grant, Visibility};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let mut admin = broker.subscribe_granted(&["audit"], None, &Grant::all()).await?;
+    /// broker.publish_with(&["audit", "users"], Event::data("login failed"), Visibility::Private).await?;
+    /// assert!(admin.next().await.unwrap().as_bytes().starts_with(b"data: login failed"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn publish_with<T>(
+        &self,
+        topics: &[T],
+        event: Event,
+        visibility: Visibility,
+    ) -> Result<EventId, BrokerError>
+    where
+        T: AsRef<str> + Sync,
+    {
         let mut names: Vec<&str> = topics.iter().map(AsRef::as_ref).collect();
         names.sort_unstable();
         names.dedup();
         if names.is_empty() {
             return Err(BrokerError::NoTopic);
         }
-        let id = self.shared.backend.publish(&names, &event).await?;
+        self.publish_checked(&names, &event, visibility).await
+    }
+
+    /// Publishes to `names`, sorted and without duplicates.
+    async fn publish_checked(
+        &self,
+        names: &[&str],
+        event: &Event,
+        visibility: Visibility,
+    ) -> Result<EventId, BrokerError> {
+        let id = self
+            .shared
+            .backend
+            .publish(names, event, visibility)
+            .await?;
         self.shared.counters.published();
         Ok(id)
     }
@@ -251,10 +325,50 @@ impl Broker {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// The subscription receives public events only; see
+    /// [`subscribe_granted`](Self::subscribe_granted) for private ones.
     pub async fn subscribe<T>(
         &self,
         topics: &[T],
         last_event_id: Option<&str>,
+    ) -> Result<Subscription, BrokerError>
+    where
+        T: AsRef<str> + Sync,
+    {
+        self.subscribe_granted(topics, last_event_id, &Grant::none())
+            .await
+    }
+
+    /// Subscribes to `topics` like [`subscribe`](Self::subscribe), and also
+    /// receives the private events of the topics `grant` names, replayed
+    /// and live. Private events of the other topics are left out of both.
+    ///
+    /// ```
+    /// # use futures_util::StreamExt;
+    /// # use sse_core::Event;
+    /// # use sse_core::broker::{Broker, Grant, Resume};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// let broker = Broker::new();
+    /// let start = broker.publish("inbox:ana", Event::data("welcome")).await?.to_string();
+    /// broker.publish_private("inbox:ana", Event::data("your code is 1234")).await?;
+    ///
+    /// // Resuming without the grant replays nothing private.
+    /// let stranger = broker.subscribe(&["inbox:ana"], Some(&start)).await?;
+    /// assert_eq!(stranger.resume(), Resume::Replayed { events: 0 });
+    ///
+    /// let mut ana = broker.subscribe_granted(&["inbox:ana"], Some(&start), &Grant::topics(["inbox:ana"])).await?;
+    /// assert_eq!(ana.resume(), Resume::Replayed { events: 1 });
+    /// assert!(ana.next().await.unwrap().as_bytes().starts_with(b"data: your code"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn subscribe_granted<T>(
+        &self,
+        topics: &[T],
+        last_event_id: Option<&str>,
+        grant: &Grant,
     ) -> Result<Subscription, BrokerError>
     where
         T: AsRef<str> + Sync,
@@ -277,8 +391,14 @@ impl Broker {
         };
         // Counted before the backend opens anything; given back if it fails.
         let admitted = self.shared.limits.admit(&names)?;
-        let opened = self.shared.backend.open(&names, after).await?;
+        let mut opened = self.shared.backend.open(&names, after).await?;
         reset = reset.or(opened.reset);
+        // Live entries up to the last one read are skipped by the
+        // subscription, whether or not the grant lets them through.
+        if let Some(last) = opened.replay.last() {
+            opened.position = opened.position.max(last.seq);
+        }
+        opened.replay.retain(|entry| grant.admits(entry, &names));
         let resume = match (reset, after) {
             (Some(reason), _) => Resume::Reset {
                 reason,
@@ -298,6 +418,7 @@ impl Broker {
         Ok(Subscription::new(
             Arc::clone(&self.shared),
             opened,
+            grant,
             resume,
             admitted,
         ))

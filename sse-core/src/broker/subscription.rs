@@ -15,6 +15,7 @@ use super::Shared;
 use super::admission::Admitted;
 use super::backend::{Entry, Opened};
 use super::config::LagPolicy;
+use super::grant::{Grant, Visibility};
 use super::id::EventId;
 use crate::Event;
 
@@ -107,6 +108,8 @@ impl fmt::Display for ResetReason {
 ///   [`ResetReason`]; [`resume`](Self::resume) tells the application.
 /// - An event published to several of the subscription's topics comes once;
 ///   events of different topics come in id order where both are ready.
+/// - A private event comes only when the subscription's [`Grant`] names
+///   one of its topics (see [`Broker::subscribe_granted`](super::Broker::subscribe_granted)).
 /// - A subscriber past its topic's lag limit ends
 ///   ([`LagPolicy::Disconnect`]) or gets `event: lagged`, `data:` the
 ///   number of events skipped, and continues ([`LagPolicy::SkipAhead`]).
@@ -160,10 +163,19 @@ struct Lane {
     receiver: LiveReceiver,
     head: Option<Entry>,
     policy: LagPolicy,
+    /// Whether the grant lets this topic's private entries through.
+    private: bool,
     /// Live entries up to this sequence number were replayed already.
     floor: u64,
     /// The channel ended (shutdown) and is drained.
     closed: bool,
+}
+
+impl Lane {
+    /// Whether this lane's subscriber may receive `entry`.
+    fn passes(&self, entry: &Entry) -> bool {
+        self.private || entry.visibility == Visibility::Public
+    }
 }
 
 enum LaneItem {
@@ -176,6 +188,7 @@ impl Subscription {
     pub(crate) fn new(
         shared: Arc<Shared>,
         opened: Opened,
+        grant: &Grant,
         resume: Resume,
         admitted: Admitted,
     ) -> Self {
@@ -195,6 +208,7 @@ impl Subscription {
             .live
             .into_iter()
             .map(|live| Lane {
+                private: grant.reads_private(&live.topic),
                 topic: live.topic,
                 receiver: LiveReceiver::new(live.receiver),
                 head: None,
@@ -380,7 +394,8 @@ impl Subscription {
         };
         if let Some(topics) = &entry.topics {
             for (i, lane) in self.lanes.iter_mut().enumerate() {
-                if i == first || !topics.contains(&lane.topic) {
+                // A lane that does not pass the entry never holds a copy.
+                if i == first || !topics.contains(&lane.topic) || !lane.passes(&entry) {
                     continue;
                 }
                 if lane.head.as_ref().is_some_and(|head| head.seq == seq) {
@@ -403,7 +418,7 @@ fn poll_lane(lane: &mut Lane, cx: &mut Context<'_>) -> Poll<LaneItem> {
         return match lane.receiver.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(entry)) => {
-                if entry.seq <= lane.floor {
+                if entry.seq <= lane.floor || !lane.passes(&entry) {
                     continue;
                 }
                 Poll::Ready(LaneItem::Entry(entry))

@@ -1,0 +1,202 @@
+//! The private-event check shared by the memory and Redis backends: a
+//! script of public and private publishes, and a model of who must receive
+//! what, applied to live delivery and to replay.
+
+use futures_util::StreamExt;
+use sse_core::broker::{Broker, Grant, Resume, Subscription, Visibility};
+
+use crate::within;
+
+/// One publish of a script: to `topics`, with `visibility`.
+#[derive(Clone, Debug)]
+pub struct Publish {
+    /// The topics, one or several.
+    pub topics: Vec<&'static str>,
+    /// Public or private.
+    pub visibility: Visibility,
+}
+
+/// One subscriber of a script: the topics it follows and those its grant
+/// names.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    /// The topics subscribed to.
+    pub subscribed: Vec<&'static str>,
+    /// The topics whose private events it is granted.
+    pub granted: Vec<&'static str>,
+}
+
+impl Reader {
+    fn grant(&self) -> Grant {
+        Grant::topics(&self.granted)
+    }
+
+    /// The model: whether this reader must receive `publish`. It follows
+    /// one of the event's topics and, for a private event, is granted one
+    /// that it also follows.
+    pub fn receives(&self, publish: &Publish) -> bool {
+        let mut followed = publish
+            .topics
+            .iter()
+            .filter(|topic| self.subscribed.contains(topic));
+        match publish.visibility {
+            Visibility::Public => followed.next().is_some(),
+            Visibility::Private => followed.any(|topic| self.granted.contains(topic)),
+        }
+    }
+
+    /// The data of the script's events this reader must receive, in order.
+    pub fn expected(&self, script: &[Publish]) -> Vec<String> {
+        script
+            .iter()
+            .enumerate()
+            .filter(|(_, publish)| self.receives(publish))
+            .map(|(n, _)| n.to_string())
+            .collect()
+    }
+}
+
+/// The topic every reader of [`check`] also follows, carrying the marker
+/// that starts and ends a script.
+pub const MARKER: &str = "marker";
+
+/// Whether [`check`] may expect live events of different topics in id
+/// order (the memory backend), or only within each topic (the Redis
+/// backend, whose topics are read by separate readers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// In id order across topics.
+    AcrossTopics,
+    /// In id order within a topic.
+    WithinTopic,
+}
+
+/// Publishes `script` on `publisher` (event `n` carries data `n`) and checks
+/// that each of `readers`, subscribed on `subscriber` (the same broker, or
+/// another process's over a shared backend), receives exactly what the
+/// model says: live, and again when it resumes from before the script.
+pub async fn check(
+    publisher: &Broker,
+    subscriber: &Broker,
+    script: &[Publish],
+    readers: &[Reader],
+    order: Order,
+) {
+    let start = publisher
+        .publish(MARKER, sse_core::Event::data("start"))
+        .await
+        .expect("publish the start marker")
+        .to_string();
+    let mut live = Vec::new();
+    for reader in readers {
+        let topics = with_marker(reader);
+        let subscription = subscriber
+            .subscribe_granted(&topics, None, &reader.grant())
+            .await
+            .expect("subscribe");
+        live.push(subscription);
+    }
+    for (n, publish) in script.iter().enumerate() {
+        let event = sse_core::Event::data(&n.to_string());
+        publisher
+            .publish_with(&publish.topics, event, publish.visibility)
+            .await
+            .expect("publish");
+    }
+    publisher
+        .publish(MARKER, sse_core::Event::data("end"))
+        .await
+        .expect("publish the end marker");
+
+    for (reader, subscription) in readers.iter().zip(&mut live) {
+        let expected = reader.expected(script);
+        let mut received = until_end(subscription, expected.len()).await;
+        if order == Order::WithinTopic {
+            received.sort_by_key(|data| data.parse::<usize>().ok());
+        }
+        assert_eq!(received, expected, "live, {reader:?}");
+    }
+    for reader in readers {
+        let topics = with_marker(reader);
+        let mut resumed = subscriber
+            .subscribe_granted(&topics, Some(&start), &reader.grant())
+            .await
+            .expect("resume");
+        let expected = reader.expected(script);
+        assert_eq!(
+            resumed.resume(),
+            Resume::Replayed {
+                events: expected.len() + 1
+            },
+            "{reader:?}"
+        );
+        // A replay is one merged read: in id order with any backend.
+        let replayed = until_end(&mut resumed, expected.len()).await;
+        assert_eq!(replayed, expected, "replayed, {reader:?}");
+    }
+}
+
+fn with_marker(reader: &Reader) -> Vec<&'static str> {
+    let mut topics = reader.subscribed.clone();
+    topics.push(MARKER);
+    topics
+}
+
+/// The data of each event until the end marker has come and at least
+/// `expected` events with it (with separate readers per topic, the marker
+/// may overtake the last of them).
+async fn until_end(subscription: &mut Subscription, expected: usize) -> Vec<String> {
+    let mut data = Vec::new();
+    let mut ended = false;
+    while !ended || data.len() < expected {
+        let event = within("the end marker", subscription.next())
+            .await
+            .expect("the subscription ends only after the end marker");
+        let frame = std::str::from_utf8(event.as_bytes()).expect("UTF-8 frames");
+        let value = frame
+            .lines()
+            .find_map(|line| line.strip_prefix("data: "))
+            .unwrap_or_else(|| panic!("an event with data, not {frame:?}"));
+        match value {
+            "end" => ended = true,
+            "start" => panic!("the start marker is before the subscription's position"),
+            _ => data.push(value.to_string()),
+        }
+    }
+    data
+}
+
+/// A script that covers every case: public and private, one topic and
+/// several, granted and not, followed and not.
+pub fn every_case() -> (Vec<Publish>, Vec<Reader>) {
+    use Visibility::{Private, Public};
+    let publish = |topics: &[&'static str], visibility| Publish {
+        topics: topics.to_vec(),
+        visibility,
+    };
+    let script = vec![
+        publish(&["a"], Public),
+        publish(&["a"], Private),
+        publish(&["b"], Private),
+        publish(&["a", "b"], Private),
+        publish(&["b", "c"], Private),
+        publish(&["c"], Private),
+        publish(&["a", "b"], Public),
+        publish(&["b"], Public),
+    ];
+    let reader = |subscribed: &[&'static str], granted: &[&'static str]| Reader {
+        subscribed: subscribed.to_vec(),
+        granted: granted.to_vec(),
+    };
+    let readers = vec![
+        // Nobody let it in: public events only.
+        reader(&["a", "b"], &[]),
+        // Granted one of its two topics.
+        reader(&["a", "b"], &["a"]),
+        // Granted a topic it does not follow: that grant opens nothing.
+        reader(&["a"], &["b", "c"]),
+        // Granted everything it follows.
+        reader(&["b", "c"], &["b", "c"]),
+    ];
+    (script, readers)
+}
