@@ -3,8 +3,9 @@
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use futures_core::Stream;
+use http::request::Parts;
 use sse_core::broker::{Broker, BrokerError, Subscription};
-use sse_tower::{SseConfig, SseItem};
+use sse_tower::{Authorize, Refusal, Refused, SseConfig, SseItem};
 
 use crate::LastEventId;
 
@@ -108,6 +109,59 @@ impl SseResponse<Subscription> {
             .await?
             .into())
     }
+
+    /// Like [`subscribe`](Self::subscribe), after asking `authorize` what
+    /// the request may read of `topics` ([`sse_tower::subscribe_authorized`]):
+    /// refused with `401`/`403` by [`refusal`], or subscribed with the
+    /// grant it answers, so private events of the granted topics are
+    /// replayed and streamed and those of the others never are. Take the
+    /// request's [`Parts`] as an extractor.
+    ///
+    /// ```
+    /// use axum::extract::State;
+    /// use axum::response::{IntoResponse, Response};
+    /// use http::request::Parts;
+    /// use sse_axum::{Denied, LastEventId, SseResponse};
+    /// use sse_core::broker::{Broker, Grant};
+    ///
+    /// /// `?token=ana` reads Ana's private events; no token, no stream. (A real
+    /// /// check is async: return `async move { … }` with what it needs.)
+    /// fn authorize(request: &Parts, _topics: &[String]) -> std::future::Ready<Result<Grant, Denied>> {
+    ///     let user = request.uri.query().and_then(|query| query.strip_prefix("token="));
+    ///     std::future::ready(match user {
+    ///         Some(user) => Ok(Grant::topics([format!("inbox:{user}")])),
+    ///         None => Err(Denied::Unauthenticated),
+    ///     })
+    /// }
+    ///
+    /// async fn events(State(broker): State<Broker>, request: Parts, last_event_id: LastEventId) -> Response {
+    ///     let topics = ["inbox:ana".to_string()];
+    ///     match SseResponse::subscribe_authorized(&broker, &authorize, &request, &topics, &last_event_id).await {
+    ///         Ok(response) => response.into_response(),
+    ///         Err(refused) => sse_axum::refusal(&refused),
+    ///     }
+    /// }
+    /// let app: axum::Router = axum::Router::new()
+    ///     .route("/events", axum::routing::get(events))
+    ///     .with_state(Broker::new());
+    /// # drop(app);
+    /// ```
+    pub async fn subscribe_authorized<A>(
+        broker: &Broker,
+        authorize: &A,
+        request: &Parts,
+        topics: &[String],
+        last_event_id: &LastEventId,
+    ) -> Result<Self, Refused>
+    where
+        A: Authorize + ?Sized,
+    {
+        let last_event_id = sse_tower::LastEventId::from(last_event_id.clone());
+        let response =
+            sse_tower::subscribe_authorized(broker, authorize, request, topics, &last_event_id)
+                .await?;
+        Ok(response.into())
+    }
 }
 
 impl<S> IntoResponse for SseResponse<S>
@@ -120,10 +174,11 @@ where
     }
 }
 
-/// The response for a subscription the broker refused:
-/// [`sse_tower::refusal`] as an axum response — `503` with `Retry-After`
-/// when an admission limit is full or the backend fails, `503` once the
-/// broker has shut down, `400` without a topic; the reason as text.
+/// The response for a refused subscription: [`sse_tower::refusal`] as an
+/// axum response — `503` with `Retry-After` when an admission limit is
+/// full or the backend fails, `503` once the broker has shut down, `400`
+/// without a topic, `401`/`403` when the [`Authorize`] hook denied it; the
+/// reason as text.
 ///
 /// ```
 /// use axum::response::{IntoResponse, Response};
@@ -144,6 +199,6 @@ where
 /// assert_eq!(response.headers()["retry-after"], "5");
 /// # }
 /// ```
-pub fn refusal(error: &BrokerError) -> Response {
-    sse_tower::refusal(error).into_response()
+pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response {
+    sse_tower::refusal(reason).into_response()
 }

@@ -1,5 +1,5 @@
-//! `SseResponse::subscribe` over a real TCP server: resume, cleanup and
-//! admission limits.
+//! `SseResponse::subscribe` over a real TCP server: resume, cleanup,
+//! admission limits and private events.
 
 use sse_test_support as common;
 
@@ -10,8 +10,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use common::{Client, FrameReader, subscriptions_become};
+use http::request::Parts;
 use sse_axum::{Event, KeepAlive, LastEventId, SseResponse};
 use sse_core::broker::Broker;
+use sse_tower::Topics;
 use tokio::net::TcpListener;
 
 async fn events(State(broker): State<Broker>, last_event_id: LastEventId) -> Response {
@@ -21,11 +23,29 @@ async fn events(State(broker): State<Broker>, last_event_id: LastEventId) -> Res
     }
 }
 
+async fn private(
+    State(broker): State<Broker>,
+    request: Parts,
+    last_event_id: LastEventId,
+) -> Response {
+    let topics = Topics::from_query(request.uri.query())
+        .unwrap()
+        .into_inner();
+    let authorize = common::private::by_token;
+    match SseResponse::subscribe_authorized(&broker, &authorize, &request, &topics, &last_event_id)
+        .await
+    {
+        Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
+        Err(refused) => sse_axum::refusal(&refused),
+    }
+}
+
 async fn serve(broker: Broker) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = Router::new()
         .route("/events", get(events))
+        .route("/private", get(private))
         .with_state(broker);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     addr
@@ -106,4 +126,11 @@ async fn beyond_the_admission_limit_a_subscription_is_503_with_retry_after() {
     let broker = Broker::builder().max_subscribers_per_topic(1).build();
     let addr = serve(broker.clone()).await;
     common::assert_one_subscriber_per_topic_is_admitted(addr, &broker).await;
+}
+
+#[tokio::test]
+async fn private_events_reach_only_the_clients_the_hook_authorized() {
+    let broker = Broker::new();
+    let addr = serve(broker.clone()).await;
+    common::private::assert_private_events_reach_only_authorized(addr, &broker).await;
 }

@@ -117,4 +117,6 @@ pub use last_event_id::{LastEventId, LastEventIdRejection};
 pub use listener::{WriteDeadlineAcceptor, WriteDeadlineListener};
 pub use response::{SseResponse, refusal};
 pub use sse_core::Event;
-pub use sse_tower::{InvalidLastEventId, KeepAlive, Shutdown, SseConfig};
+pub use sse_tower::{
+    Authorize, Denied, InvalidLastEventId, KeepAlive, Refusal, Refused, Shutdown, SseConfig,
+};

@@ -4,9 +4,9 @@ use futures_core::Stream;
 use futures_util::TryStreamExt;
 use http_body_util::BodyDataStream;
 use poem::web::IntoResponse;
-use poem::{Body, Response, ResponseParts};
+use poem::{Body, Request, Response, ResponseParts};
 use sse_core::broker::{Broker, BrokerError, Subscription};
-use sse_tower::{SseConfig, SseItem};
+use sse_tower::{Authorize, Refusal, Refused, SseConfig, SseItem};
 
 use crate::LastEventId;
 
@@ -110,6 +110,62 @@ impl SseResponse<Subscription> {
             .await?
             .into())
     }
+
+    /// Like [`subscribe`](Self::subscribe), after asking `authorize` what
+    /// `request` may read of `topics` ([`sse_tower::subscribe_authorized`]):
+    /// refused with `401`/`403` by [`refusal`], or subscribed with the
+    /// grant it answers, so private events of the granted topics are
+    /// replayed and streamed and those of the others never are. The hook
+    /// sees the request's method, URI, headers and extensions.
+    ///
+    /// ```
+    /// use http::request::Parts;
+    /// use poem::{IntoResponse, Request, Response, handler};
+    /// use poem::web::Data;
+    /// use sse_core::broker::{Broker, Grant};
+    /// use sse_poem::{Denied, LastEventId, SseResponse};
+    ///
+    /// /// `?token=ana` reads Ana's private events; no token, no stream.
+    /// fn authorize(request: &Parts, _topics: &[String]) -> std::future::Ready<Result<Grant, Denied>> {
+    ///     let user = request.uri.query().and_then(|query| query.strip_prefix("token="));
+    ///     std::future::ready(match user {
+    ///         Some(user) => Ok(Grant::topics([format!("inbox:{user}")])),
+    ///         None => Err(Denied::Unauthenticated),
+    ///     })
+    /// }
+    ///
+    /// #[handler]
+    /// async fn events(request: &Request, broker: Data<&Broker>, last_event_id: LastEventId) -> Response {
+    ///     let topics = ["inbox:ana".to_string()];
+    ///     match SseResponse::subscribe_authorized(&broker, &authorize, request, &topics, &last_event_id).await {
+    ///         Ok(response) => response.into_response(),
+    ///         Err(refused) => sse_poem::refusal(&refused),
+    ///     }
+    /// }
+    /// # let _ = events;
+    /// ```
+    pub async fn subscribe_authorized<A>(
+        broker: &Broker,
+        authorize: &A,
+        request: &Request,
+        topics: &[String],
+        last_event_id: &LastEventId,
+    ) -> Result<Self, Refused>
+    where
+        A: Authorize + ?Sized,
+    {
+        let (mut head, ()) = http::Request::new(()).into_parts();
+        head.method = request.method().clone();
+        head.uri = request.uri().clone();
+        head.version = request.version();
+        head.headers = request.headers().clone();
+        head.extensions = request.extensions().clone();
+        let last_event_id = sse_tower::LastEventId::from(last_event_id.clone());
+        let response =
+            sse_tower::subscribe_authorized(broker, authorize, &head, topics, &last_event_id)
+                .await?;
+        Ok(response.into())
+    }
 }
 
 impl<S> IntoResponse for SseResponse<S>
@@ -139,10 +195,11 @@ fn from_http(parts: http::response::Parts, body: Body) -> Response {
     Response::from_parts(parts, body)
 }
 
-/// The response for a subscription the broker refused:
-/// [`sse_tower::refusal`] as a poem response — `503` with `Retry-After`
-/// when an admission limit is full or the backend fails, `503` once the
-/// broker has shut down, `400` without a topic; the reason as text.
+/// The response for a refused subscription: [`sse_tower::refusal`] as a
+/// poem response — `503` with `Retry-After` when an admission limit is
+/// full or the backend fails, `503` once the broker has shut down, `400`
+/// without a topic, `401`/`403` when the [`Authorize`] hook denied it; the
+/// reason as text.
 ///
 /// ```
 /// use poem::{IntoResponse, Response};
@@ -163,7 +220,7 @@ fn from_http(parts: http::response::Parts, body: Body) -> Response {
 /// assert_eq!(response.headers()["retry-after"], "5");
 /// # }
 /// ```
-pub fn refusal(error: &BrokerError) -> Response {
-    let (parts, body) = sse_tower::refusal(error).into_parts();
+pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response {
+    let (parts, body) = sse_tower::refusal(reason).into_parts();
     from_http(parts, Body::from_string(body))
 }

@@ -1,5 +1,5 @@
-//! `SseResponse::subscribe` over a real TCP server: resume, cleanup and
-//! admission limits.
+//! `SseResponse::subscribe` over a real TCP server: resume, cleanup,
+//! admission limits and private events.
 
 use sse_test_support as common;
 
@@ -9,9 +9,10 @@ use std::time::Duration;
 use common::{Client, FrameReader, subscriptions_become};
 use poem::listener::TcpAcceptor;
 use poem::web::Data;
-use poem::{EndpointExt, IntoResponse, Response, Route, Server, get, handler};
+use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler};
 use sse_core::broker::Broker;
 use sse_poem::{Event, KeepAlive, LastEventId, SseResponse};
+use sse_tower::Topics;
 use tokio::net::TcpListener;
 
 #[handler]
@@ -27,11 +28,30 @@ async fn events(broker: Data<&Broker>, last_event_id: LastEventId) -> Response {
     }
 }
 
+#[handler]
+async fn private(request: &Request, broker: Data<&Broker>, last_event_id: LastEventId) -> Response {
+    let topics = Topics::from_query(request.uri().query())
+        .unwrap()
+        .into_inner();
+    let authorize = common::private::by_token;
+    match SseResponse::subscribe_authorized(&broker, &authorize, request, &topics, &last_event_id)
+        .await
+    {
+        Ok(response) => response
+            .keep_alive(KeepAlive::new().interval(Duration::from_millis(50)))
+            .into_response(),
+        Err(refused) => sse_poem::refusal(&refused),
+    }
+}
+
 async fn serve(broker: Broker) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
-    let app = Route::new().at("/events", get(events)).data(broker);
+    let app = Route::new()
+        .at("/events", get(events))
+        .at("/private", get(private))
+        .data(broker);
     tokio::spawn(async move { Server::new_with_acceptor(acceptor).run(app).await.unwrap() });
     addr
 }
@@ -111,4 +131,11 @@ async fn beyond_the_admission_limit_a_subscription_is_503_with_retry_after() {
     let broker = Broker::builder().max_subscribers_per_topic(1).build();
     let addr = serve(broker.clone()).await;
     common::assert_one_subscriber_per_topic_is_admitted(addr, &broker).await;
+}
+
+#[tokio::test]
+async fn private_events_reach_only_the_clients_the_hook_authorized() {
+    let broker = Broker::new();
+    let addr = serve(broker.clone()).await;
+    common::private::assert_private_events_reach_only_authorized(addr, &broker).await;
 }

@@ -106,6 +106,8 @@
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "broker")]
+mod authorize;
 mod body;
 mod config;
 mod disconnect;
@@ -123,6 +125,8 @@ mod subscription;
 mod topics;
 pub mod write_deadline;
 
+#[cfg(feature = "broker")]
+pub use authorize::{Authorize, Denied, Refusal, Refused};
 pub use body::{SseBody, StreamPanicked};
 pub use config::SseConfig;
 pub use future::ResponseFuture;
@@ -134,6 +138,6 @@ pub use response::{SseResponse, response, set_event_stream_headers};
 pub use service::SseService;
 pub use shutdown::Shutdown;
 #[cfg(feature = "broker")]
-pub use subscription::{REFUSAL_RETRY_AFTER, refusal, subscribe};
+pub use subscription::{REFUSAL_RETRY_AFTER, refusal, subscribe, subscribe_authorized};
 pub use topics::{InvalidTopics, Topics};
 pub use write_deadline::WriteDeadline;

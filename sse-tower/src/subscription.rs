@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderValue, Response, StatusCode};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use sse_core::broker::{Broker, BrokerError, Subscription};
 
+use crate::authorize::{Authorize, Refusal, Refused};
 use crate::last_event_id::LastEventId;
 use crate::response::SseResponse;
 
@@ -53,7 +55,63 @@ pub async fn subscribe<T>(
 where
     T: AsRef<str> + Sync,
 {
-    let id = match last_event_id {
+    let subscription = broker.subscribe(topics, resume_from(last_event_id)).await?;
+    Ok(SseResponse::new(subscription))
+}
+
+/// Like [`subscribe`], after asking `authorize` what `request` may read of
+/// `topics`: refused with [`Denied`](crate::Denied) before the broker is asked, or
+/// subscribed with the [`Grant`](sse_core::broker::Grant) it answers, so
+/// the private events of the granted topics are replayed and streamed and
+/// those of the others never are.
+///
+/// ```
+/// use http::request::Parts;
+/// use sse_core::Event;
+/// use sse_core::broker::{Broker, Grant};
+/// use sse_tower::{Denied, LastEventId, Refusal, Refused};
+///
+/// // A token in the query (`EventSource` sends no custom header): `admin`
+/// // reads everything, anyone else public events only.
+/// fn by_token(request: &Parts, _topics: &[String]) -> std::future::Ready<Result<Grant, Denied>> {
+///     let admin = request.uri.query() == Some("token=admin");
+///     std::future::ready(Ok(if admin { Grant::all() } else { Grant::none() }))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Refused> {
+/// let broker = Broker::new();
+/// let (request, ()) = http::Request::get("/events?token=admin").body(()).unwrap().into_parts();
+/// let topics = ["audit".to_string()];
+/// let response = sse_tower::subscribe_authorized(&broker, &by_token, &request, &topics, &LastEventId::Absent).await?;
+/// # drop(response);
+///
+/// let deny_all = |_: &Parts, _: &[String]| std::future::ready(Err(Denied::Unauthenticated));
+/// let refused = sse_tower::subscribe_authorized(&broker, &deny_all, &request, &topics, &LastEventId::Absent).await;
+/// assert_eq!(refused.unwrap_err().status(), 401);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn subscribe_authorized<A>(
+    broker: &Broker,
+    authorize: &A,
+    request: &Parts,
+    topics: &[String],
+    last_event_id: &LastEventId,
+) -> Result<SseResponse<Subscription>, Refused>
+where
+    A: Authorize + ?Sized,
+{
+    let grant = authorize.authorize(request, topics).await?;
+    let subscription = broker
+        .subscribe_granted(topics, resume_from(last_event_id), &grant)
+        .await?;
+    Ok(SseResponse::new(subscription))
+}
+
+/// The broker's `last_event_id` for a request's [`LastEventId`].
+fn resume_from(last_event_id: &LastEventId) -> Option<&str> {
+    match last_event_id {
         // An empty id is no id: the standard's `EventSource` sends no
         // header then, and a `?lastEventId=` query says the same.
         LastEventId::Absent => None,
@@ -61,9 +119,7 @@ where
         LastEventId::Present(id) => Some(id.as_str()),
         // No broker id is empty, so this is a reset with reason `malformed`.
         LastEventId::Invalid(_) => Some(""),
-    };
-    let subscription = broker.subscribe(topics, id).await?;
-    Ok(SseResponse::new(subscription))
+    }
 }
 
 /// How long a client is asked to wait before it tries again when the broker
@@ -71,15 +127,16 @@ where
 /// backend is unreachable): the `Retry-After` of [`refusal`].
 pub const REFUSAL_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// The response for a subscription the broker refused, its body the reason
-/// as text:
+/// The response for a refused subscription, its body the reason as text
+/// (see [`Refusal`]):
 ///
 /// - a full admission limit ([`BrokerError::TooManySubscriptions`],
 ///   [`BrokerError::TooManySubscribers`]) or a failing backend:
 ///   `503 Service Unavailable` with `Retry-After` ([`REFUSAL_RETRY_AFTER`]);
 /// - a broker that has shut down: `503` without `Retry-After` (this process
 ///   will not serve it again; a load balancer should go elsewhere);
-/// - no topic: `400 Bad Request`.
+/// - no topic: `400 Bad Request`;
+/// - refused by the [`Authorize`] hook: `401` or `403` ([`Denied`](crate::Denied)).
 ///
 /// A browser's `EventSource` treats any status but `200` as final and does
 /// not reconnect by itself; a page that wants to retry re-creates it.
@@ -98,27 +155,40 @@ pub const REFUSAL_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// assert_eq!(response.body(), "the broker already has its maximum of 0 subscriptions");
 /// # }
 /// ```
-pub fn refusal(error: &BrokerError) -> Response<String> {
-    let (status, retry_after) = match error {
-        BrokerError::TooManySubscriptions { .. }
-        | BrokerError::TooManySubscribers { .. }
-        | BrokerError::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, true),
-        BrokerError::Closed => (StatusCode::SERVICE_UNAVAILABLE, false),
-        BrokerError::NoTopic => (StatusCode::BAD_REQUEST, false),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, false),
-    };
-    let mut response = Response::new(error.to_string());
-    *response.status_mut() = status;
+pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response<String> {
+    let mut response = Response::new(reason.to_string());
+    *response.status_mut() = reason.status();
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    if retry_after {
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from(REFUSAL_RETRY_AFTER.as_secs()),
-        );
-    }
+    reason.headers(headers);
     response
+}
+
+impl Refusal for BrokerError {
+    fn status(&self) -> StatusCode {
+        match self {
+            BrokerError::TooManySubscriptions { .. }
+            | BrokerError::TooManySubscribers { .. }
+            | BrokerError::Backend(_)
+            | BrokerError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            BrokerError::NoTopic => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn headers(&self, headers: &mut HeaderMap) {
+        // Not after shutdown: this process will not serve it again.
+        if let BrokerError::TooManySubscriptions { .. }
+        | BrokerError::TooManySubscribers { .. }
+        | BrokerError::Backend(_) = self
+        {
+            headers.insert(
+                RETRY_AFTER,
+                HeaderValue::from(REFUSAL_RETRY_AFTER.as_secs()),
+            );
+        }
+    }
 }

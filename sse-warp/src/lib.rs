@@ -92,9 +92,13 @@
 #![warn(missing_docs)]
 
 mod last_event_id;
+mod request;
 mod response;
 
 pub use last_event_id::{LastEventId, LastEventIdRejection, last_event_id, recover};
+pub use request::request_parts;
 pub use response::{SseResponse, refusal};
 pub use sse_core::Event;
-pub use sse_tower::{InvalidLastEventId, KeepAlive, Shutdown, SseConfig};
+pub use sse_tower::{
+    Authorize, Denied, InvalidLastEventId, KeepAlive, Refusal, Refused, Shutdown, SseConfig,
+};

@@ -1,9 +1,10 @@
 //! [`SseResponse`]: an event stream as a warp reply.
 
 use futures_core::Stream;
+use http::request::Parts;
 use http_body_util::BodyDataStream;
 use sse_core::broker::{Broker, BrokerError, Subscription};
-use sse_tower::{SseConfig, SseItem};
+use sse_tower::{Authorize, Refusal, Refused, SseConfig, SseItem};
 
 use crate::LastEventId;
 use sync_wrapper::SyncStream;
@@ -110,6 +111,65 @@ impl SseResponse<Subscription> {
             .await?
             .into())
     }
+
+    /// Like [`subscribe`](Self::subscribe), after asking `authorize` what
+    /// the request may read of `topics` ([`sse_tower::subscribe_authorized`]):
+    /// refused with `401`/`403` by [`refusal`], or subscribed with the
+    /// grant it answers, so private events of the granted topics are
+    /// replayed and streamed and those of the others never are. The
+    /// request's head comes from [`request_parts`](crate::request_parts).
+    ///
+    /// ```
+    /// use http::request::Parts;
+    /// use sse_core::broker::{Broker, Grant};
+    /// use sse_warp::{Denied, LastEventId, SseResponse};
+    /// use warp::{Filter, Reply};
+    ///
+    /// /// `?token=ana` reads Ana's private events; no token, no stream.
+    /// fn authorize(request: &Parts, _topics: &[String]) -> std::future::Ready<Result<Grant, Denied>> {
+    ///     let user = request.uri.query().and_then(|query| query.strip_prefix("token="));
+    ///     std::future::ready(match user {
+    ///         Some(user) => Ok(Grant::topics([format!("inbox:{user}")])),
+    ///         None => Err(Denied::Unauthenticated),
+    ///     })
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let broker = Broker::new();
+    /// let route = warp::path("events")
+    ///     .and(sse_warp::request_parts())
+    ///     .and(sse_warp::last_event_id())
+    ///     .then(move |request: Parts, last_event_id: LastEventId| {
+    ///         let broker = broker.clone();
+    ///         async move {
+    ///             let topics = ["inbox:ana".to_string()];
+    ///             match SseResponse::subscribe_authorized(&broker, &authorize, &request, &topics, &last_event_id).await {
+    ///                 Ok(response) => response.into_response(),
+    ///                 Err(refused) => sse_warp::refusal(&refused),
+    ///             }
+    ///         }
+    ///     });
+    /// let response = warp::test::request().path("/events").reply(&route).await;
+    /// assert_eq!(response.status(), 401);
+    /// # }
+    /// ```
+    pub async fn subscribe_authorized<A>(
+        broker: &Broker,
+        authorize: &A,
+        request: &Parts,
+        topics: &[String],
+        last_event_id: &LastEventId,
+    ) -> Result<Self, Refused>
+    where
+        A: Authorize + ?Sized,
+    {
+        let last_event_id = sse_tower::LastEventId::from(last_event_id.clone());
+        let response =
+            sse_tower::subscribe_authorized(broker, authorize, request, topics, &last_event_id)
+                .await?;
+        Ok(response.into())
+    }
 }
 
 impl<S> Reply for SseResponse<S>
@@ -130,10 +190,11 @@ where
     }
 }
 
-/// The response for a subscription the broker refused:
-/// [`sse_tower::refusal`] as a warp reply — `503` with `Retry-After` when
-/// an admission limit is full or the backend fails, `503` once the broker
-/// has shut down, `400` without a topic; the reason as text.
+/// The response for a refused subscription: [`sse_tower::refusal`] as a
+/// warp reply — `503` with `Retry-After` when an admission limit is full
+/// or the backend fails, `503` once the broker has shut down, `400`
+/// without a topic, `401`/`403` when the [`Authorize`] hook denied it; the
+/// reason as text.
 ///
 /// ```
 /// use sse_core::broker::Broker;
@@ -154,6 +215,6 @@ where
 /// assert_eq!(response.headers()["retry-after"], "5");
 /// # }
 /// ```
-pub fn refusal(error: &BrokerError) -> warp::reply::Response {
-    sse_tower::refusal(error).into_response()
+pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> warp::reply::Response {
+    sse_tower::refusal(reason).into_response()
 }

@@ -1,12 +1,14 @@
-//! `SseResponse::subscribe` over a real TCP server: resume, cleanup and
-//! admission limits.
+//! `SseResponse::subscribe` over a real TCP server: resume, cleanup,
+//! admission limits and private events.
 
 use sse_test_support as common;
 
 use std::net::SocketAddr;
 
 use common::{Client, FrameReader, subscriptions_become};
+use http::request::Parts;
 use sse_core::broker::Broker;
+use sse_tower::Topics;
 use sse_warp::{Event, KeepAlive, LastEventId, SseResponse};
 use tokio::net::TcpListener;
 use warp::Filter;
@@ -21,14 +23,45 @@ async fn events(broker: Broker, last_event_id: LastEventId) -> Result<Response, 
     )
 }
 
+async fn private(
+    broker: Broker,
+    request: Parts,
+    last_event_id: LastEventId,
+) -> Result<Response, warp::Rejection> {
+    let topics = Topics::from_query(request.uri.query())
+        .unwrap()
+        .into_inner();
+    let authorize = common::private::by_token;
+    Ok(
+        match SseResponse::subscribe_authorized(
+            &broker,
+            &authorize,
+            &request,
+            &topics,
+            &last_event_id,
+        )
+        .await
+        {
+            Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
+            Err(refused) => sse_warp::refusal(&refused),
+        },
+    )
+}
+
 async fn serve(broker: Broker) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let routes = warp::path("events")
+    let for_private = broker.clone();
+    let events = warp::path("events")
         .map(move || broker.clone())
         .and(sse_warp::last_event_id())
-        .and_then(events)
-        .recover(sse_warp::recover);
+        .and_then(events);
+    let private = warp::path("private")
+        .map(move || for_private.clone())
+        .and(sse_warp::request_parts())
+        .and(sse_warp::last_event_id())
+        .and_then(private);
+    let routes = events.or(private).recover(sse_warp::recover);
     tokio::spawn(warp::serve(routes).incoming(listener).run());
     addr
 }
@@ -108,4 +141,11 @@ async fn beyond_the_admission_limit_a_subscription_is_503_with_retry_after() {
     let broker = Broker::builder().max_subscribers_per_topic(1).build();
     let addr = serve(broker.clone()).await;
     common::assert_one_subscriber_per_topic_is_admitted(addr, &broker).await;
+}
+
+#[tokio::test]
+async fn private_events_reach_only_the_clients_the_hook_authorized() {
+    let broker = Broker::new();
+    let addr = serve(broker.clone()).await;
+    common::private::assert_private_events_reach_only_authorized(addr, &broker).await;
 }

@@ -2,10 +2,16 @@
 //! script of public and private publishes, and a model of who must receive
 //! what, applied to live delivery and to replay.
 
-use futures_util::StreamExt;
-use sse_core::broker::{Broker, Grant, Resume, Subscription, Visibility};
+use std::future::{Ready, ready};
+use std::net::SocketAddr;
 
-use crate::within;
+use futures_util::StreamExt;
+use http::request::Parts;
+use sse_core::Event;
+use sse_core::broker::{Broker, Grant, Resume, Subscription, Visibility};
+use sse_tower::Denied;
+
+use crate::{Client, FrameReader, subscriptions_become, text, within};
 
 /// One publish of a script: to `topics`, with `visibility`.
 #[derive(Clone, Debug)]
@@ -83,7 +89,7 @@ pub async fn check(
     order: Order,
 ) {
     let start = publisher
-        .publish(MARKER, sse_core::Event::data("start"))
+        .publish(MARKER, Event::data("start"))
         .await
         .expect("publish the start marker")
         .to_string();
@@ -97,14 +103,14 @@ pub async fn check(
         live.push(subscription);
     }
     for (n, publish) in script.iter().enumerate() {
-        let event = sse_core::Event::data(&n.to_string());
+        let event = Event::data(&n.to_string());
         publisher
             .publish_with(&publish.topics, event, publish.visibility)
             .await
             .expect("publish");
     }
     publisher
-        .publish(MARKER, sse_core::Event::data("end"))
+        .publish(MARKER, Event::data("end"))
         .await
         .expect("publish the end marker");
 
@@ -199,4 +205,117 @@ pub fn every_case() -> (Vec<Publish>, Vec<Reader>) {
         reader(&["b", "c"], &["b", "c"]),
     ];
     (script, readers)
+}
+
+/// The [`Authorize`](sse_tower::Authorize) hook of every adapter's
+/// `/private` route: `?token=owner` reads the private events of `orders`;
+/// `?token=guest` public events only, and not topic `admin`; no token, no
+/// stream.
+pub fn by_token(request: &Parts, topics: &[String]) -> Ready<Result<Grant, Denied>> {
+    let token = request
+        .uri
+        .query()
+        .into_iter()
+        .flat_map(|query| query.split('&'))
+        .find_map(|pair| pair.strip_prefix("token="));
+    ready(match token {
+        Some("owner") => Ok(Grant::topics(["orders"])),
+        Some("guest") => match topics.iter().find(|topic| *topic == "admin") {
+            Some(topic) => Err(Denied::Forbidden {
+                topic: topic.clone(),
+            }),
+            None => Ok(Grant::none()),
+        },
+        _ => Err(Denied::Unauthenticated),
+    })
+}
+
+/// The private-event check of every adapter: `addr` serves
+/// `/private?topic=…&token=…` from `broker` through the adapter's
+/// `subscribe_authorized` with [`by_token`]. A guest never receives a
+/// private event of `orders`, live or replayed after `Last-Event-ID`;
+/// the owner receives them; a request without a token gets `401`, a guest
+/// asking for `admin` gets `403`.
+pub async fn assert_private_events_reach_only_authorized(addr: SocketAddr, broker: &Broker) {
+    let start = broker
+        .publish("orders", Event::data("opened"))
+        .await
+        .unwrap()
+        .to_string();
+    let connect = |token: &'static str, last_event_id: Option<String>| async move {
+        let headers: Vec<(&str, &[u8])> = match &last_event_id {
+            Some(id) => vec![("last-event-id", id.as_bytes())],
+            None => Vec::new(),
+        };
+        let path = format!("/private?topic=orders&token={token}");
+        let response = Client::connect(addr).await.get(&path, &headers).await;
+        assert_eq!(response.status(), 200, "{token}");
+        FrameReader::new(response)
+    };
+    let mut owner = connect("owner", None).await;
+    let mut guest = connect("guest", None).await;
+    subscriptions_become(broker, 2).await;
+
+    broker
+        .publish_private("orders", Event::data("card 4242"))
+        .await
+        .unwrap();
+    broker.publish("orders", Event::data("paid")).await.unwrap();
+    broker
+        .publish_private("orders", Event::data("address"))
+        .await
+        .unwrap();
+    broker.publish("orders", Event::data("end")).await.unwrap();
+
+    let everything = ["card 4242", "paid", "address", "end"];
+    assert_eq!(data_until_end(&mut owner).await, everything, "owner, live");
+    assert_eq!(
+        data_until_end(&mut guest).await,
+        ["paid", "end"],
+        "guest, live"
+    );
+
+    let mut owner = connect("owner", Some(start.clone())).await;
+    let mut guest = connect("guest", Some(start)).await;
+    assert_eq!(
+        data_until_end(&mut owner).await,
+        everything,
+        "owner, replayed"
+    );
+    assert_eq!(
+        data_until_end(&mut guest).await,
+        ["paid", "end"],
+        "guest, replayed"
+    );
+
+    let anonymous = Client::connect(addr)
+        .await
+        .get("/private?topic=orders", &[])
+        .await;
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let forbidden = Client::connect(addr)
+        .await
+        .get("/private?topic=orders&topic=admin&token=guest", &[])
+        .await;
+    assert_eq!(forbidden.status(), 403);
+    assert_eq!(text(forbidden).await, "not allowed to read topic \"admin\"");
+}
+
+/// The data of each frame up to the one whose data is `end`.
+async fn data_until_end(frames: &mut FrameReader) -> Vec<String> {
+    let mut data = Vec::new();
+    loop {
+        let frame = frames.next().await.expect("a frame before the end");
+        // Keep-alive comments carry no data.
+        let Some(value) = frame.lines().find_map(|line| line.strip_prefix("data: ")) else {
+            continue;
+        };
+        let value = value.to_string();
+        let end = value == "end";
+        data.push(value);
+        if end {
+            return data;
+        }
+    }
 }

@@ -112,9 +112,7 @@ impl Grant {
         match &self.0 {
             Scope::None => false,
             Scope::All => true,
-            Scope::Topics(names) => names
-                .binary_search_by(|name| (**name).cmp(topic))
-                .is_ok(),
+            Scope::Topics(names) => names.binary_search_by(|name| (**name).cmp(topic)).is_ok(),
         }
     }
 
@@ -128,9 +126,9 @@ impl Grant {
         match entry.visibility {
             Visibility::Public => true,
             Visibility::Private => match (&entry.topics, subscribed) {
-                (Some(topics), _) => topics.iter().any(|topic| {
-                    subscribed.contains(&&**topic) && self.reads_private(topic)
-                }),
+                (Some(topics), _) => topics
+                    .iter()
+                    .any(|topic| subscribed.contains(&&**topic) && self.reads_private(topic)),
                 (None, subscribed) => subscribed.iter().all(|topic| self.reads_private(topic)),
             },
         }

@@ -1,0 +1,229 @@
+//! Authorization at subscribe time: which of the requested topics a request
+//! may read, and whose private events it receives.
+//!
+//! An event stream is a long-lived `GET` that a browser's `EventSource`
+//! opens with no custom header, so its credentials are a cookie or a token
+//! in the query string. [`Authorize`] is the hook that reads them, once per
+//! subscription, before anything is replayed: it answers a
+//! [`Grant`](sse_core::broker::Grant) (the topics whose private events the
+//! request receives; public events of every requested topic are always
+//! readable) or [`Denied`], which refuses the whole request. The grant is
+//! then applied by the broker to replayed history and to live events alike.
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+
+use http::header::WWW_AUTHENTICATE;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use sse_core::broker::{BrokerError, Grant};
+
+/// Decides, when a request subscribes to `topics`, what it may read.
+///
+/// Implemented for closures `Fn(&Parts, &[String]) -> impl Future` whose
+/// future owns what it needs (take the token out of the request first),
+/// and for any type with its own `authorize`, whose future may borrow.
+///
+/// ```
+/// use http::request::Parts;
+/// use sse_core::broker::Grant;
+/// use sse_tower::{Authorize, Denied};
+///
+/// /// Each user reads the private events of their own inbox only.
+/// fn inbox_owner(request: &Parts, topics: &[String]) -> impl Future<Output = Result<Grant, Denied>> + use<> {
+///     let user = request
+///         .headers
+///         .get("cookie")
+///         .and_then(|cookie| cookie.to_str().ok())
+///         .and_then(|cookie| cookie.strip_prefix("user="))
+///         .map(str::to_owned);
+///     let topics = topics.to_vec();
+///     async move {
+///         let user = user.ok_or(Denied::Unauthenticated)?;
+///         let inbox = format!("inbox:{user}");
+///         if let Some(other) = topics.iter().find(|topic| topic.starts_with("inbox:") && **topic != inbox) {
+///             return Err(Denied::Forbidden { topic: other.clone() });
+///         }
+///         Ok(Grant::topics([inbox]))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (request, ()) = http::Request::get("/events").header("cookie", "user=ana").body(()).unwrap().into_parts();
+/// let grant = inbox_owner.authorize(&request, &["inbox:ana".into()]).await.unwrap();
+/// assert!(grant.reads_private("inbox:ana"));
+/// let refused = inbox_owner.authorize(&request, &["inbox:bob".into()]).await;
+/// assert_eq!(refused, Err(Denied::Forbidden { topic: "inbox:bob".into() }));
+/// # }
+/// ```
+pub trait Authorize: Send + Sync {
+    /// The grant for `request` subscribing to `topics`, or why it may not.
+    fn authorize<'a>(
+        &'a self,
+        request: &'a Parts,
+        topics: &'a [String],
+    ) -> impl Future<Output = Result<Grant, Denied>> + Send + 'a;
+}
+
+impl<F, Fut> Authorize for F
+where
+    F: Fn(&Parts, &[String]) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<Grant, Denied>> + Send + 'static,
+{
+    fn authorize<'a>(
+        &'a self,
+        request: &'a Parts,
+        topics: &'a [String],
+    ) -> impl Future<Output = Result<Grant, Denied>> + Send + 'a {
+        self(request, topics)
+    }
+}
+
+/// Why [`Authorize`] refused a request.
+///
+/// ```
+/// use sse_tower::Denied;
+///
+/// assert_eq!(Denied::Unauthenticated.status(), 401);
+/// assert_eq!(Denied::Forbidden { topic: "admin".into() }.status(), 403);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Denied {
+    /// The request carries no valid credentials: `401 Unauthorized`, with
+    /// `WWW-Authenticate: Bearer` (answer your own `401` for another
+    /// scheme).
+    Unauthenticated,
+    /// The request may not read `topic`, even its public events: `403
+    /// Forbidden`.
+    Forbidden {
+        /// The topic refused.
+        topic: String,
+    },
+}
+
+impl Denied {
+    /// The status [`refusal`](crate::refusal) answers.
+    ///
+    /// ```
+    /// # use sse_tower::Denied;
+    /// assert_eq!(Denied::Unauthenticated.status(), http::StatusCode::UNAUTHORIZED);
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Denied::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Denied::Forbidden { .. } => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denied::Unauthenticated => f.write_str("no valid credentials for this subscription"),
+            Denied::Forbidden { topic } => write!(f, "not allowed to read topic {topic:?}"),
+        }
+    }
+}
+
+impl Error for Denied {}
+
+/// Why a subscription was not opened: refused by the [`Authorize`] hook or
+/// by the broker. [`refusal`](crate::refusal) answers either.
+///
+/// ```
+/// use sse_core::broker::BrokerError;
+/// use sse_tower::{Denied, Refused};
+///
+/// assert_eq!(Refused::from(Denied::Unauthenticated).to_string(), "no valid credentials for this subscription");
+/// assert!(matches!(Refused::from(BrokerError::Closed), Refused::Broker(_)));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Refused {
+    /// The hook refused the request.
+    Denied(Denied),
+    /// The broker refused the subscription.
+    Broker(BrokerError),
+}
+
+impl From<Denied> for Refused {
+    fn from(denied: Denied) -> Self {
+        Refused::Denied(denied)
+    }
+}
+
+impl From<BrokerError> for Refused {
+    fn from(error: BrokerError) -> Self {
+        Refused::Broker(error)
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::Denied(denied) => denied.fmt(f),
+            Refused::Broker(error) => error.fmt(f),
+        }
+    }
+}
+
+impl Error for Refused {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Refused::Denied(denied) => Some(denied),
+            Refused::Broker(error) => Some(error),
+        }
+    }
+}
+
+/// A reason a subscription was refused, as the status and headers of the
+/// response [`refusal`](crate::refusal) builds; its `Display` is the body.
+///
+/// ```
+/// use sse_tower::{Denied, Refusal};
+///
+/// let mut headers = http::HeaderMap::new();
+/// Denied::Unauthenticated.headers(&mut headers);
+/// assert_eq!(headers["www-authenticate"], "Bearer");
+/// ```
+pub trait Refusal: fmt::Display {
+    /// The response's status.
+    fn status(&self) -> StatusCode;
+
+    /// Adds the headers the status calls for (`Retry-After`,
+    /// `WWW-Authenticate`).
+    fn headers(&self, headers: &mut HeaderMap) {
+        let _ = headers;
+    }
+}
+
+impl Refusal for Denied {
+    fn status(&self) -> StatusCode {
+        Denied::status(self)
+    }
+
+    fn headers(&self, headers: &mut HeaderMap) {
+        if let Denied::Unauthenticated = self {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+    }
+}
+
+impl Refusal for Refused {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refused::Denied(denied) => Refusal::status(denied),
+            Refused::Broker(error) => error.status(),
+        }
+    }
+
+    fn headers(&self, headers: &mut HeaderMap) {
+        match self {
+            Refused::Denied(denied) => denied.headers(headers),
+            Refused::Broker(error) => error.headers(headers),
+        }
+    }
+}
