@@ -4,30 +4,35 @@
 //!   every `--every` seconds (default 2; `0` for none), and every event
 //!   published with `POST /publish`;
 //! - `POST /publish` takes JSON `{"event"?: string, "data": string,
-//!   "retry"?: milliseconds}` and answers `202 Accepted` with
-//!   `{"id": "…"}`, the id the event went out with, or `400 Bad Request`
-//!   with the reason. The event goes out with exactly that data, type and
-//!   retry;
+//!   "retry"?: milliseconds, "private"?: bool}` and answers `202 Accepted`
+//!   with `{"id": "…"}`, the id the event went out with, or `400 Bad
+//!   Request` with the reason. The event goes out with exactly that data,
+//!   type and retry;
+//! - private events reach only streams opened with `?token=` the
+//!   `--subscriber-token` (a wrong token is `401`; no token, public events
+//!   only), live and when a client resumes;
 //! - `GET /` is a page that shows the stream as a table.
 //!
 //! CORS is enabled, so pages on other origins can connect and publish.
 //! Events go through a [`Broker`], so a client that reconnects with
 //! `Last-Event-ID` gets what it missed.
 //!
-//! Run: `cargo run -p json-broker -- --addr 127.0.0.1:3002 --every 2`
+//! Run: `cargo run -p json-broker -- --addr 127.0.0.1:3002 --every 2 --subscriber-token s3cret`
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use poem::http::StatusCode;
+use poem::http::request::Parts;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::{Cors, Tracing};
 use poem::web::{Data, Html, Json};
-use poem::{EndpointExt, IntoResponse, Response, Route, Server, get, handler, post};
+use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler, post};
 use serde::{Deserialize, Serialize};
-use sse_core::broker::{Broker, BrokerError};
-use sse_poem::{Event, LastEventId, SseResponse};
+use sse_core::broker::{Broker, Grant, Visibility};
+use sse_poem::{Authorize, Denied, Event, LastEventId, SseResponse};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -45,6 +50,10 @@ struct Args {
     /// Seconds between two timed events; 0 for none.
     #[arg(long, default_value_t = 2)]
     every: u64,
+    /// The token (`/events?token=…`) that receives private events; without
+    /// it, nobody does.
+    #[arg(long)]
+    subscriber_token: Option<String>,
 }
 
 /// The data of a timed event.
@@ -65,13 +74,39 @@ struct Publish {
     data: String,
     /// The client's reconnection delay, in milliseconds.
     retry: Option<u64>,
+    /// Only for subscribers with the token.
+    #[serde(default)]
+    private: bool,
 }
 
-/// What the state holds: the broker, and the token that ends every stream.
+/// What the state holds: the broker, who reads private events, and the
+/// token that ends every stream.
 #[derive(Clone)]
 struct App {
     broker: Broker,
+    subscribers: SubscriberToken,
     shutdown: CancellationToken,
+}
+
+/// The [`Authorize`] hook: `?token=` the subscriber token reads every
+/// private event; no token, public events only; another token, `401`.
+#[derive(Clone)]
+struct SubscriberToken(Option<Arc<str>>);
+
+impl Authorize for SubscriberToken {
+    async fn authorize(&self, request: &Parts, _topics: &[String]) -> Result<Grant, Denied> {
+        let given = request
+            .uri
+            .query()
+            .into_iter()
+            .flat_map(|query| query.split('&'))
+            .find_map(|pair| pair.strip_prefix("token="));
+        match (given, &self.0) {
+            (None, _) => Ok(Grant::none()),
+            (Some(given), Some(token)) if given == &**token => Ok(Grant::all()),
+            (Some(_), _) => Err(Denied::Unauthenticated),
+        }
+    }
 }
 
 #[tokio::main]
@@ -83,6 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = App {
         broker: Broker::new(),
+        subscribers: SubscriberToken(args.subscriber_token.map(Arc::from)),
         shutdown: CancellationToken::new(),
     };
     if args.every > 0 {
@@ -129,12 +165,23 @@ fn page() -> Html<&'static str> {
     Html(PAGE)
 }
 
-/// `GET /events`: every event, resuming after `Last-Event-ID`.
+/// `GET /events`: every event the request may read, resuming after
+/// `Last-Event-ID`.
 #[handler]
-async fn events(Data(app): Data<&App>, last_event_id: LastEventId) -> Response {
-    match SseResponse::subscribe(&app.broker, &[TOPIC], &last_event_id).await {
+async fn events(request: &Request, Data(app): Data<&App>, last_event_id: LastEventId) -> Response {
+    let topics = [TOPIC.to_owned()];
+    let authorize = &app.subscribers;
+    match SseResponse::subscribe_authorized(
+        &app.broker,
+        authorize,
+        request,
+        &topics,
+        &last_event_id,
+    )
+    .await
+    {
         Ok(response) => response.shutdown(app.shutdown.clone()).into_response(),
-        Err(error) => unavailable(&error),
+        Err(refused) => sse_poem::refusal(&refused),
     }
 }
 
@@ -156,22 +203,23 @@ async fn publish(Data(app): Data<&App>, body: Vec<u8>) -> Response {
         Ok(event) => event,
         Err(error) => return bad_request(format!("invalid event: {error}")),
     };
-    match app.broker.publish(TOPIC, event).await {
+    let visibility = if request.private {
+        Visibility::Private
+    } else {
+        Visibility::Public
+    };
+    match app.broker.publish_with(&[TOPIC], event, visibility).await {
         Ok(id) => {
             tracing::info!(%id, "published");
             let id = serde_json::json!({ "id": id.to_string() });
             (StatusCode::ACCEPTED, Json(id)).into_response()
         }
-        Err(error) => unavailable(&error),
+        Err(error) => sse_poem::refusal(&error),
     }
 }
 
 fn bad_request(reason: String) -> Response {
     (StatusCode::BAD_REQUEST, reason).into_response()
-}
-
-fn unavailable(error: &BrokerError) -> Response {
-    sse_poem::refusal(error)
 }
 
 /// Publishes a `{timestamp, message}` event every `every`.

@@ -121,6 +121,92 @@ async fn a_page_on_another_origin_connects_and_publishes() {
     page.close().await;
 }
 
+/// Waits until `page`'s table shows exactly the messages `expected`.
+async fn wait_for_messages(page: &Page, expected: &[&str]) {
+    wait_until("the table", || async {
+        let seen: Vec<String> = rows(page).await.into_iter().map(|row| row.2).collect();
+        if seen == expected { Ok(()) } else { Err(seen) }
+    })
+    .await;
+}
+
+/// Waits until the script's `window.replayed` is exactly `expected`.
+async fn wait_for_replayed(page: &Page, expected: &[&str]) {
+    wait_until("the resumed stream", || async {
+        let replayed: Vec<String> = page.eval("return window.replayed;", vec![]).await;
+        if replayed == expected {
+            Ok(())
+        } else {
+            Err(replayed)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn private_events_reach_only_the_page_with_the_token_live_and_on_resume() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let args = ["--every", "0", "--subscriber-token", "s3cret"];
+    let server = Example::start(JSON_BROKER, &args).await;
+    let start = publish(&server, json!({ "data": "before" })).await;
+    let with_token = browser
+        .open(&format!("{}/?token=s3cret", server.url()))
+        .await;
+    let without = browser.open(server.url()).await;
+    for page in [&with_token, &without] {
+        wait_until("the page connected", || async {
+            let status: String = page
+                .eval(
+                    "return document.getElementById('status').textContent;",
+                    vec![],
+                )
+                .await;
+            if status == "connected" {
+                Ok(())
+            } else {
+                Err(status)
+            }
+        })
+        .await;
+    }
+    publish(&server, json!({ "data": "secret", "private": true })).await;
+    publish(&server, json!({ "data": "public" })).await;
+    wait_for_messages(&with_token, &["secret", "public"]).await;
+    // The public event came after the private one: had the private one
+    // reached this page, it would be in the table before it.
+    wait_for_messages(&without, &["public"]).await;
+
+    // Resuming from before both (`lastEventId`, as a page that kept it
+    // would): the replay holds the private event for the token only.
+    let resume = "
+        const [url, start, token] = arguments;
+        const query = '?lastEventId=' + encodeURIComponent(start) + (token ? '&token=' + token : '');
+        window.replayed = [];
+        const source = new EventSource(url + '/events' + query);
+        source.onmessage = (event) => window.replayed.push(event.data);
+        return null;";
+    for (page, token) in [(&with_token, "s3cret"), (&without, "")] {
+        let args = vec![server.url().into(), start.clone().into(), token.into()];
+        let () = page.eval(resume, args).await;
+    }
+    wait_for_replayed(&with_token, &["secret", "public"]).await;
+    wait_for_replayed(&without, &["public"]).await;
+    // A marker after the replays: nothing else came before it.
+    publish(&server, json!({ "data": "marker" })).await;
+    wait_for_replayed(&with_token, &["secret", "public", "marker"]).await;
+    wait_for_replayed(&without, &["public", "marker"]).await;
+
+    let wrong = "
+        const [url] = arguments;
+        return fetch(url + '/events?token=wrong').then(response => response.status);";
+    let status: u16 = without.eval(wrong, vec![server.url().into()]).await;
+    assert_eq!(status, 401);
+    with_token.close().await;
+    without.close().await;
+}
+
 #[tokio::test]
 async fn publish_refuses_invalid_input_with_a_reason() {
     let server = Example::start(JSON_BROKER, &["--every", "0"]).await;
