@@ -32,7 +32,10 @@ type Topics = HashMap<Arc<str>, Topic>;
 /// Topic-map lock first, then topic locks in name order, then the
 /// sequencer: publishing to several topics and subscribing to several
 /// topics see them consistently, and ids go out in the order they are
-/// given, across topics too.
+/// given, across topics too. The map lock is taken exclusively only to
+/// create or forget a topic; publishing, and subscribing to or leaving a
+/// topic that stays, share it, so subscriber churn on a live topic never
+/// holds up its publishers.
 ///
 /// ```
 /// use std::time::Duration;
@@ -289,16 +292,31 @@ impl MemoryBackend {
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
         }
+        // Topics that exist are opened under the shared lock, so a
+        // subscriber holds up publishers only when it creates a topic.
+        {
+            let map = self.read();
+            // Again under the lock, or a subscription opened while
+            // `shutdown` runs could get a channel that nobody closes.
+            if self.closed.load(Ordering::Acquire) {
+                return Err(BrokerError::Closed);
+            }
+            if names.iter().all(|name| map.contains_key(*name)) {
+                return Ok(self.open_existing(&map, names, after));
+            }
+        }
         let mut map = self.write();
-        // Again under the lock, or a subscription opened while `shutdown`
-        // runs could get a channel that nobody closes.
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
         }
         for name in names {
             self.ensure(&mut map, name, true);
         }
-        let map = &*map;
+        Ok(self.open_existing(&map, names, after))
+    }
+
+    /// Opens `names`, every one of them in `map`.
+    fn open_existing(&self, map: &Topics, names: &[&str], after: Option<u64>) -> Opened {
         // Lock in name order, the order publishers use.
         let mut order: Vec<usize> = (0..names.len()).collect();
         order.sort_by_key(|&i| names[i]);
@@ -349,18 +367,18 @@ impl MemoryBackend {
                 .zip(names)
                 .map(|((topic, state), name)| Live {
                     topic: Arc::clone(map.get_key_value(*name).map(|(k, _)| k).unwrap_or_else(
-                        || unreachable!("every topic subscribed to was just created"),
+                        || unreachable!("every topic subscribed to is in the map"),
                     )),
                     receiver: state.receiver(&topic.config),
                     policy: topic.config.get_lag_policy(),
                 })
                 .collect();
-        Ok(Opened {
+        Opened {
             live,
             replay,
             reset,
             position,
-        })
+        }
     }
 }
 
@@ -387,6 +405,25 @@ impl Backend for MemoryBackend {
     }
 
     fn release(&self, topics: &[Arc<str>]) {
+        // Under the shared lock first: a topic that keeps history or other
+        // subscribers stays, and publishers go on meanwhile.
+        let some_idle = {
+            let map = self.read();
+            let mut some_idle = false;
+            for name in topics {
+                if let Some(topic) = map.get(name) {
+                    let mut state = topic.lock();
+                    state.drop_ring_if_unused();
+                    some_idle |= state.is_idle();
+                }
+            }
+            some_idle
+        };
+        if !some_idle {
+            return;
+        }
+        // Checked again under the exclusive lock: someone may have
+        // subscribed or published since.
         let mut map = self.write();
         for name in topics {
             let idle = match map.get(name) {
