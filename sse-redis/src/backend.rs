@@ -3,21 +3,21 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script, Value};
 use sse_core::Event;
 use sse_core::broker::{
-    Backend, BackendFuture, BackendStats, BrokerError, Entry, EventId, LagPolicy, Live, Opened,
-    ResetReason, TopicConfig, TopicStats, Visibility,
+    Backend, BackendFuture, BackendStats, BrokerError, Entry, EventId, Live, Opened, ResetReason,
+    TopicConfig, TopicStats, Visibility,
 };
 use tokio::runtime::Handle;
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
-use crate::reader::{Cell, Options, Reader};
+use crate::reader::{LocalTopic, Options, Reader, Registry, Topics};
 use crate::wire::{self, Keys, Stored};
 
 /// The broker's [`Backend`] on a Redis server (6 or newer): topics, ids
@@ -41,7 +41,6 @@ use crate::wire::{self, Keys, Stored};
 /// # }
 /// ```
 pub struct RedisBackend {
-    client: Client,
     conn: ConnectionManager,
     keys: Keys,
     epoch: AtomicU64,
@@ -49,31 +48,12 @@ pub struct RedisBackend {
     overrides: HashMap<Box<str>, TopicConfig>,
     exact_trim: bool,
     options: Options,
-    topics: Mutex<HashMap<Arc<str>, LocalTopic>>,
+    registry: Arc<Registry>,
+    /// The process's one reader of every local topic.
+    reader: AbortHandle,
     closed: AtomicBool,
-    runtime: Handle,
     publish_script: Script,
     open_script: Script,
-}
-
-/// A topic with local subscribers: its feed and its reader.
-struct LocalTopic {
-    cell: Arc<Cell>,
-    /// The epoch its reader's cursor belongs to.
-    epoch: u64,
-    reader: AbortHandle,
-    policy: LagPolicy,
-}
-
-impl LocalTopic {
-    fn is_open(&self) -> bool {
-        self.cell.lock().sender.is_some()
-    }
-
-    fn close(&self) {
-        self.reader.abort();
-        self.cell.lock().sender = None;
-    }
 }
 
 /// Builds a [`RedisBackend`]: key prefix, per-topic bounds, timeouts.
@@ -220,18 +200,27 @@ impl RedisBackendBuilder {
         .await
         .map_err(|_| timed_out(self.options.command_timeout * 2))?
         .map_err(wire::backend)?;
-        let backend = RedisBackend {
+        let keys = Keys::new(&self.prefix);
+        let registry = Arc::new(Registry::default());
+        let reader = Reader {
             client,
+            control: conn.clone(),
+            epoch_key: keys.epoch.clone(),
+            registry: Arc::clone(&registry),
+            options: self.options.clone(),
+        };
+        let reader = runtime.spawn(reader.run()).abort_handle();
+        let backend = RedisBackend {
             conn,
-            keys: Keys::new(&self.prefix),
+            keys,
             epoch: AtomicU64::new(0),
             defaults: self.defaults,
             overrides: self.overrides,
             exact_trim: self.exact_trim,
             options: self.options,
-            topics: Mutex::new(HashMap::new()),
+            registry,
+            reader,
             closed: AtomicBool::new(false),
-            runtime,
             publish_script: Script::new(wire::PUBLISH),
             open_script: Script::new(wire::OPEN),
         };
@@ -300,8 +289,8 @@ impl RedisBackend {
         self.overrides.get(name).unwrap_or(&self.defaults)
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, LocalTopic>> {
-        self.topics.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Topics> {
+        self.registry.lock()
     }
 
     /// Records the epoch Redis answered with; a new one means Redis lost
@@ -438,42 +427,49 @@ impl RedisBackend {
         }
 
         let mut live = Vec::with_capacity(names.len());
-        let mut highest_cursor = position;
+        // Where the reader stands: every entry up to it, of every topic it
+        // reads, was sent before these receivers existed.
+        let highest_cursor;
         {
-            let mut map = self.lock();
+            let mut topics = self.lock();
             if self.closed.load(Ordering::Acquire) {
                 return Err(BrokerError::Closed);
             }
+            let mut added = false;
             for name in names {
-                let current = map
+                let current = topics
+                    .map
                     .get(*name)
                     .is_some_and(|topic| topic.epoch == epoch && topic.is_open());
                 if !current {
-                    let topic = self.start_topic(name, epoch, position);
-                    if let Some(old) = map.insert(Arc::from(*name), topic) {
-                        old.close();
-                    }
+                    tracing::debug!(topic = name, position, "sse-redis: reading a new topic");
+                    let topic = self.new_topic(name, epoch, position);
+                    topics.map.insert(Arc::from(*name), topic);
+                    added = true;
                 }
-                let Some((key, topic)) = map.get_key_value(*name) else {
+                let Some((key, topic)) = topics.map.get_key_value(*name) else {
                     unreachable!("the topic was just inserted");
                 };
-                let state = topic.cell.lock();
-                let Some(sender) = &state.sender else {
-                    unreachable!("the topic was checked open under the map lock");
+                let Some(sender) = &topic.sender else {
+                    unreachable!("the topic was checked open under the lock");
                 };
                 live.push(Live {
                     topic: Arc::clone(key),
                     receiver: sender.subscribe(),
                     policy: topic.policy,
                 });
-                highest_cursor = highest_cursor.max(state.cursor);
+            }
+            highest_cursor = position.max(topics.sent_up_to(epoch));
+            if added {
+                topics.added();
+                self.registry.notify();
             }
         }
 
         if after.is_some() && reset.is_none() {
             if highest_cursor > position {
-                // A reader is ahead of the snapshot: what it sent before the
-                // receivers existed is read here, so replay meets live.
+                // The reader is ahead of the snapshot: what it sent before
+                // the receivers existed is read here, so replay meets live.
                 let mut conn = self.conn.clone();
                 for name in names {
                     let range: Value = self
@@ -494,40 +490,26 @@ impl RedisBackend {
                 replay.dedup_by_key(|entry| entry.seq);
             }
         }
+        // Live entries up to where the reader stood were read above (or
+        // predate a fresh subscription): the subscription skips them.
         Ok(Opened {
             live,
             replay,
             reset,
-            position,
+            position: highest_cursor,
         })
     }
 
-    /// A new local topic whose reader starts after `cursor`.
-    fn start_topic(&self, name: &str, epoch: u64, cursor: u64) -> LocalTopic {
+    /// A new local topic, read from after `cursor`.
+    fn new_topic(&self, name: &str, epoch: u64, cursor: u64) -> LocalTopic {
         let config = self.config_for(name);
         let (sender, _) = broadcast::channel(config.get_lag_limit().clamp(1, 1 << 24));
-        let cell = Arc::new(Cell::new(sender, cursor));
-        let topic: Arc<str> = Arc::from(name);
-        let reader = Reader {
-            client: self.client.clone(),
-            stream_key: self.keys.stream(name),
-            epoch_key: self.keys.epoch.clone(),
-            topic,
-            epoch,
-            cell: Arc::clone(&cell),
-            options: self.options.clone(),
-        };
-        tracing::debug!(
-            topic = name,
-            cursor,
-            "sse-redis: starting the topic's reader"
-        );
-        let task = self.runtime.spawn(reader.run());
         LocalTopic {
-            cell,
+            sender: Some(sender),
+            cursor,
             epoch,
-            reader: task.abort_handle(),
             policy: config.get_lag_policy(),
+            stream_key: self.keys.stream(name),
         }
     }
 }
@@ -556,48 +538,42 @@ impl Backend for RedisBackend {
         BackendFuture::boxed(self.open_async(topics, after, asked_epoch))
     }
 
-    fn release(&self, topics: &[Arc<str>]) {
-        let mut map = self.lock();
-        for name in topics {
-            let unused = map.get(name).is_some_and(|topic| {
-                topic
-                    .cell
-                    .lock()
-                    .sender
-                    .as_ref()
-                    .is_none_or(|sender| sender.receiver_count() == 0)
-            });
+    fn release(&self, names: &[Arc<str>]) {
+        let mut topics = self.lock();
+        for name in names {
+            let unused = topics
+                .map
+                .get(name)
+                .is_some_and(|topic| topic.subscribers() == 0);
             if unused {
-                if let Some(topic) = map.remove(name) {
-                    tracing::debug!(topic = %name, "sse-redis: stopping the topic's reader");
-                    topic.close();
-                }
+                tracing::debug!(topic = %name, "sse-redis: no longer reading the topic");
+                topics.map.remove(name);
             }
         }
     }
 
     fn shutdown(&self) {
         self.closed.store(true, Ordering::Release);
-        for (_, topic) in self.lock().drain() {
-            topic.close();
-        }
+        let mut topics = self.lock();
+        topics.closed = true;
+        // Dropping the senders closes the feeds: receivers drain what they
+        // hold, then see the end.
+        topics.map.clear();
+        drop(topics);
+        self.registry.notify();
     }
 
     /// Redis trims each stream as it is published to: nothing to do.
     fn evict_expired(&self) {}
 
     fn stats(&self) -> BackendStats {
-        let map = self.lock();
-        let mut topics: Vec<TopicStats> = map
+        let local = self.lock();
+        let mut topics: Vec<TopicStats> = local
+            .map
             .iter()
             .map(|(name, topic)| TopicStats {
                 name: Arc::clone(name),
-                subscribers: topic
-                    .cell
-                    .lock()
-                    .sender
-                    .as_ref()
-                    .map_or(0, broadcast::Sender::receiver_count),
+                subscribers: topic.subscribers(),
                 // History lives in Redis (`XLEN`), not in this process.
                 retained_events: 0,
                 retained_bytes: 0,
@@ -610,9 +586,10 @@ impl Backend for RedisBackend {
 
 impl Drop for RedisBackend {
     fn drop(&mut self) {
-        for (_, topic) in self.lock().drain() {
-            topic.close();
-        }
+        self.reader.abort();
+        let mut topics = self.lock();
+        topics.closed = true;
+        topics.map.clear();
     }
 }
 

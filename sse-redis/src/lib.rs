@@ -52,27 +52,32 @@
 //!
 //! # Live delivery
 //!
-//! Each topic with subscribers in this process has one reader task, on its
-//! own connection, looping on `XREAD BLOCK`; it sends each entry into the
-//! topic's local `tokio::sync::broadcast` channel, from which every local
-//! subscriber reads, as with the in-memory backend: the frame is encoded
-//! once (by the publisher), delivery per subscriber is a reference-count
-//! bump, and a subscriber past the lag limit is handled by the topic's
-//! [`LagPolicy`](sse_core::broker::LagPolicy). The reader stops when the
-//! topic's last local subscriber leaves.
+//! Each process has one reader task, on its own connection, looping on one
+//! `XREAD BLOCK` over the streams of every topic with subscribers in this
+//! process. One `XREAD` is one snapshot of all those streams, so the reader
+//! sends the entries merged by id into each topic's local
+//! `tokio::sync::broadcast` channel: a subscription to several topics
+//! receives them in id order, as with the in-memory backend, and the
+//! `Last-Event-ID` a browser holds never passes an event it has not
+//! received. Every local subscriber reads from those channels: the frame
+//! is encoded once (by the publisher), delivery per subscriber is a
+//! reference-count bump, and a subscriber past the lag limit is handled by
+//! the topic's [`LagPolicy`](sse_core::broker::LagPolicy). A topic leaves
+//! the read when its last local subscriber does; a new one joins at once
+//! (the blocked read is ended with `CLIENT UNBLOCK` and started again).
 //!
 //! A subscribe reads, in one script, the epoch, the latest sequence number
-//! and the entries after the client's id, then takes its receivers. If a
-//! topic's reader is already past that snapshot, the entries in between
-//! are read with one more `XRANGE`, so replay then live has no gap and no
+//! and the entries after the client's id, then takes its receivers. If the
+//! reader is already past that snapshot, the entries in between are read
+//! with one more `XRANGE`, so replay then live has no gap and no
 //! duplicate.
 //!
 //! # Failures
 //!
 //! A publish or subscribe that Redis does not answer within the command
 //! timeout returns [`BrokerError::Backend`](sse_core::broker::BrokerError):
-//! nothing is dropped silently. Readers reconnect with exponential backoff
-//! and continue from their last entry, so subscribers get what they missed
+//! nothing is dropped silently. The reader reconnects with exponential
+//! backoff and continues from each topic's last entry, so subscribers get what they missed
 //! while it is still in the stream. When it is not (trimmed meanwhile, or
 //! Redis came back without its data), the topic's subscriptions end; the
 //! client reconnects with its `Last-Event-ID` and gets the broker's

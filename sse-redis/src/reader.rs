@@ -1,17 +1,27 @@
-//! The one reader per topic per process: an `XREAD BLOCK` loop that sends
-//! each entry into the topic's local broadcast channel.
+//! The one reader per process: an `XREAD BLOCK` loop over the streams of
+//! every topic with local subscribers, which sends each entry into its
+//! topic's local broadcast channel, in id order across topics.
+//!
+//! One reader for all topics, not one per topic: a subscription to several
+//! topics delivers in id order only if every id below one it received on
+//! a topic has already been sent on the others (see
+//! `sse_core::broker::Subscription`), and its `Last-Event-ID` relies on
+//! that. One `XREAD` over every stream is one snapshot of all of them, so
+//! the reader can send its entries merged by id; separate readers would
+//! race.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Value};
-use sse_core::broker::Entry;
-use tokio::sync::broadcast;
+use sse_core::broker::{Entry, LagPolicy};
+use tokio::sync::{Notify, broadcast};
 
-use crate::wire::{parse_entries, parse_epoch};
+use crate::wire::{Stored, TopicsCache, parse_entries, parse_epoch};
 
-/// Timeouts, batch size and backoff, shared by a backend and its readers.
+/// Timeouts, batch size and backoff, shared by a backend and its reader.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
     pub(crate) command_timeout: Duration,
@@ -21,190 +31,352 @@ pub(crate) struct Options {
     pub(crate) backoff_max: Duration,
 }
 
-/// What a topic's reader and its subscribers share. The reader sends and
-/// moves the cursor under the lock; a subscriber takes its receiver and
-/// reads the cursor under it, so it knows the first sequence number its
-/// receiver will see is above the cursor.
+/// A topic with local subscribers.
 #[derive(Debug)]
-pub(crate) struct Cell {
-    state: Mutex<CellState>,
-}
-
-#[derive(Debug)]
-pub(crate) struct CellState {
+pub(crate) struct LocalTopic {
     /// `None` once the feed is closed: shutdown, or a position lost.
     pub(crate) sender: Option<broadcast::Sender<Entry>>,
     /// The last sequence number read from the stream (or the position the
-    /// reader started at).
+    /// topic was opened at).
     pub(crate) cursor: u64,
-}
-
-impl Cell {
-    pub(crate) fn new(sender: broadcast::Sender<Entry>, cursor: u64) -> Self {
-        Cell {
-            state: Mutex::new(CellState {
-                sender: Some(sender),
-                cursor,
-            }),
-        }
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, CellState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// One topic's reader.
-pub(crate) struct Reader {
-    pub(crate) client: Client,
-    pub(crate) topic: Arc<str>,
-    pub(crate) stream_key: String,
-    pub(crate) epoch_key: String,
     /// The epoch the cursor belongs to.
     pub(crate) epoch: u64,
-    pub(crate) cell: Arc<Cell>,
+    pub(crate) policy: LagPolicy,
+    pub(crate) stream_key: String,
+}
+
+impl LocalTopic {
+    pub(crate) fn is_open(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    pub(crate) fn subscribers(&self) -> usize {
+        self.sender
+            .as_ref()
+            .map_or(0, broadcast::Sender::receiver_count)
+    }
+}
+
+/// What the backend and the reader share, behind one lock: the reader
+/// sends under it, and a subscriber takes its receivers and the reader's
+/// progress under it.
+#[derive(Debug, Default)]
+pub(crate) struct Topics {
+    pub(crate) map: HashMap<Arc<str>, LocalTopic>,
+    /// Bumped when a topic is added: a read that started before does not
+    /// cover it, and is not sent (its entries could overtake the new
+    /// topic's).
+    generation: u64,
+    /// The highest sequence number sent on any topic, and its epoch: every
+    /// entry up to it, of every topic read, has been sent.
+    sent: (u64, u64),
+    pub(crate) closed: bool,
+}
+
+impl Topics {
+    /// Up to where, in `epoch`, the reader has sent every topic's entries.
+    pub(crate) fn sent_up_to(&self, epoch: u64) -> u64 {
+        if self.sent.0 == epoch { self.sent.1 } else { 0 }
+    }
+
+    /// Records that a topic was added, so the read in flight is redone.
+    pub(crate) fn added(&mut self) {
+        self.generation += 1;
+    }
+}
+
+/// The shared state and how to wake the reader.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    topics: Mutex<Topics>,
+    /// Told when a topic is added or the backend shuts down.
+    changed: Notify,
+}
+
+impl Registry {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Topics> {
+        self.topics.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the reader: a topic was added, or everything closed.
+    pub(crate) fn notify(&self) {
+        self.changed.notify_one();
+    }
+}
+
+/// The process's reader.
+pub(crate) struct Reader {
+    pub(crate) client: Client,
+    /// The backend's command connection, to unblock the reader's.
+    pub(crate) control: ConnectionManager,
+    pub(crate) epoch_key: String,
+    pub(crate) registry: Arc<Registry>,
     pub(crate) options: Options,
 }
 
-/// Why a reader stopped for good.
-enum Stop {
-    /// No subscriber can be served any more (closed feed).
-    Closed,
-    /// Redis holds another epoch (it lost its data): the cursor means
-    /// nothing now.
-    EpochChanged,
-    /// Entries after the cursor were trimmed before they were read.
-    Trimmed { cursor: u64, prev: u64 },
+/// One read's view of a topic.
+struct Planned {
+    topic: Arc<str>,
+    stream_key: String,
+    cursor: u64,
+}
+
+/// The reader's connection and its id, for `CLIENT UNBLOCK`.
+struct Connection {
+    conn: MultiplexedConnection,
+    id: i64,
 }
 
 impl Reader {
-    /// Reads until the feed is closed or its position is lost; reconnects
-    /// with exponential backoff on any error. Never panics.
+    /// Reads until the backend shuts down; reconnects with exponential
+    /// backoff on any error. Never panics.
     pub(crate) async fn run(self) {
         let mut backoff = self.options.backoff_min;
-        let stop = loop {
-            let mut conn = match self.connect().await {
-                Ok(conn) => conn,
+        loop {
+            if self.registry.lock().closed {
+                return;
+            }
+            let mut connection = match self.connect().await {
+                Ok(connection) => connection,
                 Err(error) => {
-                    tracing::warn!(topic = %self.topic, %error, ?backoff, "sse-redis: reader cannot connect; retrying");
+                    tracing::warn!(%error, ?backoff, "sse-redis: reader cannot connect; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.options.backoff_max);
                     continue;
                 }
             };
-            match self.read(&mut conn, &mut backoff).await {
-                Ok(stop) => break stop,
+            match self.read(&mut connection, &mut backoff).await {
+                Ok(()) => return,
                 Err(error) => {
-                    tracing::warn!(topic = %self.topic, %error, ?backoff, "sse-redis: reader lost its connection; reconnecting");
+                    tracing::warn!(%error, ?backoff, "sse-redis: reader lost its connection; reconnecting");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.options.backoff_max);
                 }
             }
-        };
-        match stop {
-            Stop::Closed => {}
-            Stop::EpochChanged => tracing::warn!(
-                topic = %self.topic,
-                "sse-redis: Redis lost its data (new epoch); closing the topic's subscriptions so they resume with a reset"
-            ),
-            Stop::Trimmed { cursor, prev } => tracing::warn!(
-                topic = %self.topic,
-                cursor,
-                prev,
-                "sse-redis: events were trimmed from the stream before this process read them; closing the topic's subscriptions so they resume from history or reset"
-            ),
         }
-        // Receivers drain what they hold, then see the end: an SSE client
-        // reconnects with its Last-Event-ID and gets the replay or a reset.
-        self.cell.lock().sender = None;
     }
 
-    async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+    async fn connect(&self) -> redis::RedisResult<Connection> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.options.command_timeout))
             .set_response_timeout(Some(self.options.block + self.options.command_timeout));
-        self.client
+        let mut conn = self
+            .client
             .get_multiplexed_async_connection_with_config(&config)
-            .await
+            .await?;
+        let id: i64 = redis::cmd("CLIENT")
+            .arg("ID")
+            .query_async(&mut conn)
+            .await?;
+        Ok(Connection { conn, id })
+    }
+
+    /// Ends a blocked `XREAD` of connection `id` at once, as if it had
+    /// timed out, so the next read covers a topic just added.
+    async fn unblock(&self, id: i64) {
+        let mut control = self.control.clone();
+        let mut command = redis::cmd("CLIENT");
+        command.arg("UNBLOCK").arg(id);
+        let unblocked = command.query_async::<i64>(&mut control);
+        match tokio::time::timeout(self.options.command_timeout, unblocked).await {
+            Ok(Ok(_)) => {}
+            // The read then ends by its own timeout, a little later.
+            Ok(Err(error)) => tracing::debug!(%error, "sse-redis: cannot unblock the reader"),
+            Err(_) => tracing::debug!("sse-redis: unblocking the reader timed out"),
+        }
     }
 
     /// Reads batches on one connection until it fails (`Err`) or the
-    /// reader must stop (`Ok`).
+    /// backend shuts down (`Ok`).
     async fn read(
         &self,
-        conn: &mut MultiplexedConnection,
+        connection: &mut Connection,
         backoff: &mut Duration,
-    ) -> redis::RedisResult<Stop> {
+    ) -> redis::RedisResult<()> {
         let block_ms = u64::try_from(self.options.block.as_millis()).unwrap_or(u64::MAX);
-        let mut topics = None;
+        let mut cache: TopicsCache = None;
         loop {
-            let cursor = {
-                let state = self.cell.lock();
-                if state.sender.is_none() {
-                    return Ok(Stop::Closed);
+            let (generation, planned) = {
+                let topics = self.registry.lock();
+                if topics.closed {
+                    return Ok(());
                 }
-                state.cursor
+                let planned: Vec<Planned> = topics
+                    .map
+                    .iter()
+                    .filter(|(_, topic)| topic.is_open())
+                    .map(|(name, topic)| Planned {
+                        topic: Arc::clone(name),
+                        stream_key: topic.stream_key.clone(),
+                        cursor: topic.cursor,
+                    })
+                    .collect();
+                (topics.generation, planned)
             };
-            let (epoch, reply): (Option<Vec<u8>>, Value) = redis::pipe()
-                .cmd("GET")
-                .arg(&self.epoch_key)
+            if planned.is_empty() {
+                // A permit is kept if the change came before this wait.
+                self.registry.changed.notified().await;
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            pipe.cmd("GET").arg(&self.epoch_key);
+            let xread = pipe
                 .cmd("XREAD")
                 .arg("COUNT")
                 .arg(self.options.read_count)
                 .arg("BLOCK")
                 .arg(block_ms)
-                .arg("STREAMS")
-                .arg(&self.stream_key)
-                .arg(format!("{cursor}-0"))
-                .query_async(conn)
-                .await?;
-            *backoff = self.options.backoff_min;
-            let same = epoch
-                .as_deref()
-                .is_some_and(|hex| parse_epoch(hex).ok() == Some(self.epoch));
-            if !same {
-                return Ok(Stop::EpochChanged);
+                .arg("STREAMS");
+            for plan in &planned {
+                xread.arg(&plan.stream_key);
             }
-            let entries = match stream_of(reply) {
-                Some(value) => match parse_entries(value, &mut topics) {
-                    Ok(entries) => entries,
-                    Err(error) => {
-                        tracing::error!(topic = %self.topic, %error, "sse-redis: unreadable stream entries");
-                        return Ok(Stop::Closed);
+            for plan in &planned {
+                xread.arg(format!("{}-0", plan.cursor));
+            }
+            let query = pipe.query_async::<(Option<Vec<u8>>, Value)>(&mut connection.conn);
+            tokio::pin!(query);
+            let (epoch, reply) = tokio::select! {
+                reply = &mut query => reply?,
+                () = self.registry.changed.notified() => loop {
+                    // Again until the read ends: an unblock that reaches
+                    // Redis before the read blocks does nothing.
+                    self.unblock(connection.id).await;
+                    let wait = Duration::from_millis(10);
+                    if let Ok(reply) = tokio::time::timeout(wait, &mut query).await {
+                        break reply?;
                     }
                 },
-                None => continue,
             };
-            let Some(first) = entries.first() else {
+            *backoff = self.options.backoff_min;
+            let epoch = epoch.as_deref().and_then(|hex| parse_epoch(hex).ok());
+            let batches = match parse_reply(reply, &planned, &mut cache) {
+                Ok(batches) => batches,
+                Err(error) => {
+                    tracing::error!(%error, "sse-redis: unreadable stream entries; closing every topic");
+                    self.close_all();
+                    return Ok(());
+                }
+            };
+            self.send(generation, epoch, &planned, batches);
+        }
+    }
+
+    /// Sends one read's entries, merged by sequence number, unless a topic
+    /// was added since the read was planned (then it is read again).
+    fn send(
+        &self,
+        generation: u64,
+        epoch: Option<u64>,
+        planned: &[Planned],
+        mut batches: Vec<Vec<Stored>>,
+    ) {
+        let mut topics = self.registry.lock();
+        if topics.closed || topics.generation != generation {
+            return;
+        }
+        // A topic whose epoch Redis no longer holds (it lost its data) or
+        // whose unread entries were trimmed is closed: its subscribers
+        // reconnect and resume from history or get a reset.
+        for (plan, batch) in planned.iter().zip(&mut batches) {
+            let Some(topic) = topics.map.get_mut(&plan.topic) else {
+                batch.clear();
                 continue;
             };
-            if first.prev > cursor {
-                return Ok(Stop::Trimmed {
-                    cursor,
-                    prev: first.prev,
-                });
+            if epoch != Some(topic.epoch) {
+                if topic.sender.take().is_some() {
+                    tracing::warn!(topic = %plan.topic, "sse-redis: Redis lost its data (new epoch); closing the topic's subscriptions so they resume with a reset");
+                }
+                batch.clear();
+            } else if let Some(first) = batch.first().filter(|first| first.prev > plan.cursor) {
+                tracing::warn!(
+                    topic = %plan.topic,
+                    cursor = plan.cursor,
+                    prev = first.prev,
+                    "sse-redis: events were trimmed from the stream before this process read them; closing the topic's subscriptions so they resume from history or reset"
+                );
+                topic.sender = None;
+                batch.clear();
             }
-            let mut state = self.cell.lock();
-            let Some(sender) = state.sender.clone() else {
-                return Ok(Stop::Closed);
+        }
+        // A stream that filled its batch may hold more below what the
+        // others returned: send only up to the lowest such end, and read
+        // the rest again.
+        let limit = batches
+            .iter()
+            .filter(|batch| batch.len() >= self.options.read_count)
+            .filter_map(|batch| batch.last().map(|last| last.seq))
+            .min()
+            .unwrap_or(u64::MAX);
+        let mut merged: Vec<(u64, usize, Entry)> = Vec::new();
+        for (i, batch) in batches.into_iter().enumerate() {
+            merged.extend(
+                batch
+                    .into_iter()
+                    .take_while(|stored| stored.seq <= limit)
+                    .map(|stored| (stored.seq, i, stored.entry)),
+            );
+        }
+        merged.sort_by_key(|&(seq, i, _)| (seq, i));
+        let mut highest = None;
+        for (seq, i, entry) in merged {
+            let Some(topic) = topics.map.get_mut(&planned[i].topic) else {
+                continue;
             };
-            for stored in entries {
-                state.cursor = stored.seq;
-                // An error means no receiver right now: nothing to do.
-                let _ = sender.send(stored.entry);
-            }
+            let Some(sender) = &topic.sender else {
+                continue;
+            };
+            // An error means no receiver right now: nothing to do.
+            let _ = sender.send(entry);
+            topic.cursor = seq;
+            highest = Some(seq);
+        }
+        if let (Some(epoch), Some(seq)) = (epoch, highest) {
+            topics.sent = (epoch, topics.sent_up_to(epoch).max(seq));
+        }
+    }
+
+    fn close_all(&self) {
+        for topic in self.registry.lock().map.values_mut() {
+            topic.sender = None;
         }
     }
 }
 
-/// The entries of the one stream in an `XREAD` reply (`Nil` on timeout).
-fn stream_of(reply: Value) -> Option<Value> {
-    match reply {
-        Value::Array(streams) => streams.into_iter().next().and_then(|stream| match stream {
-            Value::Array(mut pair) if pair.len() == 2 => pair.pop(),
-            _ => None,
-        }),
-        Value::Map(streams) => streams.into_iter().next().map(|(_, entries)| entries),
-        _ => None,
+/// The entries of each planned stream in an `XREAD` reply (`Nil` when it
+/// timed out or was unblocked), in the order of `planned`.
+fn parse_reply(
+    reply: Value,
+    planned: &[Planned],
+    cache: &mut TopicsCache,
+) -> Result<Vec<Vec<Stored>>, sse_core::broker::BrokerError> {
+    let mut batches: Vec<Vec<Stored>> = planned.iter().map(|_| Vec::new()).collect();
+    let streams: Vec<(Value, Value)> = match reply {
+        Value::Nil => return Ok(batches),
+        Value::Array(streams) => streams
+            .into_iter()
+            .filter_map(|stream| match stream {
+                Value::Array(mut pair) if pair.len() == 2 => {
+                    let entries = pair.pop()?;
+                    Some((pair.pop()?, entries))
+                }
+                _ => None,
+            })
+            .collect(),
+        Value::Map(streams) => streams,
+        _ => return Err(crate::wire::protocol("an XREAD reply is not an array")),
+    };
+    for (key, entries) in streams {
+        let key = match &key {
+            Value::BulkString(bytes) => bytes.as_slice(),
+            Value::SimpleString(s) => s.as_bytes(),
+            _ => return Err(crate::wire::protocol("a stream key is not a string")),
+        };
+        if let Some(i) = planned
+            .iter()
+            .position(|plan| plan.stream_key.as_bytes() == key)
+        {
+            batches[i] = parse_entries(entries, cache)?;
+        }
     }
+    Ok(batches)
 }

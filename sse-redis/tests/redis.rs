@@ -360,6 +360,45 @@ async fn publish_retrying(broker: &Broker, topic: &str, data: &str) -> EventId {
     }
 }
 
+/// The sequence number of an event's id.
+fn seq_of(event: &Event) -> u64 {
+    id_of(event).parse::<EventId>().expect("a broker id").seq()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_to_several_topics_receives_them_in_id_order_under_concurrent_publishing() {
+    // Its `Last-Event-ID` is the last id it received: had a later id of
+    // one topic come before an earlier one of another, a reconnect in
+    // between would resume past the earlier one and lose it.
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let topics = ["x", "y", "z"];
+    let mut merged = b.subscribe(&topics, None).await.unwrap();
+    const PER_TASK: usize = 400;
+    let publishers: Vec<_> = (0..6)
+        .map(|task| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                for n in 0..PER_TASK {
+                    let topic = topics[(task + n) % topics.len()];
+                    a.publish(topic, Event::data("e")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut last = 0;
+    for received in 0..6 * PER_TASK {
+        let seq = seq_of(&next_event(&mut merged).await);
+        assert!(seq > last, "event {received}: id {seq} after {last}");
+        last = seq;
+    }
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    assert_eq!(last, (6 * PER_TASK) as u64);
+    assert_quiet(&mut merged).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_topics_each_get_their_own_events_once() {
     let server = RedisServer::start();
@@ -402,28 +441,55 @@ async fn many_topics_each_get_their_own_events_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_reader_per_topic_per_process_serves_every_subscriber() {
+async fn one_reader_per_process_serves_every_topic_and_subscriber() {
     let server = RedisServer::start();
     let (a, b) = (broker(&server).await, broker(&server).await);
+    let names: Vec<String> = (0..20).map(|n| format!("crowd-{n}")).collect();
     let mut subscriptions = Vec::new();
-    for _ in 0..100 {
-        subscriptions.push(b.subscribe(&["crowd"], None).await.unwrap());
+    for name in &names {
+        for _ in 0..5 {
+            subscriptions.push((name, b.subscribe(&[name], None).await.unwrap()));
+        }
     }
-    let id = a.publish("crowd", Event::data("hi")).await.unwrap();
-    for subscription in &mut subscriptions {
+    let mut ids = std::collections::HashMap::new();
+    for name in &names {
+        ids.insert(name, a.publish(name, Event::data(name)).await.unwrap());
+    }
+    for (name, subscription) in &mut subscriptions {
         assert_eq!(
             next_event(subscription).await,
-            stamp(&Event::data("hi"), id)
+            stamp(&Event::data(name), ids[name])
         );
     }
-    // Each backend has one command connection; B has one reader for the topic.
+    // Each backend has one command connection; B has one reader for all
+    // of its topics, A (no subscriber) one that waits without reading.
     let clients = server.command(&["CLIENT", "LIST"]);
     let readers = clients
         .lines()
         .filter(|line| line.contains("cmd=xread"))
         .count();
     assert_eq!(readers, 1, "{clients}");
-    assert_eq!(b.stats().topics[0].subscribers, 100);
+    assert_eq!(b.stats().topics.len(), 20);
+    assert!(b.stats().topics.iter().all(|topic| topic.subscribers == 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_added_while_the_reader_waits_is_read_at_once() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let _quiet = b.subscribe(&["quiet"], None).await.unwrap();
+    // The reader is now blocked on `quiet` for up to `block` (2 s); the
+    // new topic interrupts it (`CLIENT UNBLOCK`) instead of waiting.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let mut new = b.subscribe(&["new"], None).await.unwrap();
+    let id = a.publish("new", Event::data("now")).await.unwrap();
+    assert_eq!(next_event(&mut new).await, stamp(&Event::data("now"), id));
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(1),
+        "{waited:?}: the reader waited out its block"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

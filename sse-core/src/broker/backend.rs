@@ -131,15 +131,19 @@ pub struct BackendStats {
 ///   explicit id, atomically, so ids are shared by all processes and an event
 ///   in several topics keeps one id. The future resolves when Redis answers.
 /// - [`open`](Self::open): subscribe to the local broadcast of each topic
-///   first (started, if it is the first local subscriber, by one `XREAD
-///   BLOCK` loop per topic per process that [`stamp`](super::stamp)s each
-///   entry and sends it into the broadcast), then `XRANGE` after the
-///   position; the receiver then holds everything after the range's end, and
-///   the subscription skips live entries up to the last replayed sequence
+///   first (fed by one `XREAD BLOCK` loop per process over the streams of
+///   every local topic, which sends each entry into its topic's broadcast,
+///   in id order across topics), then `XRANGE` after the position; the
+///   receiver then holds everything after the range's end, and the
+///   subscription skips live entries up to the last replayed sequence
 ///   number. A position before the stream's first retained entry (trimmed
 ///   with `MAXLEN`/`MINID`) is [`ResetReason::Evicted`].
 /// - [`release`](Self::release): the last local subscriber of a topic gone,
-///   its `XREAD` loop stops.
+///   the loop stops reading its stream.
+///
+/// Live entries must be sent in id order across topics, as the memory
+/// backend does: a subscription to several topics delivers an id only
+/// once the smaller ids of its other topics have arrived.
 ///
 /// Futures are [`BackendFuture`]s: ready at once, without allocating, for
 /// an in-process backend; boxed for a networked one.
