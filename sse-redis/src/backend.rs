@@ -44,6 +44,8 @@ pub struct RedisBackend {
     conn: ConnectionManager,
     keys: Keys,
     epoch: AtomicU64,
+    /// The highest sequence number seen in `epoch`.
+    highest_seq: AtomicU64,
     defaults: TopicConfig,
     overrides: HashMap<Box<str>, TopicConfig>,
     exact_trim: bool,
@@ -206,6 +208,7 @@ impl RedisBackendBuilder {
             client,
             control: conn.clone(),
             epoch_key: keys.epoch.clone(),
+            seq_key: keys.seq.clone(),
             registry: Arc::clone(&registry),
             options: self.options.clone(),
         };
@@ -214,6 +217,7 @@ impl RedisBackendBuilder {
             conn,
             keys,
             epoch: AtomicU64::new(0),
+            highest_seq: AtomicU64::new(0),
             defaults: self.defaults,
             overrides: self.overrides,
             exact_trim: self.exact_trim,
@@ -293,19 +297,37 @@ impl RedisBackend {
         self.registry.lock()
     }
 
-    /// Records the epoch Redis answered with; a new one means Redis lost
-    /// its data.
-    fn observe_epoch(&self, hex: &[u8]) -> Result<u64, BrokerError> {
+    /// Records the epoch Redis answered with and a sequence number it
+    /// gave; a new epoch means Redis lost its data (or went back in time).
+    fn observe(&self, hex: &[u8], seq: u64) -> Result<u64, BrokerError> {
         let epoch = wire::parse_epoch(hex)?;
         let old = self.epoch.swap(epoch, Ordering::AcqRel);
-        if old != epoch && old != 0 {
-            tracing::warn!(
-                old = %format_args!("{old:x}"),
-                new = %format_args!("{epoch:x}"),
-                "sse-redis: Redis holds a new epoch (it lost its data); ids of the old one reset"
-            );
+        if old != epoch {
+            self.highest_seq.store(seq, Ordering::Release);
+            if old != 0 {
+                tracing::warn!(
+                    old = %format_args!("{old:x}"),
+                    new = %format_args!("{epoch:x}"),
+                    "sse-redis: Redis holds a new epoch (it lost its data); ids of the old one reset"
+                );
+            }
+        } else {
+            self.highest_seq.fetch_max(seq, Ordering::AcqRel);
         }
         Ok(epoch)
+    }
+
+    /// The epoch this process knows (hex, empty before the first answer)
+    /// and the highest sequence number it has seen in it: what the scripts
+    /// compare with Redis to tell that it went back in time.
+    fn known(&self) -> (String, u64) {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let hex = if epoch == 0 {
+            String::new()
+        } else {
+            format!("{epoch:x}")
+        };
+        (hex, self.highest_seq.load(Ordering::Acquire))
     }
 
     /// Runs `OPEN`: the epoch, the latest sequence number and, from
@@ -320,8 +342,10 @@ impl RedisBackend {
         for topic in topics {
             invocation.key(self.keys.stream(topic));
         }
+        let (known_epoch, known_seq) = self.known();
         invocation.arg(format!("{:x}", wire::fresh_epoch()));
         invocation.arg(from.map_or_else(String::new, |seq| format!("{seq}-0")));
+        invocation.arg(known_epoch).arg(known_seq);
         let mut conn = self.conn.clone();
         let reply: Vec<Value> = match self.timed(invocation.invoke_async(&mut conn)).await {
             // The script only reads (and sets a missing epoch): after a
@@ -332,15 +356,15 @@ impl RedisBackend {
             other => other?,
         };
         let mut reply = reply.into_iter();
-        let epoch = match reply.next() {
-            Some(Value::BulkString(hex)) => self.observe_epoch(&hex)?,
-            _ => return Err(wire::protocol("no epoch")),
+        let Some(Value::BulkString(hex)) = reply.next() else {
+            return Err(wire::protocol("no epoch"));
         };
         let seq = reply
             .next()
             .as_ref()
             .and_then(wire::value_u64)
             .ok_or_else(|| wire::protocol("no sequence number"))?;
+        let epoch = self.observe(&hex, seq)?;
         Ok((epoch, seq, reply.collect()))
     }
 
@@ -382,12 +406,14 @@ impl RedisBackend {
                 Visibility::Public => "",
                 Visibility::Private => wire::PRIVATE,
             });
+        let (known_epoch, known_seq) = self.known();
+        invocation.arg(known_epoch).arg(known_seq);
         for topic in topics {
             invocation.arg(self.config_for(topic).get_max_events().max(1));
         }
         let mut conn = self.conn.clone();
         let (epoch, seq): (Vec<u8>, u64) = self.timed(invocation.invoke_async(&mut conn)).await?;
-        let epoch = self.observe_epoch(&epoch)?;
+        let epoch = self.observe(&epoch, seq)?;
         Ok(EventId::new(epoch, seq))
     }
 

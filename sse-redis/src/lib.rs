@@ -83,6 +83,16 @@
 //! client reconnects with its `Last-Event-ID` and gets the broker's
 //! `event: reset` notice, or the replay if the history still has it.
 //!
+//! A Redis restored from an older snapshot holds the same epoch with a
+//! lower sequence: it would give out again ids that browsers already hold,
+//! for other events, and a browser resuming from one would skip what it
+//! never saw. Each process remembers the highest sequence number it has
+//! seen; its next publish or subscribe, or its reader's next read, finds
+//! Redis below it and moves Redis to a fresh epoch first, so those ids
+//! reset instead. (A process that starts after the restore and publishes
+//! before any other notices cannot tell; the others move the epoch at their
+//! next read, within the reader's block time, 2 s by default.)
+//!
 //! # Bounds
 //!
 //! Of [`TopicConfig`](sse_core::broker::TopicConfig), Redis applies the

@@ -19,7 +19,7 @@ use redis::{AsyncConnectionConfig, Client, Value};
 use sse_core::broker::{Entry, LagPolicy};
 use tokio::sync::{Notify, broadcast};
 
-use crate::wire::{Stored, TopicsCache, parse_entries, parse_epoch};
+use crate::wire::{NEW_EPOCH, Stored, TopicsCache, fresh_epoch, parse_entries, parse_epoch};
 
 /// Timeouts, batch size and backoff, shared by a backend and its reader.
 #[derive(Clone, Debug)]
@@ -110,6 +110,7 @@ pub(crate) struct Reader {
     /// The backend's command connection, to unblock the reader's.
     pub(crate) control: ConnectionManager,
     pub(crate) epoch_key: String,
+    pub(crate) seq_key: String,
     pub(crate) registry: Arc<Registry>,
     pub(crate) options: Options,
 }
@@ -186,6 +187,33 @@ impl Reader {
         }
     }
 
+    /// Redis holds the epoch `known` but a sequence below `sent`, which
+    /// this process already sent: it went back in time (restarted from an
+    /// older snapshot). Moves it to a fresh epoch, so the ids given out
+    /// since the snapshot reset instead of naming other events later.
+    async fn went_back(&self, known: u64, sent: u64) {
+        tracing::warn!(
+            epoch = %format_args!("{known:x}"),
+            sent,
+            "sse-redis: Redis went back to an earlier sequence number (restored from an older snapshot?); moving to a new epoch"
+        );
+        let mut control = self.control.clone();
+        let script = redis::Script::new(NEW_EPOCH);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&self.epoch_key)
+            .arg(format!("{:x}", fresh_epoch()))
+            .arg(format!("{known:x}"));
+        let moved = invocation.invoke_async::<Option<Vec<u8>>>(&mut control);
+        match tokio::time::timeout(self.options.command_timeout, moved).await {
+            Ok(Ok(_)) => {}
+            // The next publish or subscribe of a process that saw the same
+            // makes the move, in `PUBLISH` or `OPEN`.
+            Ok(Err(error)) => tracing::warn!(%error, "sse-redis: cannot move Redis to a new epoch"),
+            Err(_) => tracing::warn!("sse-redis: moving Redis to a new epoch timed out"),
+        }
+    }
+
     /// Reads batches on one connection until it fails (`Err`) or the
     /// backend shuts down (`Ok`).
     async fn read(
@@ -220,6 +248,7 @@ impl Reader {
             }
             let mut pipe = redis::pipe();
             pipe.cmd("GET").arg(&self.epoch_key);
+            pipe.cmd("GET").arg(&self.seq_key);
             let xread = pipe
                 .cmd("XREAD")
                 .arg("COUNT")
@@ -233,9 +262,10 @@ impl Reader {
             for plan in &planned {
                 xread.arg(format!("{}-0", plan.cursor));
             }
-            let query = pipe.query_async::<(Option<Vec<u8>>, Value)>(&mut connection.conn);
+            let query =
+                pipe.query_async::<(Option<Vec<u8>>, Option<u64>, Value)>(&mut connection.conn);
             tokio::pin!(query);
-            let (epoch, reply) = tokio::select! {
+            let (epoch, seq, reply) = tokio::select! {
                 reply = &mut query => reply?,
                 () = self.registry.changed.notified() => loop {
                     // Again until the read ends: an unblock that reaches
@@ -248,7 +278,15 @@ impl Reader {
                 },
             };
             *backoff = self.options.backoff_min;
-            let epoch = epoch.as_deref().and_then(|hex| parse_epoch(hex).ok());
+            let mut epoch = epoch.as_deref().and_then(|hex| parse_epoch(hex).ok());
+            if let Some(known) = epoch {
+                let sent = self.registry.lock().sent_up_to(known);
+                if seq.unwrap_or(0) < sent {
+                    self.went_back(known, sent).await;
+                    // Every topic read is of the old epoch: closed below.
+                    epoch = None;
+                }
+            }
             let batches = match parse_reply(reply, &planned, &mut cache) {
                 Ok(batches) => batches,
                 Err(error) => {

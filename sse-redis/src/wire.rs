@@ -23,13 +23,17 @@ use sse_core::broker::{BrokerError, Entry, Visibility};
 /// lists the event's topics (several, or a private event's one); field `v`
 /// is `private` for a private event.
 ///
+/// Like [`OPEN`], it first moves to a fresh epoch when Redis went back in
+/// time (see [`NEW_EPOCH`]).
+///
 /// KEYS: epoch, sequence, then the topics' streams. ARGV: a fresh epoch
 /// (hex), the frame without its final newline, the topics joined by NUL
-/// (empty for one public topic), `~` or `=`, `private` or empty, then each
-/// stream's MAXLEN.
+/// (empty for one public topic), `~` or `=`, `private` or empty, the epoch
+/// and highest sequence number this process has seen, then each stream's
+/// MAXLEN.
 pub(crate) const PUBLISH: &str = r#"
 local epoch = redis.call('GET', KEYS[1])
-if not epoch then
+if not epoch or (epoch == ARGV[6] and tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[7])) then
   redis.call('SET', KEYS[1], ARGV[1])
   epoch = ARGV[1]
 end
@@ -52,7 +56,7 @@ for i = 3, #KEYS do
     table.insert(fields, 'v')
     table.insert(fields, ARGV[5])
   end
-  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 3], id, unpack(fields))
+  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 5], id, unpack(fields))
 end
 return {epoch, seq}
 "#;
@@ -60,14 +64,31 @@ return {epoch, seq}
 /// The value of field `v` for a private event.
 pub(crate) const PRIVATE: &str = "private";
 
-/// Reads, atomically, the epoch (set from `ARGV[1]` if missing), the
-/// latest sequence number, and, when `ARGV[2]` is a stream id, each
-/// topic's entries from it on.
+/// Moves Redis to the fresh epoch `ARGV[1]` if it still holds `ARGV[2]`:
+/// what a process does when Redis went back in time, holding the epoch it
+/// knows but a sequence below the highest it saw, as after a restart from
+/// an older snapshot. The ids given out since that snapshot would be given
+/// out again for other events; in a fresh epoch they reset instead.
+/// [`OPEN`] and [`PUBLISH`] check the same before they read or publish.
 ///
-/// KEYS: epoch, sequence, then the topics' streams.
+/// KEYS: epoch.
+pub(crate) const NEW_EPOCH: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[2] then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return redis.call('GET', KEYS[1])
+"#;
+
+/// Reads, atomically, the epoch (set from `ARGV[1]` if missing, or if
+/// Redis went back in time: see [`NEW_EPOCH`]), the latest sequence number,
+/// and, when `ARGV[2]` is a stream id, each topic's entries from it on.
+///
+/// KEYS: epoch, sequence, then the topics' streams. ARGV: a fresh epoch,
+/// the stream id, the epoch and highest sequence number this process has
+/// seen.
 pub(crate) const OPEN: &str = r#"
 local epoch = redis.call('GET', KEYS[1])
-if not epoch then
+if not epoch or (epoch == ARGV[3] and tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[4])) then
   redis.call('SET', KEYS[1], ARGV[1])
   epoch = ARGV[1]
 end

@@ -344,6 +344,111 @@ async fn a_restart_with_persistence_delivers_what_subscribers_missed() {
     assert_quiet(&mut on_b).await;
 }
 
+/// The serialized values of `keys` (`DUMP`), to put back later: what a
+/// snapshot holds.
+async fn snapshot(server: &RedisServer, keys: &[&str]) -> Vec<(String, Vec<u8>)> {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut dumped = Vec::new();
+    for key in keys {
+        let value: Vec<u8> = redis::cmd("DUMP")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        dumped.push((key.to_string(), value));
+    }
+    dumped
+}
+
+/// Puts `snapshot` back (`RESTORE … REPLACE`): Redis as if restarted from
+/// that older snapshot, with the same epoch and a lower sequence.
+async fn restore(server: &RedisServer, snapshot: &[(String, Vec<u8>)]) {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for (key, value) in snapshot {
+        let () = redis::cmd("RESTORE")
+            .arg(key)
+            .arg(0)
+            .arg(value)
+            .arg("REPLACE")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// Publishes `data` 0, 1, 2… to `news` on `a`, checks `on_b` receives
+/// each, and returns the ids.
+async fn publish_received(a: &Broker, on_b: &mut Subscription, n: usize) -> Vec<EventId> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = a
+            .publish("news", Event::data(&i.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(id_of(&next_event(on_b).await), id.to_string());
+        ids.push(id);
+    }
+    ids
+}
+
+const SNAPSHOT_KEYS: [&str; 3] = ["sse:epoch", "sse:seq", "sse:topic:news"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_back_at_an_older_snapshot_moves_to_a_new_epoch_at_the_next_publish() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let mut on_b = b.subscribe(&["news"], None).await.unwrap();
+    publish_received(&a, &mut on_b, 3).await;
+    let older = snapshot(&server, &SNAPSHOT_KEYS).await;
+    let last = *publish_received(&a, &mut on_b, 3).await.last().unwrap();
+    restore(&server, &older).await;
+
+    // Redis would give out ids 4, 5, 6 again, for other events: a browser
+    // holding `last` would then resume past events it never saw. A, which
+    // saw 6, moves Redis to a new epoch instead.
+    let after = a.publish("news", Event::data("after")).await.unwrap();
+    assert_ne!(after.epoch(), last.epoch());
+    // B's subscription ends (its position is gone) rather than going on
+    // silently, and `last` resets.
+    assert_eq!(next(&mut on_b).await, None);
+    let resumed = b
+        .subscribe(&["news"], Some(&last.to_string()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            resumed.resume(),
+            Resume::Reset {
+                reason: ResetReason::OtherEpoch,
+                ..
+            }
+        ),
+        "{:?}",
+        resumed.resume()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_sees_redis_back_at_an_older_snapshot_moves_it_to_a_new_epoch() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let mut on_b = b.subscribe(&["news"], None).await.unwrap();
+    publish_received(&a, &mut on_b, 3).await;
+    let older = snapshot(&server, &SNAPSHOT_KEYS).await;
+    let last = *publish_received(&a, &mut on_b, 3).await.last().unwrap();
+    restore(&server, &older).await;
+
+    // Nobody publishes: B's reader, which sent up to 6, sees the sequence
+    // at 3 on its next read, moves Redis on and ends its subscriptions.
+    assert_eq!(next(&mut on_b).await, None);
+    // A process that never saw 4 to 6 then publishes in the new epoch.
+    let fresh = broker(&server).await;
+    let id = fresh.publish("news", Event::data("later")).await.unwrap();
+    assert_ne!(id.epoch(), last.epoch());
+}
+
 async fn publish_retrying(broker: &Broker, topic: &str, data: &str) -> EventId {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
