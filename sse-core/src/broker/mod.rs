@@ -67,6 +67,14 @@
 //! nothing but its place in the topic's ring. A topic with no subscribers
 //! and no history is removed.
 //!
+//! # Private events
+//!
+//! [`Broker::publish_private`] publishes an event that only subscriptions
+//! whose [`Grant`] names its topic receive ([`Broker::subscribe_granted`]);
+//! the filter applies to replay and live events alike, and plain
+//! [`subscribe`](Broker::subscribe) grants nothing. Deciding the grant
+//! from a request is `sse-tower`'s `Authorize` hook.
+//!
 //! # Backends
 //!
 //! Where events are kept and how they travel is a [`Backend`];
