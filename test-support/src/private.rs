@@ -66,28 +66,12 @@ impl Reader {
 /// that starts and ends a script.
 pub const MARKER: &str = "marker";
 
-/// Whether [`check`] may expect live events of different topics in id
-/// order (the memory backend), or only within each topic (the Redis
-/// backend, whose topics are read by separate readers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Order {
-    /// In id order across topics.
-    AcrossTopics,
-    /// In id order within a topic.
-    WithinTopic,
-}
-
 /// Publishes `script` on `publisher` (event `n` carries data `n`) and checks
 /// that each of `readers`, subscribed on `subscriber` (the same broker, or
 /// another process's over a shared backend), receives exactly what the
-/// model says: live, and again when it resumes from before the script.
-pub async fn check(
-    publisher: &Broker,
-    subscriber: &Broker,
-    script: &[Publish],
-    readers: &[Reader],
-    order: Order,
-) {
+/// model says, in id order: live, and again when it resumes from before the
+/// script.
+pub async fn check(publisher: &Broker, subscriber: &Broker, script: &[Publish], readers: &[Reader]) {
     let start = publisher
         .publish(MARKER, Event::data("start"))
         .await
@@ -116,11 +100,7 @@ pub async fn check(
 
     for (reader, subscription) in readers.iter().zip(&mut live) {
         let expected = reader.expected(script);
-        let mut received = until_end(subscription, expected.len()).await;
-        if order == Order::WithinTopic {
-            received.sort_by_key(|data| data.parse::<usize>().ok());
-        }
-        assert_eq!(received, expected, "live, {reader:?}");
+        assert_eq!(until_end(subscription).await, expected, "live, {reader:?}");
     }
     for reader in readers {
         let topics = with_marker(reader);
@@ -136,9 +116,7 @@ pub async fn check(
             },
             "{reader:?}"
         );
-        // A replay is one merged read: in id order with any backend.
-        let replayed = until_end(&mut resumed, expected.len()).await;
-        assert_eq!(replayed, expected, "replayed, {reader:?}");
+        assert_eq!(until_end(&mut resumed).await, expected, "replayed, {reader:?}");
     }
 }
 
@@ -148,13 +126,10 @@ fn with_marker(reader: &Reader) -> Vec<&'static str> {
     topics
 }
 
-/// The data of each event until the end marker has come and at least
-/// `expected` events with it (with separate readers per topic, the marker
-/// may overtake the last of them).
-async fn until_end(subscription: &mut Subscription, expected: usize) -> Vec<String> {
+/// The data of each event before the end marker.
+async fn until_end(subscription: &mut Subscription) -> Vec<String> {
     let mut data = Vec::new();
-    let mut ended = false;
-    while !ended || data.len() < expected {
+    loop {
         let event = within("the end marker", subscription.next())
             .await
             .expect("the subscription ends only after the end marker");
@@ -164,12 +139,11 @@ async fn until_end(subscription: &mut Subscription, expected: usize) -> Vec<Stri
             .find_map(|line| line.strip_prefix("data: "))
             .unwrap_or_else(|| panic!("an event with data, not {frame:?}"));
         match value {
-            "end" => ended = true,
+            "end" => return data,
             "start" => panic!("the start marker is before the subscription's position"),
             _ => data.push(value.to_string()),
         }
     }
-    data
 }
 
 /// A script that covers every case: public and private, one topic and

@@ -5,13 +5,13 @@
 
 use proptest::prelude::*;
 use sse_core::broker::{Broker, Visibility};
-use sse_test_support::private::{self, Order, Publish, Reader};
+use sse_test_support::private::{self, Publish, Reader};
 
 #[tokio::test]
 async fn private_events_reach_only_granted_subscribers_live_and_replayed() {
     let broker = Broker::new();
     let (script, readers) = private::every_case();
-    private::check(&broker, &broker, &script, &readers, Order::AcrossTopics).await;
+    private::check(&broker, &broker, &script, &readers).await;
 }
 
 const TOPICS: [&str; 3] = ["a", "b", "c"];
@@ -53,7 +53,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         runtime.block_on(async {
             let broker = Broker::new();
-            private::check(&broker, &broker, &script, &readers, Order::AcrossTopics).await;
+            private::check(&broker, &broker, &script, &readers).await;
         });
     }
 }
