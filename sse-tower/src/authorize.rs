@@ -14,9 +14,8 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 
-use http::header::WWW_AUTHENTICATE;
+use http::StatusCode;
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, StatusCode};
 use sse_core::broker::{BrokerError, Grant};
 
 /// Decides, when a request subscribes to `topics`, what it may read.
@@ -175,55 +174,6 @@ impl Error for Refused {
         match self {
             Refused::Denied(denied) => Some(denied),
             Refused::Broker(error) => Some(error),
-        }
-    }
-}
-
-/// A reason a subscription was refused, as the status and headers of the
-/// response [`refusal`](crate::refusal) builds; its `Display` is the body.
-///
-/// ```
-/// use sse_tower::{Denied, Refusal};
-///
-/// let mut headers = http::HeaderMap::new();
-/// Denied::Unauthenticated.headers(&mut headers);
-/// assert_eq!(headers["www-authenticate"], "Bearer");
-/// ```
-pub trait Refusal: fmt::Display {
-    /// The response's status.
-    fn status(&self) -> StatusCode;
-
-    /// Adds the headers the status calls for (`Retry-After`,
-    /// `WWW-Authenticate`).
-    fn headers(&self, headers: &mut HeaderMap) {
-        let _ = headers;
-    }
-}
-
-impl Refusal for Denied {
-    fn status(&self) -> StatusCode {
-        Denied::status(self)
-    }
-
-    fn headers(&self, headers: &mut HeaderMap) {
-        if let Denied::Unauthenticated = self {
-            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-    }
-}
-
-impl Refusal for Refused {
-    fn status(&self) -> StatusCode {
-        match self {
-            Refused::Denied(denied) => Refusal::status(denied),
-            Refused::Broker(error) => error.status(),
-        }
-    }
-
-    fn headers(&self, headers: &mut HeaderMap) {
-        match self {
-            Refused::Denied(denied) => denied.headers(headers),
-            Refused::Broker(error) => error.headers(headers),
         }
     }
 }

@@ -117,6 +117,8 @@ pub mod keep_alive;
 mod last_event_id;
 mod layer;
 mod query;
+#[cfg(feature = "broker")]
+mod refusal;
 mod response;
 mod service;
 pub mod shutdown;
@@ -126,7 +128,7 @@ mod topics;
 pub mod write_deadline;
 
 #[cfg(feature = "broker")]
-pub use authorize::{Authorize, Denied, Refusal, Refused};
+pub use authorize::{Authorize, Denied, Refused};
 pub use body::{SseBody, StreamPanicked};
 pub use config::SseConfig;
 pub use future::ResponseFuture;
@@ -134,10 +136,12 @@ pub use item::{BoxError, SseItem};
 pub use keep_alive::KeepAlive;
 pub use last_event_id::{InvalidLastEventId, LAST_EVENT_ID, LastEventId};
 pub use layer::SseLayer;
+#[cfg(feature = "broker")]
+pub use refusal::{REFUSAL_RETRY_AFTER, Refusal, refusal};
 pub use response::{SseResponse, response, set_event_stream_headers};
 pub use service::SseService;
 pub use shutdown::Shutdown;
 #[cfg(feature = "broker")]
-pub use subscription::{REFUSAL_RETRY_AFTER, refusal, subscribe, subscribe_authorized};
+pub use subscription::{subscribe, subscribe_authorized};
 pub use topics::{InvalidTopics, Topics};
 pub use write_deadline::WriteDeadline;

@@ -1,13 +1,9 @@
 //! Serving a broker subscription in one line.
 
-use std::time::Duration;
-
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use sse_core::broker::{Broker, BrokerError, Subscription};
 
-use crate::authorize::{Authorize, Refusal, Refused};
+use crate::authorize::{Authorize, Refused};
 use crate::last_event_id::LastEventId;
 use crate::response::SseResponse;
 
@@ -119,76 +115,5 @@ fn resume_from(last_event_id: &LastEventId) -> Option<&str> {
         LastEventId::Present(id) => Some(id.as_str()),
         // No broker id is empty, so this is a reset with reason `malformed`.
         LastEventId::Invalid(_) => Some(""),
-    }
-}
-
-/// How long a client is asked to wait before it tries again when the broker
-/// refuses a subscription for a reason that passes (a limit is full, the
-/// backend is unreachable): the `Retry-After` of [`refusal`].
-pub const REFUSAL_RETRY_AFTER: Duration = Duration::from_secs(5);
-
-/// The response for a refused subscription, its body the reason as text
-/// (see [`Refusal`]):
-///
-/// - a full admission limit ([`BrokerError::TooManySubscriptions`],
-///   [`BrokerError::TooManySubscribers`]) or a failing backend:
-///   `503 Service Unavailable` with `Retry-After` ([`REFUSAL_RETRY_AFTER`]);
-/// - a broker that has shut down: `503` without `Retry-After` (this process
-///   will not serve it again; a load balancer should go elsewhere);
-/// - no topic: `400 Bad Request`;
-/// - refused by the [`Authorize`] hook: `401` or `403` ([`Denied`](crate::Denied)).
-///
-/// A browser's `EventSource` treats any status but `200` as final and does
-/// not reconnect by itself; a page that wants to retry re-creates it.
-///
-/// ```
-/// use sse_core::broker::Broker;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let broker = Broker::builder().max_subscriptions(0).build();
-/// let last_event_id = sse_tower::LastEventId::Absent;
-/// let error = sse_tower::subscribe(&broker, &["chat"], &last_event_id).await.unwrap_err();
-/// let response = sse_tower::refusal(&error);
-/// assert_eq!(response.status(), 503);
-/// assert_eq!(response.headers()["retry-after"], "5");
-/// assert_eq!(response.body(), "the broker already has its maximum of 0 subscriptions");
-/// # }
-/// ```
-pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response<String> {
-    let mut response = Response::new(reason.to_string());
-    *response.status_mut() = reason.status();
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    reason.headers(headers);
-    response
-}
-
-impl Refusal for BrokerError {
-    fn status(&self) -> StatusCode {
-        match self {
-            BrokerError::TooManySubscriptions { .. }
-            | BrokerError::TooManySubscribers { .. }
-            | BrokerError::Backend(_)
-            | BrokerError::Closed => StatusCode::SERVICE_UNAVAILABLE,
-            BrokerError::NoTopic => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn headers(&self, headers: &mut HeaderMap) {
-        // Not after shutdown: this process will not serve it again.
-        if let BrokerError::TooManySubscriptions { .. }
-        | BrokerError::TooManySubscribers { .. }
-        | BrokerError::Backend(_) = self
-        {
-            headers.insert(
-                RETRY_AFTER,
-                HeaderValue::from(REFUSAL_RETRY_AFTER.as_secs()),
-            );
-        }
     }
 }

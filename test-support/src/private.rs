@@ -71,7 +71,12 @@ pub const MARKER: &str = "marker";
 /// another process's over a shared backend), receives exactly what the
 /// model says, in id order: live, and again when it resumes from before the
 /// script.
-pub async fn check(publisher: &Broker, subscriber: &Broker, script: &[Publish], readers: &[Reader]) {
+pub async fn check(
+    publisher: &Broker,
+    subscriber: &Broker,
+    script: &[Publish],
+    readers: &[Reader],
+) {
     let start = publisher
         .publish(MARKER, Event::data("start"))
         .await
@@ -116,7 +121,11 @@ pub async fn check(publisher: &Broker, subscriber: &Broker, script: &[Publish], 
             },
             "{reader:?}"
         );
-        assert_eq!(until_end(&mut resumed).await, expected, "replayed, {reader:?}");
+        assert_eq!(
+            until_end(&mut resumed).await,
+            expected,
+            "replayed, {reader:?}"
+        );
     }
 }
 
