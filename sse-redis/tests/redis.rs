@@ -344,29 +344,46 @@ async fn a_restart_with_persistence_delivers_what_subscribers_missed() {
     assert_quiet(&mut on_b).await;
 }
 
-/// The serialized values of `keys` (`DUMP`), to put back later: what a
-/// snapshot holds.
-async fn snapshot(server: &RedisServer, keys: &[&str]) -> Vec<(String, Vec<u8>)> {
-    let client = redis::Client::open(server.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let mut dumped = Vec::new();
-    for key in keys {
-        let value: Vec<u8> = redis::cmd("DUMP")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        dumped.push((key.to_string(), value));
-    }
-    dumped
+/// Redis put back at an older snapshot: A published 6 events to `news`,
+/// which B's subscription received, then the epoch, the sequence and the
+/// stream are restored as they were after the third (`DUMP` then
+/// `RESTORE … REPLACE`), as after a restart from that snapshot.
+struct RolledBack {
+    server: RedisServer,
+    a: Broker,
+    b: Broker,
+    on_b: Subscription,
+    /// The id of the sixth event, which B's client holds.
+    last: EventId,
 }
 
-/// Puts `snapshot` back (`RESTORE … REPLACE`): Redis as if restarted from
-/// that older snapshot, with the same epoch and a lower sequence.
-async fn restore(server: &RedisServer, snapshot: &[(String, Vec<u8>)]) {
+async fn rolled_back() -> RolledBack {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let mut on_b = b.subscribe(&["news"], None).await.unwrap();
+    let mut ids = Vec::new();
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    for (key, value) in snapshot {
+    let mut older = Vec::new();
+    for n in 0..6 {
+        if n == 3 {
+            for key in ["sse:epoch", "sse:seq", "sse:topic:news"] {
+                let value: Vec<u8> = redis::cmd("DUMP")
+                    .arg(key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                older.push((key, value));
+            }
+        }
+        let id = a
+            .publish("news", Event::data(&n.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(id_of(&next_event(&mut on_b).await), id.to_string());
+        ids.push(id);
+    }
+    for (key, value) in older {
         let () = redis::cmd("RESTORE")
             .arg(key)
             .arg(0)
@@ -376,34 +393,24 @@ async fn restore(server: &RedisServer, snapshot: &[(String, Vec<u8>)]) {
             .await
             .unwrap();
     }
-}
-
-/// Publishes `data` 0, 1, 2… to `news` on `a`, checks `on_b` receives
-/// each, and returns the ids.
-async fn publish_received(a: &Broker, on_b: &mut Subscription, n: usize) -> Vec<EventId> {
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let id = a
-            .publish("news", Event::data(&i.to_string()))
-            .await
-            .unwrap();
-        assert_eq!(id_of(&next_event(on_b).await), id.to_string());
-        ids.push(id);
+    RolledBack {
+        server,
+        a,
+        b,
+        on_b,
+        last: ids[5],
     }
-    ids
 }
-
-const SNAPSHOT_KEYS: [&str; 3] = ["sse:epoch", "sse:seq", "sse:topic:news"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_back_at_an_older_snapshot_moves_to_a_new_epoch_at_the_next_publish() {
-    let server = RedisServer::start();
-    let (a, b) = (broker(&server).await, broker(&server).await);
-    let mut on_b = b.subscribe(&["news"], None).await.unwrap();
-    publish_received(&a, &mut on_b, 3).await;
-    let older = snapshot(&server, &SNAPSHOT_KEYS).await;
-    let last = *publish_received(&a, &mut on_b, 3).await.last().unwrap();
-    restore(&server, &older).await;
+    let RolledBack {
+        server: _server,
+        a,
+        b,
+        mut on_b,
+        last,
+    } = rolled_back().await;
 
     // Redis would give out ids 4, 5, 6 again, for other events: a browser
     // holding `last` would then resume past events it never saw. A, which
@@ -432,13 +439,12 @@ async fn a_redis_back_at_an_older_snapshot_moves_to_a_new_epoch_at_the_next_publ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_sees_redis_back_at_an_older_snapshot_moves_it_to_a_new_epoch() {
-    let server = RedisServer::start();
-    let (a, b) = (broker(&server).await, broker(&server).await);
-    let mut on_b = b.subscribe(&["news"], None).await.unwrap();
-    publish_received(&a, &mut on_b, 3).await;
-    let older = snapshot(&server, &SNAPSHOT_KEYS).await;
-    let last = *publish_received(&a, &mut on_b, 3).await.last().unwrap();
-    restore(&server, &older).await;
+    let RolledBack {
+        server,
+        mut on_b,
+        last,
+        ..
+    } = rolled_back().await;
 
     // Nobody publishes: B's reader, which sent up to 6, sees the sequence
     // at 3 on its next read, moves Redis on and ends its subscriptions.
