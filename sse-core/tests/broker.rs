@@ -293,6 +293,34 @@ async fn skip_ahead_sends_a_lagged_notice_then_continues() {
 }
 
 #[tokio::test]
+async fn the_lag_limit_in_bytes_bounds_a_subscriber_behind_few_large_events() {
+    // Each event encodes to about 1 030 bytes: three fit in 3 300, four
+    // do not, far below the lag limit in events.
+    let broker = Broker::builder()
+        .defaults(
+            TopicConfig::new()
+                .lag_limit(1_000)
+                .lag_limit_bytes(3_300)
+                .lag_policy(LagPolicy::SkipAhead),
+        )
+        .build();
+    let mut s = broker.subscribe(&["t"], None).await.unwrap();
+    for n in 0..10 {
+        let data = format!("{n}{}", "x".repeat(999));
+        broker.publish("t", Event::data(&data)).await.unwrap();
+    }
+    assert_eq!(
+        next(&mut s).await.unwrap().as_bytes(),
+        b"event: lagged\ndata: 7\n\n"
+    );
+    let rest: Vec<String> = (0..3)
+        .map(|_| ready(&mut s).unwrap().unwrap())
+        .map(|e| data(&e)[..1].to_owned())
+        .collect();
+    assert_eq!(rest, ["7", "8", "9"]);
+}
+
+#[tokio::test]
 async fn dropping_a_subscription_unsubscribes_at_once_and_counts_fall_to_zero() {
     let joined = Arc::new(AtomicUsize::new(0));
     let left = Arc::new(AtomicUsize::new(0));

@@ -14,7 +14,6 @@ use sse_core::broker::{
     TopicConfig, TopicStats, Visibility,
 };
 use tokio::runtime::Handle;
-use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
 use crate::reader::{LocalTopic, Options, Reader, Registry, Topics};
@@ -529,7 +528,7 @@ impl RedisBackend {
     /// A new local topic, read from after `cursor`.
     fn new_topic(&self, name: &str, epoch: u64, cursor: u64) -> LocalTopic {
         let config = self.config_for(name);
-        let (sender, _) = broadcast::channel(config.get_lag_limit().clamp(1, 1 << 24));
+        let (sender, _) = config.live_feed();
         LocalTopic {
             sender: Some(sender),
             cursor,

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Value};
-use sse_core::broker::{Entry, LagPolicy};
-use tokio::sync::{Notify, broadcast};
+use sse_core::broker::{Entry, LagPolicy, ring};
+use tokio::sync::Notify;
 
 use crate::wire::{NEW_EPOCH, Stored, TopicsCache, fresh_epoch, parse_entries, parse_epoch};
 
@@ -35,7 +35,7 @@ pub(crate) struct Options {
 #[derive(Debug)]
 pub(crate) struct LocalTopic {
     /// `None` once the feed is closed: shutdown, or a position lost.
-    pub(crate) sender: Option<broadcast::Sender<Entry>>,
+    pub(crate) sender: Option<ring::Sender>,
     /// The last sequence number read from the stream (or the position the
     /// topic was opened at).
     pub(crate) cursor: u64,
@@ -51,9 +51,7 @@ impl LocalTopic {
     }
 
     pub(crate) fn subscribers(&self) -> usize {
-        self.sender
-            .as_ref()
-            .map_or(0, broadcast::Sender::receiver_count)
+        self.sender.as_ref().map_or(0, ring::Sender::receiver_count)
     }
 }
 
@@ -363,8 +361,7 @@ impl Reader {
             let Some(sender) = &topic.sender else {
                 continue;
             };
-            // An error means no receiver right now: nothing to do.
-            let _ = sender.send(entry);
+            sender.send(entry);
             topic.cursor = seq;
             highest = Some(seq);
         }

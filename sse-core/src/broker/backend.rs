@@ -6,12 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::broadcast;
-
 use super::config::LagPolicy;
 use super::error::BrokerError;
 use super::grant::Visibility;
 use super::id::EventId;
+use super::ring;
 use super::stats::TopicStats;
 use super::subscription::ResetReason;
 use crate::Event;
@@ -49,9 +48,9 @@ pub struct Entry {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use sse_core::broker::{LagPolicy, Live};
+/// use sse_core::broker::{LagPolicy, Live, TopicConfig};
 ///
-/// let (sender, receiver) = tokio::sync::broadcast::channel(16);
+/// let (sender, receiver) = TopicConfig::new().live_feed();
 /// let live = Live { topic: Arc::from("chat"), receiver, policy: LagPolicy::Disconnect };
 /// # drop((sender, live));
 /// ```
@@ -63,7 +62,7 @@ pub struct Live {
     /// was opened, in order. Closed by [`Backend::shutdown`]; a backend
     /// that closes it before (it lost the topic's position) ends the
     /// subscription, so the client reconnects and resumes or resets.
-    pub receiver: broadcast::Receiver<Entry>,
+    pub receiver: ring::Receiver,
     /// What to do when the receiver lags.
     pub policy: LagPolicy,
 }
@@ -117,9 +116,9 @@ pub struct BackendStats {
 /// The [`Broker`](super::Broker) validates and parses what the application
 /// gives it (topics, `Last-Event-ID`), keeps statistics and hooks, and turns
 /// what a backend returns into a [`Subscription`](super::Subscription). The
-/// backend assigns ids, keeps history, and feeds one
-/// `tokio::sync::broadcast` channel per topic in this process, from which
-/// every local subscriber reads.
+/// backend assigns ids, keeps history, and feeds one live feed per topic in
+/// this process ([`TopicConfig::live_feed`](super::TopicConfig::live_feed)),
+/// from which every local subscriber reads.
 ///
 /// [`MemoryBackend`](super::MemoryBackend) is the default. A Redis Streams
 /// backend maps onto the same methods:
@@ -130,9 +129,9 @@ pub struct BackendStats {
 ///   `XADD`s the event to the stream of every topic with that counter as an
 ///   explicit id, atomically, so ids are shared by all processes and an event
 ///   in several topics keeps one id. The future resolves when Redis answers.
-/// - [`open`](Self::open): subscribe to the local broadcast of each topic
+/// - [`open`](Self::open): subscribe to the local feed of each topic
 ///   first (fed by one `XREAD BLOCK` loop per process over the streams of
-///   every local topic, which sends each entry into its topic's broadcast,
+///   every local topic, which sends each entry into its topic's feed,
 ///   in id order across topics), then `XRANGE` after the position; the
 ///   receiver then holds everything after the range's end, and the
 ///   subscription skips live entries up to the last replayed sequence

@@ -2,8 +2,11 @@
 
 use std::time::Duration;
 
+use super::ring;
+
 /// What happens to a subscriber that falls more than
-/// [`TopicConfig::lag_limit`] events behind.
+/// [`TopicConfig::lag_limit`] events or [`TopicConfig::lag_limit_bytes`]
+/// bytes behind.
 ///
 /// ```
 /// use sse_core::broker::{LagPolicy, TopicConfig};
@@ -29,7 +32,7 @@ pub enum LagPolicy {
 /// subscriber may fall behind.
 ///
 /// The defaults: 1000 events, 16 MiB, 5 minutes of history; a lag limit of
-/// 256 events with [`LagPolicy::Disconnect`]. Keep the history well above
+/// 256 events or 4 MiB with [`LagPolicy::Disconnect`]. Keep the history well above
 /// the lag limit: a subscriber cut off for lagging reconnects with the id of
 /// the last event it read, which must still be in the history for it to
 /// resume rather than reset.
@@ -51,6 +54,7 @@ pub struct TopicConfig {
     max_bytes: usize,
     max_age: Duration,
     lag_limit: usize,
+    lag_limit_bytes: usize,
     lag_policy: LagPolicy,
 }
 
@@ -61,6 +65,7 @@ impl Default for TopicConfig {
             max_bytes: TopicConfig::DEFAULT_MAX_BYTES,
             max_age: TopicConfig::DEFAULT_MAX_AGE,
             lag_limit: TopicConfig::DEFAULT_LAG_LIMIT,
+            lag_limit_bytes: TopicConfig::DEFAULT_LAG_LIMIT_BYTES,
             lag_policy: LagPolicy::Disconnect,
         }
     }
@@ -77,6 +82,9 @@ impl TopicConfig {
     /// 1000, so that a subscriber cut off for lagging can resume from it
     /// (events still in its socket buffers count against that margin).
     pub const DEFAULT_LAG_LIMIT: usize = 256;
+    /// Default lag limit in bytes: 4 MiB of encoded events, a quarter of
+    /// the default history size, for the same reason.
+    pub const DEFAULT_LAG_LIMIT_BYTES: usize = 4 << 20;
 
     /// The defaults.
     ///
@@ -125,10 +133,11 @@ impl TopicConfig {
         self
     }
 
-    /// How many events a subscriber may fall behind (at least 1; rounded up
-    /// to a power of two by the channel). Each topic with subscribers keeps a
-    /// ring of this many slots; a subscriber that never reads holds nothing
-    /// beyond its position in that ring.
+    /// How many events a subscriber may fall behind (at least 1). Each
+    /// topic with subscribers keeps its newest events within this bound and
+    /// [`lag_limit_bytes`](Self::lag_limit_bytes) for them to read; a
+    /// subscriber that never reads holds nothing beyond that and the few
+    /// events around its own position.
     ///
     /// ```
     /// # use sse_core::broker::TopicConfig;
@@ -136,6 +145,18 @@ impl TopicConfig {
     /// ```
     pub fn lag_limit(mut self, n: usize) -> Self {
         self.lag_limit = n.max(1);
+        self
+    }
+
+    /// How many bytes of encoded events a subscriber may fall behind (at
+    /// least 1). The newest event always stays readable, however large.
+    ///
+    /// ```
+    /// # use sse_core::broker::TopicConfig;
+    /// assert_eq!(TopicConfig::new().lag_limit_bytes(1 << 10).get_lag_limit_bytes(), 1024);
+    /// ```
+    pub fn lag_limit_bytes(mut self, n: usize) -> Self {
+        self.lag_limit_bytes = n.max(1);
         self
     }
 
@@ -202,10 +223,28 @@ impl TopicConfig {
         self.lag_policy
     }
 
-    /// The capacity of the topic's channel: the lag limit, kept within what
-    /// the channel accepts.
-    pub(crate) fn lag_limit_for_channel(&self) -> usize {
-        self.lag_limit.clamp(1, 1 << 24)
+    /// See [`lag_limit_bytes`](Self::lag_limit_bytes).
+    ///
+    /// ```
+    /// # use sse_core::broker::TopicConfig;
+    /// assert_eq!(TopicConfig::new().get_lag_limit_bytes(), 4 << 20);
+    /// ```
+    pub fn get_lag_limit_bytes(&self) -> usize {
+        self.lag_limit_bytes
+    }
+
+    /// A live feed for the topic, bounded by its lag limits: what a
+    /// [`Backend`](crate::broker::Backend) sends each of the topic's events
+    /// into.
+    ///
+    /// ```
+    /// # use sse_core::broker::TopicConfig;
+    /// let (sender, receiver) = TopicConfig::new().live_feed();
+    /// assert_eq!(sender.receiver_count(), 1);
+    /// # drop(receiver);
+    /// ```
+    pub fn live_feed(&self) -> (ring::Sender, ring::Receiver) {
+        ring::channel(self.lag_limit, self.lag_limit_bytes)
     }
 
     /// Whether this topic keeps any history.

@@ -94,6 +94,7 @@ mod error;
 mod grant;
 mod id;
 mod memory;
+pub mod ring;
 mod stats;
 mod subscription;
 mod topic;

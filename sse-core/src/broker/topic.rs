@@ -4,10 +4,9 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use tokio::sync::broadcast;
-
 use super::backend::Entry;
 use super::config::TopicConfig;
+use super::ring;
 
 /// A topic: everything is behind one lock, so that appending to history and
 /// sending live happen together, and a subscriber takes its receiver and its
@@ -22,7 +21,7 @@ pub(crate) struct Topic {
 pub(crate) struct TopicState {
     /// Present while the topic has subscribers: the ring of `lag_limit`
     /// slots exists only then.
-    pub(crate) sender: Option<broadcast::Sender<Entry>>,
+    pub(crate) sender: Option<ring::Sender>,
     history: VecDeque<(Entry, Instant)>,
     bytes: usize,
     /// Every event with a sequence number up to this one is gone from
@@ -51,9 +50,7 @@ impl Topic {
 impl TopicState {
     /// Subscribers now.
     pub(crate) fn subscribers(&self) -> usize {
-        self.sender
-            .as_ref()
-            .map_or(0, broadcast::Sender::receiver_count)
+        self.sender.as_ref().map_or(0, ring::Sender::receiver_count)
     }
 
     pub(crate) fn retained(&self) -> (usize, usize) {
@@ -66,11 +63,11 @@ impl TopicState {
     }
 
     /// A receiver for a new subscriber, creating the ring if needed.
-    pub(crate) fn receiver(&mut self, config: &TopicConfig) -> broadcast::Receiver<Entry> {
+    pub(crate) fn receiver(&mut self, config: &TopicConfig) -> ring::Receiver {
         match &self.sender {
             Some(sender) => sender.subscribe(),
             None => {
-                let (sender, receiver) = broadcast::channel(config.lag_limit_for_channel());
+                let (sender, receiver) = config.live_feed();
                 self.sender = Some(sender);
                 receiver
             }
@@ -95,15 +92,14 @@ impl TopicState {
         if config.keeps_history() {
             self.bytes += entry.event.len();
             if let Some(sender) = &self.sender {
-                // An error means no receiver: nothing to do.
-                let _ = sender.send(entry.clone());
+                sender.send(entry.clone());
             }
             self.history.push_back((entry, now));
             evicted += self.evict(config, now);
         } else {
             self.forgotten_up_to = self.forgotten_up_to.max(entry.seq);
             if let Some(sender) = &self.sender {
-                let _ = sender.send(entry);
+                sender.send(entry);
             }
         }
         evicted
