@@ -283,6 +283,7 @@ impl Receiver {
     /// drop(sender);
     /// assert!(matches!(receiver.try_recv(), Err(ring::TryRecvError::Closed)));
     /// ```
+    #[inline]
     pub fn try_recv(&mut self) -> Result<Entry, TryRecvError> {
         let crossing = self.next - self.segment.start == SEGMENT as u64;
         if crossing || self.next < self.shared.oldest.load(Ordering::Acquire) {
@@ -321,6 +322,7 @@ impl Receiver {
     /// sender.send(Entry { seq: 7, event: Event::data("x"), topics: None, visibility: Visibility::Public });
     /// assert!(matches!(receiver.poll_recv(&mut cx), Poll::Ready(Ok(entry)) if entry.seq == 7));
     /// ```
+    #[inline]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Entry, RecvError>> {
         loop {
             match self.try_recv() {

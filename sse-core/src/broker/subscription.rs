@@ -425,6 +425,7 @@ fn notice(args: fmt::Arguments<'_>) -> Event {
     Event::from_encoded_unchecked(Bytes::from(args.to_string()))
 }
 
+#[inline]
 fn poll_lane(lane: &mut Lane, cx: &mut Context<'_>) -> Poll<LaneItem> {
     loop {
         return match lane.receiver.poll_recv(cx) {
