@@ -55,8 +55,8 @@
 //! Each process has one reader task, on its own connection, looping on one
 //! `XREAD BLOCK` over the streams of every topic with subscribers in this
 //! process. One `XREAD` is one snapshot of all those streams, so the reader
-//! sends the entries merged by id into each topic's local
-//! `tokio::sync::broadcast` channel: a subscription to several topics
+//! sends the entries merged by id into each topic's local live feed
+//! (`sse_core::broker::ring`): a subscription to several topics
 //! receives them in id order, as with the in-memory backend, and the
 //! `Last-Event-ID` a browser holds never passes an event it has not
 //! received. Every local subscriber reads from those channels: the frame

@@ -1,6 +1,6 @@
 //! The one reader per process: an `XREAD BLOCK` loop over the streams of
 //! every topic with local subscribers, which sends each entry into its
-//! topic's local broadcast channel, in id order across topics.
+//! topic's local live feed, in id order across topics.
 //!
 //! One reader for all topics, not one per topic: a subscription to several
 //! topics delivers in id order only if every id below one it received on

@@ -60,12 +60,12 @@
 //! # Bounds
 //!
 //! Per topic ([`TopicConfig`]): history of at most 1000 events, 16 MiB and
-//! 5 minutes by default; a lag limit of 256 events, after which a
+//! 5 minutes by default; a lag limit of 256 events or 4 MiB, after which a
 //! subscriber is disconnected (the default; its browser reconnects and
 //! resumes from history) or skips ahead with an `event: lagged` notice
 //! ([`LagPolicy`]). A subscriber that never reads delays no one and holds
-//! nothing but its place in the topic's ring. A topic with no subscribers
-//! and no history is removed.
+//! nothing but the few events around its place in the topic's live feed
+//! ([`ring`]). A topic with no subscribers and no history is removed.
 //!
 //! # Private events
 //!
