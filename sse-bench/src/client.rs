@@ -65,7 +65,11 @@ pub struct Counters {
     pub replays: AtomicU64,
     /// Of those, the ones answered by a `reset` notice before any event.
     pub reconnect_resets: AtomicU64,
-    /// Of those, the ones whose first event is neither: a gap with no
+    /// Of those, the ones that sent the id of a `reset` notice (no bench
+    /// event came after it before the cut) and whose first event does not
+    /// continue the bench sequence: the gap was told, by that notice.
+    pub reconnect_from_notice: AtomicU64,
+    /// Of those, the ones whose first event is none of these: a gap with no
     /// notice (counted in `silent_lost` too) or an event already received.
     pub reconnect_others: AtomicU64,
     /// Connections that used up their `MAX_RECONNECTS` and stopped.
@@ -86,6 +90,7 @@ pub struct Tally {
     pub reconnects_with_id: u64,
     pub replays: u64,
     pub reconnect_resets: u64,
+    pub reconnect_from_notice: u64,
     pub reconnect_others: u64,
     pub gave_up: u64,
 }
@@ -104,6 +109,7 @@ impl Counters {
             reconnects_with_id: get(&self.reconnects_with_id),
             replays: get(&self.replays),
             reconnect_resets: get(&self.reconnect_resets),
+            reconnect_from_notice: get(&self.reconnect_from_notice),
             reconnect_others: get(&self.reconnect_others),
             gave_up: get(&self.gave_up),
         }
@@ -124,6 +130,7 @@ impl Tally {
             reconnects_with_id: self.reconnects_with_id - before.reconnects_with_id,
             replays: self.replays - before.replays,
             reconnect_resets: self.reconnect_resets - before.reconnect_resets,
+            reconnect_from_notice: self.reconnect_from_notice - before.reconnect_from_notice,
             reconnect_others: self.reconnect_others - before.reconnect_others,
             gave_up: self.gave_up - before.gave_up,
         }
@@ -240,6 +247,8 @@ struct Follow {
     last_seq: Option<u64>,
     /// The last `id:` received (ours), sent back as `Last-Event-ID`.
     last_id: Vec<u8>,
+    /// `last_id` came in a notice (a `reset` carries the position).
+    id_from_notice: bool,
     /// A `lagged` or `reset` notice came since the last bench event.
     told: bool,
     /// Inside a notice event (its `data:` is not a bench event).
@@ -388,6 +397,8 @@ fn process(
                 follow.awaiting_resume = false;
                 let resumed = if follow.last_seq.is_some_and(|last| seq == last + 1) {
                     &counters.replays
+                } else if follow.told && follow.id_from_notice {
+                    &counters.reconnect_from_notice
                 } else {
                     &counters.reconnect_others
                 };
@@ -412,6 +423,7 @@ fn process(
         } else if let Some(id) = line.strip_prefix(b"id: ") {
             follow.last_id.clear();
             follow.last_id.extend_from_slice(id);
+            follow.id_from_notice = follow.in_notice;
         } else if let Some(event) = line.strip_prefix(b"event: ") {
             follow.in_notice = true;
             match event {
@@ -543,6 +555,36 @@ mod tests {
                 ..Tally::default()
             }
         );
+    }
+
+    #[test]
+    fn a_reconnection_with_a_reset_notices_id_resumes_after_a_told_gap() {
+        // Cut off after a reset notice (position a-90) and before any bench
+        // event: the reconnection sends a-90 and the replay starts at 91.
+        let counters = Counters::default();
+        let latency = Histogram::new();
+        let mut follow = Follow {
+            last_seq: Some(7),
+            ..Follow::default()
+        };
+        let mut buf = b"event: reset\nid: a-90\ndata: evicted\n\n".to_vec();
+        let filled = buf.len();
+        process(&mut buf, filled, &mut follow, &counters, &latency);
+        assert_eq!(follow.last_id, b"a-90");
+        follow.awaiting_resume = true;
+        let mut buf = b"data: 91 10 x\nid: a-91\n\n".to_vec();
+        let filled = buf.len();
+        process(&mut buf, filled, &mut follow, &counters, &latency);
+        assert_eq!(
+            counters.tally(),
+            Tally {
+                resets: 1,
+                reconnect_from_notice: 1,
+                signalled_lost: 83,
+                ..Tally::default()
+            }
+        );
+        assert!(!follow.id_from_notice, "a bench event's id follows");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use sse_axum::{LastEventId, SseResponse};
-use sse_core::broker::Broker;
+use sse_core::broker::{Broker, TopicConfig};
 use sse_tower::WriteDeadline;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -77,6 +77,8 @@ pub struct Setup {
     pub http: Conn,
     /// `WriteDeadline` around each accepted socket (`None`: plain socket).
     pub write_deadline: Option<Duration>,
+    /// The topic's history in events (ours); `None`: the broker's default.
+    pub history: Option<usize>,
     /// `SO_SNDBUF` set on the listening socket (accepted sockets inherit
     /// it); `None` leaves the kernel's default and autotuning.
     pub send_buffer: Option<u32>,
@@ -103,7 +105,12 @@ pub async fn serve(setup: Setup) -> std::io::Result<()> {
         connections: Arc::clone(&connections),
     };
     let feed = match setup.kind {
-        Kind::Ours => Feed::Ours(Broker::new()),
+        Kind::Ours => Feed::Ours(match setup.history {
+            Some(events) => Broker::builder()
+                .defaults(TopicConfig::new().max_events(events))
+                .build(),
+            None => Broker::new(),
+        }),
         // Capacity 1024, as the issue specifies.
         Kind::Reference => Feed::Reference(broadcast::channel(1024).0),
     };
