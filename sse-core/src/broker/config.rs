@@ -32,10 +32,12 @@ pub enum LagPolicy {
 /// subscriber may fall behind.
 ///
 /// The defaults: 1000 events, 16 MiB, 5 minutes of history; a lag limit of
-/// 256 events or 4 MiB with [`LagPolicy::Disconnect`]. Keep the history well above
-/// the lag limit: a subscriber cut off for lagging reconnects with the id of
-/// the last event it read, which must still be in the history for it to
-/// resume rather than reset.
+/// 256 events or 4 MiB with [`LagPolicy::Disconnect`]. Keep the history
+/// well above the lag limit: a subscriber cut off for lagging reconnects
+/// with the id of the last event it read, which must still be in the
+/// history for it to resume rather than reset. A topic published to
+/// thousands of times a second needs its history sized by time: rate ×
+/// (time to fall behind + the client's reconnection delay).
 ///
 /// ```
 /// use std::time::Duration;

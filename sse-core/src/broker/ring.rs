@@ -5,11 +5,11 @@
 //! paid once per subscriber per event. `tokio::sync::broadcast` takes a
 //! read lock on the slot and decrements the slot's reader count for each
 //! read: three atomic read-modify-writes on a line that every reader
-//! shares. Here entries are written once into segments of
-//! [`SEGMENT`](self) slots that never change after, so a read is a load
-//! (`OnceLock::get`), a second load to see whether the reader lagged, and
-//! the `Entry` clone; the ring's lock is taken once per segment. Measured
-//! in `docs/BENCHMARKS.md` (broker, publish and deliver).
+//! shares. Here entries are written once into segments of 32 slots that
+//! never change after, so a read is a load (`OnceLock::get`), a second load
+//! to see whether the reader lagged, and the `Entry` clone; the ring's lock
+//! is taken once per segment. Measured in `docs/BENCHMARKS.md` (broker,
+//! publish and deliver).
 //!
 //! The ring keeps the newest entries within a count and a byte bound (a
 //! topic's lag limits). A reader whose position fell out of it has lagged

@@ -19,8 +19,8 @@ pub(crate) struct Topic {
 
 #[derive(Debug)]
 pub(crate) struct TopicState {
-    /// Present while the topic has subscribers: the ring of `lag_limit`
-    /// slots exists only then.
+    /// Present while the topic has subscribers: the live feed exists only
+    /// then.
     pub(crate) sender: Option<ring::Sender>,
     history: VecDeque<(Entry, Instant)>,
     bytes: usize,
