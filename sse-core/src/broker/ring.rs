@@ -522,6 +522,75 @@ mod tests {
         assert_eq!(next, 2_000);
     }
 
+    /// Readers on both worker threads while the sender sends in batches,
+    /// waiting after each until every reader has read it: a lost wake-up
+    /// leaves a reader behind and times out. Each reader sees every entry
+    /// once and in order, and ends on `Closed`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_readers_on_two_threads_are_woken_for_every_batch() {
+        use std::sync::atomic::AtomicU64;
+        use std::time::Duration;
+
+        const BATCH: u64 = 100;
+        const SENDS: u64 = 20_000;
+        let (sender, first) = channel(1_024, usize::MAX);
+        let mut receivers = vec![first];
+        receivers.extend((1..16).map(|_| sender.subscribe()));
+        let progress: Vec<Arc<AtomicU64>> = receivers
+            .iter()
+            .map(|_| Arc::new(AtomicU64::new(0)))
+            .collect();
+        let readers: Vec<_> = (receivers.into_iter().zip(&progress))
+            .map(|(mut receiver, read)| {
+                let read = Arc::clone(read);
+                tokio::spawn(async move {
+                    let mut next = 0;
+                    loop {
+                        match std::future::poll_fn(|cx| receiver.poll_recv(cx)).await {
+                            Ok(entry) => {
+                                assert_eq!(entry.seq, next, "in order, once");
+                                next += 1;
+                                read.store(next, Ordering::Release);
+                            }
+                            Err(RecvError::Lagged(n)) => panic!("lagged {n} within the bound"),
+                            Err(RecvError::Closed) => return next,
+                        }
+                    }
+                })
+            })
+            .collect();
+        let event = Event::data("x");
+        for seq in 0..SENDS {
+            sender.send(Entry {
+                seq,
+                event: event.clone(),
+                topics: None,
+                visibility: Visibility::Public,
+            });
+            if (seq + 1) % BATCH == 0 {
+                let caught_up = async {
+                    while progress
+                        .iter()
+                        .any(|read| read.load(Ordering::Acquire) <= seq)
+                    {
+                        tokio::task::yield_now().await;
+                    }
+                };
+                tokio::time::timeout(Duration::from_secs(10), caught_up)
+                    .await
+                    .unwrap_or_else(|_| panic!("a reader was not woken for entry {seq}"));
+            }
+        }
+        drop(sender);
+        for reader in readers {
+            let read = tokio::time::timeout(Duration::from_secs(10), reader)
+                .await
+                .expect("every reader is woken by the close")
+                .unwrap();
+            assert_eq!(read, SENDS);
+        }
+    }
+
     #[test]
     fn a_pending_reader_is_woken_by_send_and_by_close() {
         use std::sync::atomic::AtomicUsize;
