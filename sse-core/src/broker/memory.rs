@@ -24,7 +24,8 @@ type Topics = HashMap<Arc<str>, Topic>;
 /// - History: per topic, the latest events within the [`TopicConfig`]
 ///   bounds (count, bytes, age), in a ring searched by binary search.
 /// - Live delivery: per topic with subscribers, one live feed of
-///   [`Entry`]s ([`ring`](super::ring)) holding the lag limit's worth. Appending to history and sending happen under the topic's lock,
+///   [`Entry`]s ([`ring`](super::ring)) holding the lag limit's worth.
+///   Appending to history and sending happen under the topic's lock,
 ///   and a subscriber takes its receiver and its replay under the same
 ///   lock, so replay then live has no gap and no duplicate.
 ///
