@@ -57,6 +57,9 @@ pub enum Conn {
     /// The same with `writev(false)`: frames are copied into one flat
     /// write buffer.
     Http1Flat,
+    /// hyper's `http1::Builder` through `sse_tower::http1::serve_connection`:
+    /// an event stream's socket is taken back from hyper after its head.
+    Http1Handoff,
 }
 
 impl Conn {
@@ -66,6 +69,7 @@ impl Conn {
             Conn::AxumServe => "axum-serve",
             Conn::Http1 => "http1",
             Conn::Http1Flat => "http1-flat",
+            Conn::Http1Handoff => "http1-handoff",
         }
     }
 }
@@ -127,6 +131,7 @@ pub async fn serve(setup: Setup) -> std::io::Result<()> {
         }),
         Conn::Http1 => tokio::spawn(serve_http1(listener, app, true)),
         Conn::Http1Flat => tokio::spawn(serve_http1(listener, app, false)),
+        Conn::Http1Handoff => tokio::spawn(serve_http1_handoff(listener, app)),
     };
 
     let mut stdout = tokio::io::stdout();
@@ -287,6 +292,21 @@ async fn serve_http1(mut listener: BenchListener, app: Router, writev: bool) {
         let (io, _) = listener.accept_io().await;
         let service = TowerToHyperService::new(app.clone());
         let connection = builder.serve_connection(TokioIo::new(io), service);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended");
+            }
+        });
+    }
+}
+
+async fn serve_http1_handoff(mut listener: BenchListener, app: Router) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new());
+    // Runs until the server task is aborted (at `quit`, or at `LIFETIME`).
+    loop {
+        let (io, _) = listener.accept_io().await;
+        let connection = sse_tower::http1::serve_connection(&builder, io, app.clone());
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended");

@@ -20,6 +20,10 @@
 //!   [`sse_core::broker::Broker`] subscription in one line: the request's
 //!   [`LastEventId`] goes into the subscription, whose stream (replay, then
 //!   live events) becomes the body.
+//! - `http1::serve_connection` (feature `http1`) serves a connection with
+//!   hyper's HTTP/1 builder but takes an event stream's socket back once
+//!   hyper has written the head: an idle event stream then holds a few KB,
+//!   not hyper's two 8 KiB buffers (for servers of many idle browsers).
 //!
 //! # Example
 //!
@@ -112,6 +116,8 @@ mod body;
 mod config;
 mod disconnect;
 mod future;
+#[cfg(feature = "http1")]
+pub mod http1;
 mod item;
 pub mod keep_alive;
 mod last_event_id;

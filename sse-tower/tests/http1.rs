@@ -1,0 +1,185 @@
+//! `sse_tower::http1::serve_connection` on 127.0.0.1, read as raw bytes:
+//! an event stream leaves hyper after its head and is written directly,
+//! everything else is hyper's as usual.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
+use sse_core::Event;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+type Body = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Sets its flag when dropped: the server let go of the stream.
+struct Dropped(Arc<AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Server {
+    addr: std::net::SocketAddr,
+    /// One sender per `/events` request, to push its events.
+    streams: mpsc::UnboundedReceiver<(mpsc::UnboundedSender<Event>, Arc<AtomicBool>)>,
+}
+
+async fn serve() -> Server {
+    let (streams_tx, streams) = mpsc::unbounded_channel();
+    let service = tower::service_fn(move |request: Request<Incoming>| {
+        let streams_tx = streams_tx.clone();
+        async move {
+            if request.uri().path() != "/events" {
+                let body: Body = Full::new(Bytes::from_static(b"plain"))
+                    .map_err(|never| match never {})
+                    .boxed_unsync();
+                return Ok::<_, Infallible>(Response::new(body));
+            }
+            let (tx, rx) = mpsc::unbounded_channel();
+            let dropped = Arc::new(AtomicBool::new(false));
+            streams_tx.send((tx, Arc::clone(&dropped))).unwrap();
+            let guard = Dropped(dropped);
+            let events = futures_util::StreamExt::map(UnboundedReceiverStream::new(rx), move |e| {
+                let _ = &guard;
+                e
+            });
+            let response = sse_tower::response(events);
+            Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut builder = http1::Builder::new();
+        builder.timer(TokioTimer::new());
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let connection = sse_tower::http1::serve_connection(&builder, socket, service.clone());
+            tokio::spawn(connection);
+        }
+    });
+    Server { addr, streams }
+}
+
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Reads from `socket` until `buf` contains `needle`.
+async fn read_until(socket: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+    within("bytes from the server", async {
+        while !buf.windows(needle.len()).any(|w| w == needle) {
+            let mut chunk = [0u8; 1024];
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before {:?}: {:?}",
+                needle,
+                String::from_utf8_lossy(buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_event_stream_is_written_close_delimited_after_hypers_head() {
+    let mut server = serve().await;
+    let mut socket = TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let (tx, dropped) = within("the stream", server.streams.recv()).await.unwrap();
+    tx.send(Event::data("one")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut socket, &mut buf, b"data: one\n\n").await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.0 200 ok\r\n"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    // No chunk framing: the events are the body's bytes as they are.
+    assert_eq!(body, "data: one\n\n");
+
+    // Later events arrive as they are sent.
+    buf.clear();
+    tx.send(Event::data("two")).unwrap();
+    read_until(&mut socket, &mut buf, b"data: two\n\n").await;
+    assert_eq!(buf, b"data: two\n\n");
+
+    // The end of the stream closes the connection.
+    drop(tx);
+    let mut rest = Vec::new();
+    within("the close", socket.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    within("the stream dropped", async {
+        while !dropped.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_closes_drops_its_stream_without_waiting_for_a_write() {
+    let mut server = serve().await;
+    let mut socket = TcpStream::connect(server.addr).await.unwrap();
+    socket
+        .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (tx, dropped) = within("the stream", server.streams.recv()).await.unwrap();
+    tx.send(Event::data("one")).unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut socket, &mut buf, b"data: one\n\n").await;
+    assert!(!dropped.load(Ordering::SeqCst));
+    // Nothing is sent after this (keep-alive comments come every 15 s by
+    // default): only reading the socket can tell the client went away.
+    drop(socket);
+    within("the stream dropped after the client closed", async {
+        while !dropped.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    drop(tx);
+}
+
+#[tokio::test]
+async fn other_responses_stay_hypers_with_keep_alive() {
+    let server = serve().await;
+    let mut socket = TcpStream::connect(server.addr).await.unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..2 {
+        buf.clear();
+        socket
+            .write_all(b"GET /plain HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        read_until(&mut socket, &mut buf, b"plain").await;
+        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+        assert!(text.starts_with("http/1.1 200 ok\r\n"), "{text}");
+        assert!(text.contains("content-length: 5"), "{text}");
+    }
+}
