@@ -18,12 +18,15 @@
 //! event stream does anyway (`EventSource` reconnects). No chunk framing is
 //! written around the events.
 
+use std::collections::VecDeque;
 use std::error::Error as StdError;
 use std::future::{Future, poll_fn};
+use std::io::IoSlice;
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+use bytes::Buf;
 use http::{Method, Request, Response, Version, header};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -205,8 +208,13 @@ where
     }
 }
 
+/// Frames gathered into one vectored write, as hyper gathers them: at
+/// most this many.
+const GATHER: usize = 16;
+
 /// Writes the body's data frames to `io` until the body ends, a write
-/// fails, or the client closes its side; then closes the connection.
+/// fails, or the client closes its side; then closes the connection. The
+/// frames ready together (up to [`GATHER`]) go out in one vectored write.
 async fn write_events<I, B>(io: &mut I, body: B)
 where
     I: AsyncRead + AsyncWrite + Unpin,
@@ -214,34 +222,93 @@ where
     B::Error: Into<BoxError>,
 {
     let mut body = pin!(body);
-    loop {
-        let frame = poll_fn(|cx| {
+    let mut ended = false;
+    while !ended {
+        let first = poll_fn(|cx| {
             if client_closed(io, cx) {
                 return Poll::Ready(None);
             }
-            body.as_mut()
-                .poll_frame(cx)
-                .map(|frame| frame.map(|frame| frame.map_err(Into::<BoxError>::into)))
+            body.as_mut().poll_frame(cx)
         })
         .await;
-        match frame {
-            Some(Ok(frame)) => {
-                let Ok(mut data) = frame.into_data() else {
-                    continue;
-                };
-                if io.write_all_buf(&mut data).await.is_err() || io.flush().await.is_err() {
-                    tracing::debug!("event stream client gone (write failed)");
-                    return;
-                }
-            }
+        let mut gathered = Gathered(VecDeque::new());
+        match first.map(|frame| frame.map_err(Into::into)) {
+            Some(Ok(frame)) => gathered.push(frame),
             Some(Err(error)) => {
-                tracing::debug!(%error, "event stream body failed");
+                tracing::debug!(error = %error, "event stream body failed");
                 break;
             }
             None => break,
         }
+        // What else is ready now, without waiting for it.
+        while gathered.0.len() < GATHER && !ended {
+            match poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
+                Poll::Ready(Some(Ok(frame))) => gathered.push(frame),
+                Poll::Ready(Some(Err(error))) => {
+                    tracing::debug!(error = %error.into(), "event stream body failed");
+                    ended = true;
+                }
+                Poll::Ready(None) => ended = true,
+                Poll::Pending => break,
+            }
+        }
+        if io.write_all_buf(&mut gathered).await.is_err() || io.flush().await.is_err() {
+            tracing::debug!("event stream client gone (write failed)");
+            return;
+        }
     }
     let _ = io.shutdown().await;
+}
+
+/// Data frames as one [`Buf`], written with one vectored write where the
+/// socket supports it.
+struct Gathered<D>(VecDeque<D>);
+
+impl<D: Buf> Gathered<D> {
+    fn push(&mut self, frame: Frame<D>) {
+        // Trailers have no place in an event stream.
+        if let Ok(data) = frame.into_data() {
+            self.0.push_back(data);
+        }
+    }
+}
+
+impl<D: Buf> Buf for Gathered<D> {
+    fn remaining(&self) -> usize {
+        self.0.iter().map(Buf::remaining).sum()
+    }
+
+    fn chunk(&self) -> &[u8] {
+        self.0
+            .iter()
+            .map(Buf::chunk)
+            .find(|chunk| !chunk.is_empty())
+            .unwrap_or(&[])
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        while let Some(front) = self.0.front_mut() {
+            let left = front.remaining();
+            if left > cnt {
+                front.advance(cnt);
+                return;
+            }
+            cnt -= left;
+            self.0.pop_front();
+        }
+        assert_eq!(cnt, 0, "advanced past the end");
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut filled = 0;
+        for buf in &self.0 {
+            if filled == dst.len() {
+                break;
+            }
+            filled += buf.chunks_vectored(&mut dst[filled..]);
+        }
+        filled
+    }
 }
 
 /// Whether the client closed its side (or the socket failed). Bytes it

@@ -126,6 +126,43 @@ async fn an_event_stream_is_written_close_delimited_after_hypers_head() {
     read_until(&mut socket, &mut buf, b"data: two\n\n").await;
     assert_eq!(buf, b"data: two\n\n");
 
+    // Events ready together go out together, whole and in order.
+    buf.clear();
+    let burst: Vec<String> = (0..40)
+        .map(|n| format!("burst {n} {}", "x".repeat(n * 50)))
+        .collect();
+    for data in &burst {
+        tx.send(Event::data(data)).unwrap();
+    }
+    let expected: String = burst
+        .iter()
+        .map(|data| format!("data: {data}\n\n"))
+        .collect();
+    within("the burst", async {
+        while buf.len() < expected.len() {
+            let mut chunk = [0u8; 4096];
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "closed after {} of {} bytes",
+                buf.len(),
+                expected.len()
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    let first_difference = buf
+        .iter()
+        .zip(expected.as_bytes())
+        .position(|(a, b)| a != b);
+    assert!(
+        buf == expected.as_bytes(),
+        "{} bytes, {} expected, first difference at {first_difference:?}",
+        buf.len(),
+        expected.len()
+    );
+
     // The end of the stream closes the connection.
     drop(tx);
     let mut rest = Vec::new();
