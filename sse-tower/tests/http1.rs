@@ -79,16 +79,22 @@ async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
-/// Reads from `socket` until `buf` contains `needle`.
-async fn read_until(socket: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
-    within("bytes from the server", async {
-        while !buf.windows(needle.len()).any(|w| w == needle) {
-            let mut chunk = [0u8; 1024];
+/// Reads from `socket` into `buf` until `done(buf)`, failing if the server
+/// closes first.
+async fn read_while(
+    socket: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    what: &str,
+    done: impl Fn(&[u8]) -> bool,
+) {
+    within(what, async {
+        while !done(buf) {
+            let mut chunk = [0u8; 4096];
             let n = socket.read(&mut chunk).await.unwrap();
             assert!(
                 n > 0,
-                "closed before {:?}: {:?}",
-                needle,
+                "closed before {what}, after {} bytes: {:?}",
+                buf.len(),
                 String::from_utf8_lossy(buf)
             );
             buf.extend_from_slice(&chunk[..n]);
@@ -97,8 +103,33 @@ async fn read_until(socket: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
     .await;
 }
 
-#[tokio::test]
-async fn an_event_stream_is_written_close_delimited_after_hypers_head() {
+/// Reads from `socket` until `buf` contains `needle`.
+async fn read_until(socket: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
+    let what = format!("{:?}", String::from_utf8_lossy(needle));
+    read_while(socket, buf, &what, |buf| {
+        buf.windows(needle.len()).any(|w| w == needle)
+    })
+    .await;
+}
+
+/// Waits until the server has dropped the stream that set `dropped`.
+async fn until_dropped(what: &str, dropped: &AtomicBool) {
+    within(what, async {
+        while !dropped.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+/// A server, and one `/events` stream on it that has received `one`: the
+/// socket, the stream's sender and drop flag, and the bytes read so far.
+async fn open_events() -> (
+    TcpStream,
+    mpsc::UnboundedSender<Event>,
+    Arc<AtomicBool>,
+    Vec<u8>,
+) {
     let mut server = serve().await;
     let mut socket = TcpStream::connect(server.addr).await.unwrap();
     socket
@@ -109,6 +140,12 @@ async fn an_event_stream_is_written_close_delimited_after_hypers_head() {
     tx.send(Event::data("one")).unwrap();
     let mut buf = Vec::new();
     read_until(&mut socket, &mut buf, b"data: one\n\n").await;
+    (socket, tx, dropped, buf)
+}
+
+#[tokio::test]
+async fn an_event_stream_is_written_close_delimited_after_hypers_head() {
+    let (mut socket, tx, dropped, mut buf) = open_events().await;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let head = head.to_ascii_lowercase();
@@ -138,18 +175,8 @@ async fn an_event_stream_is_written_close_delimited_after_hypers_head() {
         .iter()
         .map(|data| format!("data: {data}\n\n"))
         .collect();
-    within("the burst", async {
-        while buf.len() < expected.len() {
-            let mut chunk = [0u8; 4096];
-            let n = socket.read(&mut chunk).await.unwrap();
-            assert!(
-                n > 0,
-                "closed after {} of {} bytes",
-                buf.len(),
-                expected.len()
-            );
-            buf.extend_from_slice(&chunk[..n]);
-        }
+    read_while(&mut socket, &mut buf, "the burst", |buf| {
+        buf.len() >= expected.len()
     })
     .await;
     let first_difference = buf
@@ -170,36 +197,17 @@ async fn an_event_stream_is_written_close_delimited_after_hypers_head() {
         .await
         .unwrap();
     assert!(rest.is_empty(), "{rest:?}");
-    within("the stream dropped", async {
-        while !dropped.load(Ordering::SeqCst) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await;
+    until_dropped("the stream dropped", &dropped).await;
 }
 
 #[tokio::test]
 async fn a_client_that_closes_drops_its_stream_without_waiting_for_a_write() {
-    let mut server = serve().await;
-    let mut socket = TcpStream::connect(server.addr).await.unwrap();
-    socket
-        .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let (tx, dropped) = within("the stream", server.streams.recv()).await.unwrap();
-    tx.send(Event::data("one")).unwrap();
-    let mut buf = Vec::new();
-    read_until(&mut socket, &mut buf, b"data: one\n\n").await;
+    let (socket, tx, dropped, _) = open_events().await;
     assert!(!dropped.load(Ordering::SeqCst));
     // Nothing is sent after this (keep-alive comments come every 15 s by
     // default): only reading the socket can tell the client went away.
     drop(socket);
-    within("the stream dropped after the client closed", async {
-        while !dropped.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    until_dropped("the stream dropped after the client closed", &dropped).await;
     drop(tx);
 }
 
