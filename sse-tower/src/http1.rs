@@ -82,6 +82,72 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    serve_connection_with_shutdown(builder, io, service, std::future::pending())
+}
+
+/// [`serve_connection`], shut down gracefully when `shutdown` completes:
+/// while hyper still serves the connection, it finishes the response in
+/// flight and then closes instead of waiting for another request (hyper's
+/// `graceful_shutdown`), as `hyper_util`'s `GracefulShutdown` would have
+/// it. An event stream already handed off is not cut: it ends when its
+/// body does, so give its body the same signal
+/// ([`Shutdown`](crate::Shutdown)) to end it with a final event.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use hyper::server::conn::http1;
+/// use hyper_util::rt::TokioTimer;
+/// use sse_core::Event;
+/// use sse_tower::{Shutdown, SseLayer};
+/// use tokio_util::sync::CancellationToken;
+/// use tokio_util::task::TaskTracker;
+/// use tower::ServiceBuilder;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let shutdown = CancellationToken::new();
+/// let service = ServiceBuilder::new()
+///     .layer(SseLayer::new().shutdown(Shutdown::new(shutdown.clone())))
+///     .service_fn(|_request: http::Request<hyper::body::Incoming>| async {
+///         let events = futures_util::stream::pending::<Event>();
+///         Ok::<_, Infallible>(http::Response::new(events))
+///     });
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let mut builder = http1::Builder::new();
+/// builder.timer(TokioTimer::new());
+/// let connections = TaskTracker::new();
+/// loop {
+///     tokio::select! {
+///         accepted = listener.accept() => {
+///             let (socket, _) = accepted?;
+///             let signal = shutdown.clone().cancelled_owned();
+///             connections.spawn(sse_tower::http1::serve_connection_with_shutdown(
+///                 &builder, socket, service.clone(), signal,
+///             ));
+///         }
+///         () = shutdown.cancelled() => break,
+///     }
+/// }
+/// connections.close();
+/// connections.wait().await; // every stream sent its end and closed
+/// # Ok(())
+/// # }
+/// ```
+pub fn serve_connection_with_shutdown<I, S, B, F>(
+    builder: &http1::Builder,
+    io: I,
+    service: S,
+    shutdown: F,
+) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    F: Future<Output = ()> + Send + 'static,
+{
     let handed_off = Arc::new(Mutex::new(None));
     let service = HandOff {
         inner: service,
@@ -89,13 +155,19 @@ where
     };
     // Boxed: what hyper keeps per connection (its state, its buffers) is
     // freed when it is done, not held in this future while the stream runs.
-    let connection = Box::pin(
-        builder
-            .serve_connection(TokioIo::new(io), service)
-            .without_shutdown(),
-    );
+    let mut connection = Box::new(builder.serve_connection(TokioIo::new(io), service));
     async move {
-        let parts = connection.await?;
+        let mut shutdown = pin!(shutdown);
+        let mut signalled = false;
+        poll_fn(|cx| {
+            if !signalled && shutdown.as_mut().poll(cx).is_ready() {
+                signalled = true;
+                Pin::new(&mut *connection).graceful_shutdown();
+            }
+            connection.poll_without_shutdown(cx)
+        })
+        .await?;
+        let parts = connection.into_parts();
         // Bytes read past the request share hyper's read buffer: let go.
         drop(parts.read_buf);
         drop(parts.service);
@@ -121,6 +193,10 @@ struct HandOff<S, B> {
     inner: S,
     handed_off: Arc<Mutex<Option<B>>>,
 }
+
+// Nothing of `HandOff` is pinned: each call clones `inner`. hyper's
+// `poll_without_shutdown` asks for an `Unpin` service.
+impl<S, B> Unpin for HandOff<S, B> {}
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for HandOff<S, B>
 where

@@ -14,10 +14,12 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use sse_core::Event;
+use sse_tower::{Shutdown, SseResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_util::sync::CancellationToken;
 
 type Body = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -34,12 +36,21 @@ struct Server {
     addr: std::net::SocketAddr,
     /// One sender per `/events` request, to push its events.
     streams: mpsc::UnboundedReceiver<(mpsc::UnboundedSender<Event>, Arc<AtomicBool>)>,
+    /// Shuts every connection down (`serve_connection_with_shutdown`) and
+    /// ends every stream with [`FINAL`] (`Shutdown`).
+    shutdown: CancellationToken,
 }
+
+/// What every stream sends last on shutdown.
+const FINAL: &[u8] = b"event: shutdown\ndata: bye\n\n";
 
 async fn serve() -> Server {
     let (streams_tx, streams) = mpsc::unbounded_channel();
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
     let service = tower::service_fn(move |request: Request<Incoming>| {
         let streams_tx = streams_tx.clone();
+        let token = token.clone();
         async move {
             if request.uri().path() != "/events" {
                 let body: Body = Full::new(Bytes::from_static(b"plain"))
@@ -55,22 +66,39 @@ async fn serve() -> Server {
                 let _ = &guard;
                 e
             });
-            let response = sse_tower::response(events);
+            let bye = Event::builder()
+                .event("shutdown")
+                .data("bye")
+                .build()
+                .unwrap();
+            let response = SseResponse::new(events)
+                .shutdown(Shutdown::new(token).final_event(bye))
+                .into_response();
             Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
         }
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let signal = shutdown.clone();
     tokio::spawn(async move {
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new());
         loop {
             let (socket, _) = listener.accept().await.unwrap();
-            let connection = sse_tower::http1::serve_connection(&builder, socket, service.clone());
+            let connection = sse_tower::http1::serve_connection_with_shutdown(
+                &builder,
+                socket,
+                service.clone(),
+                signal.clone().cancelled_owned(),
+            );
             tokio::spawn(connection);
         }
     });
-    Server { addr, streams }
+    Server {
+        addr,
+        streams,
+        shutdown,
+    }
 }
 
 async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
@@ -130,7 +158,18 @@ async fn open_events() -> (
     Arc<AtomicBool>,
     Vec<u8>,
 ) {
-    let mut server = serve().await;
+    open_events_on(&mut serve().await).await
+}
+
+/// [`open_events`] on `server`.
+async fn open_events_on(
+    server: &mut Server,
+) -> (
+    TcpStream,
+    mpsc::UnboundedSender<Event>,
+    Arc<AtomicBool>,
+    Vec<u8>,
+) {
     let mut socket = TcpStream::connect(server.addr).await.unwrap();
     socket
         .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n")
@@ -211,20 +250,47 @@ async fn a_client_that_closes_drops_its_stream_without_waiting_for_a_write() {
     drop(tx);
 }
 
+/// Sends `GET /plain` on `socket` and reads the whole response.
+async fn get_plain(socket: &mut TcpStream) {
+    let mut buf = Vec::new();
+    socket
+        .write_all(b"GET /plain HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(socket, &mut buf, b"plain").await;
+    let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200 ok\r\n"), "{text}");
+    assert!(text.contains("content-length: 5"), "{text}");
+}
+
 #[tokio::test]
 async fn other_responses_stay_hypers_with_keep_alive() {
     let server = serve().await;
     let mut socket = TcpStream::connect(server.addr).await.unwrap();
-    let mut buf = Vec::new();
-    for _ in 0..2 {
-        buf.clear();
-        socket
-            .write_all(b"GET /plain HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .unwrap();
-        read_until(&mut socket, &mut buf, b"plain").await;
-        let text = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-        assert!(text.starts_with("http/1.1 200 ok\r\n"), "{text}");
-        assert!(text.contains("content-length: 5"), "{text}");
-    }
+    get_plain(&mut socket).await;
+    get_plain(&mut socket).await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_connections_and_ends_streams_with_their_final_event() {
+    let mut server = serve().await;
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    get_plain(&mut idle).await;
+    let (mut events, tx, dropped, _) = open_events_on(&mut server).await;
+
+    server.shutdown.cancel();
+    // The keep-alive connection is closed without another request.
+    let mut rest = Vec::new();
+    within("the idle connection closed", idle.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    // The handed-off stream sends its final event, then closes.
+    let mut rest = Vec::new();
+    within("the stream closed", events.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert_eq!(rest, FINAL, "{:?}", String::from_utf8_lossy(&rest));
+    until_dropped("the stream dropped", &dropped).await;
+    drop(tx);
 }
