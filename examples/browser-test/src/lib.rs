@@ -296,7 +296,7 @@ impl Page {
 /// drop. Its output (stdout and stderr) is kept, for tests of its logs.
 #[derive(Debug)]
 pub struct Example {
-    _child: Child,
+    child: Child,
     url: String,
     output: Arc<Mutex<Vec<String>>>,
 }
@@ -331,11 +331,29 @@ impl Example {
             }
         })
         .await;
-        Example {
-            _child: child,
-            url,
-            output,
-        }
+        Example { child, url, output }
+    }
+
+    /// Sends the example `SIGINT`, as Ctrl-C would (through `kill`).
+    pub async fn interrupt(&self) {
+        let pid = self.child.id().expect("the example is running");
+        let status = within(
+            "kill -INT",
+            Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status(),
+        )
+        .await
+        .expect("`kill` runs");
+        assert!(status.success(), "kill -INT {pid}: {status}");
+    }
+
+    /// Waits until the example exits, and whether it exited with success.
+    pub async fn exited(&mut self) -> bool {
+        within("the example to exit", self.child.wait())
+            .await
+            .expect("waiting for the example")
+            .success()
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.

@@ -9,7 +9,13 @@
 //! Ctrl-C cancels one `CancellationToken`: every open stream sends a last
 //! `shutdown` event and ends, and the server's graceful shutdown completes.
 //!
-//! Run: `cargo run -p tower-layer-example -- --addr 127.0.0.1:3000`
+//! With `--handoff` the server speaks HTTP/1 only, through
+//! `sse_tower::http1::serve_connection_with_shutdown`: hyper answers each
+//! request, and an event stream's socket is taken back from hyper once its
+//! head is written, so an idle stream holds about 2.7 KB instead of
+//! hyper's buffers (`docs/BENCHMARKS.md`). Serve many idle browsers so.
+//!
+//! Run: `cargo run -p tower-layer-example -- --addr 127.0.0.1:3000 [--handoff]`
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,7 +26,8 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -30,6 +37,7 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::IntervalStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower::{ServiceBuilder, ServiceExt};
 
 const PAGE: &str = r#"<!doctype html>
@@ -99,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let addr = parse_addr()?;
+    let args = parse_args()?;
 
     let shutdown = CancellationToken::new();
     let bye = Event::builder()
@@ -130,7 +138,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     });
 
-    let listener = TcpListener::bind(addr).await?;
+    let listener = TcpListener::bind(args.addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
 
     let ctrl_c = shutdown.clone();
@@ -141,19 +149,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         ctrl_c.cancel();
     });
 
+    if args.handoff {
+        // HTTP/1, event streams handed off from hyper after their head.
+        let connections = TaskTracker::new();
+        let mut builder = http1::Builder::new();
+        builder.timer(TokioTimer::new());
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Some(tcp) = accepted_socket(accepted) else { continue };
+                    let connection = sse_tower::http1::serve_connection_with_shutdown(
+                        &builder,
+                        tcp,
+                        app.clone(),
+                        shutdown.clone().cancelled_owned(),
+                    );
+                    connections.spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                }
+                () = shutdown.cancelled() => break,
+            }
+        }
+        drop(listener);
+        connections.close();
+        closed_within_5s(connections.wait()).await;
+        return Ok(());
+    }
+
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (tcp, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        continue;
-                    }
-                };
-                tracing::debug!(%peer, "connection");
+                let Some(tcp) = accepted_socket(accepted) else { continue };
                 let connection = builder
                     .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()))
                     .into_owned();
@@ -168,30 +199,62 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     }
     drop(listener);
-    match tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await {
-        Ok(()) => tracing::info!("all connections closed"),
-        Err(_) => tracing::warn!("connections still open after 5 s; exiting anyway"),
-    }
+    closed_within_5s(graceful.shutdown()).await;
     Ok(())
 }
 
-/// `--addr HOST:PORT`, default `127.0.0.1:3000`.
-fn parse_addr() -> Result<SocketAddr, Box<dyn std::error::Error + Send + Sync>> {
+/// The accepted socket, or `None` (logged) when accepting failed.
+fn accepted_socket(
+    accepted: std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
+) -> Option<tokio::net::TcpStream> {
+    match accepted {
+        Ok((tcp, peer)) => {
+            tracing::debug!(%peer, "connection");
+            Some(tcp)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "accept failed");
+            None
+        }
+    }
+}
+
+/// Waits for `all_closed`, at most 5 s, and says which it was.
+async fn closed_within_5s(all_closed: impl Future<Output = ()>) {
+    match tokio::time::timeout(Duration::from_secs(5), all_closed).await {
+        Ok(()) => tracing::info!("all connections closed"),
+        Err(_) => tracing::warn!("connections still open after 5 s; exiting anyway"),
+    }
+}
+
+/// The command line.
+struct Args {
+    addr: SocketAddr,
+    handoff: bool,
+}
+
+/// `--addr HOST:PORT` (default `127.0.0.1:3000`) and `--handoff`.
+fn parse_args() -> Result<Args, Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
     let mut addr = "127.0.0.1:3000".to_owned();
+    let mut handoff = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().ok_or("--addr needs HOST:PORT")?,
+            "--handoff" => handoff = true,
             other => match other.strip_prefix("--addr=") {
                 Some(value) => addr = value.to_owned(),
                 None => {
                     return Err(format!(
-                        "unknown argument {other:?}; usage: tower-layer [--addr HOST:PORT]"
+                        "unknown argument {other:?}; usage: tower-layer [--addr HOST:PORT] [--handoff]"
                     )
                     .into());
                 }
             },
         }
     }
-    Ok(addr.parse()?)
+    Ok(Args {
+        addr: addr.parse()?,
+        handoff,
+    })
 }
