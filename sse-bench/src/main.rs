@@ -66,12 +66,14 @@ struct Cli {
     /// as axum's `Sse` users have none.
     #[arg(long, default_value_t = 10_000)]
     write_deadline_ms: u64,
-    /// The history of the "ours" topic, in events. The default follows the
-    /// broker's sizing rule (docs/BENCHMARKS.md) for the fastest rate the
-    /// suite publishes at, so that a subscriber cut off past saturation can
-    /// resume: 100 000 events are 7.8 s at 12 800 events/s. 0: the broker's
-    /// default (1 000).
-    #[arg(long, default_value_t = 100_000)]
+    /// The history of the "ours" topic, in events (and 256 B per event).
+    /// The default follows the broker's sizing rule (`TopicConfig`) for the
+    /// fastest rate the suite publishes at, so that a subscriber cut off
+    /// past saturation can resume: it is cut off once its socket buffers
+    /// are full, and reads them (seconds at saturation) before it
+    /// reconnects. 300 000 events are 15.6 s at 19 200 events/s. 0: the
+    /// broker's default (1 000).
+    #[arg(long, default_value_t = 300_000)]
     ours_history: usize,
     /// The smaller subscriber count (default 1 000).
     #[arg(long)]
@@ -96,10 +98,15 @@ struct Cli {
     /// prints delivered counts, losses and the server's RSS at start and end.
     #[arg(long, value_name = "SECONDS")]
     soak: Option<u64>,
-    /// Only the latency phase (300/s × 1 000 × 100 B) for each server,
-    /// printing the server's pid first: for a profiler.
+    /// Only the latency phase (300/s × 1 000 × 100 B) of each server, `--runs`
+    /// times, and its table; each server's pid is printed on stderr first,
+    /// for a profiler. With `--ours-http floor`, ours is the floor any
+    /// server is bound by (see `Conn::Floor`).
     #[arg(long)]
     only_latency: bool,
+    /// The publish rate of `--only-latency`'s phase, events/s.
+    #[arg(long, default_value_t = 300.0)]
+    latency_rate: f64,
 }
 
 impl Cli {
@@ -247,6 +254,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(bench(cli))
 }
 
+/// Which server goes first in run `run`: they alternate, against drift in
+/// the machine's load.
+fn run_order(run: usize) -> [Kind; 2] {
+    if run % 2 == 0 {
+        [Kind::Ours, Kind::Reference]
+    } else {
+        [Kind::Reference, Kind::Ours]
+    }
+}
+
 /// The sizes of one run.
 struct Plan {
     big: usize,
@@ -303,28 +320,45 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     check_nofile_limit(plan.big);
     if cli.only_latency {
-        for kind in [Kind::Ours, Kind::Reference] {
-            let mut server = ServerProcess::start(&cli.setup(kind, None), cli.env(kind)).await?;
-            let mut clients = Clients::new(server.addr, kind);
-            clients.grow_to(plan.small, Duration::from_secs(60)).await;
-            println!("{kind:?}: pid {}", server.pid);
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            phase(&mut server, &clients, plan.small, 300.0, 100, plan.phase).await?;
-            clients.close();
-            server.quit().await;
+        let mut runs: Vec<BTreeMap<Kind, Figures>> = Vec::new();
+        for run in 0..cli.runs.max(1) {
+            let mut figures = BTreeMap::new();
+            for kind in run_order(run) {
+                let mut server =
+                    ServerProcess::start(&cli.setup(kind, None), cli.env(kind)).await?;
+                let mut clients = Clients::new(server.addr, kind);
+                clients.grow_to(plan.small, Duration::from_secs(60)).await;
+                eprintln!("run {}: {kind:?}, pid {}", run + 1, server.pid);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let at_300 = phase(
+                    &mut server,
+                    &clients,
+                    plan.small,
+                    cli.latency_rate,
+                    100,
+                    plan.phase,
+                )
+                .await?;
+                clients.close();
+                server.quit().await;
+                figures.insert(
+                    kind,
+                    Figures {
+                        at_300,
+                        ..Figures::default()
+                    },
+                );
+            }
+            runs.push(figures);
         }
+        let all: Vec<&BTreeMap<Kind, Figures>> = runs.iter().collect();
+        println!("{}", latency_table(cli.latency_rate, plan.small, &all));
         return Ok(());
     }
     let mut runs: Vec<BTreeMap<Kind, Figures>> = Vec::new();
     for run in 0..cli.runs.max(1) {
-        // Alternate which server goes first, against drift in machine load.
-        let order = if run % 2 == 0 {
-            [Kind::Ours, Kind::Reference]
-        } else {
-            [Kind::Reference, Kind::Ours]
-        };
         let mut figures = BTreeMap::new();
-        for kind in order {
+        for kind in run_order(run) {
             eprintln!("run {}: {kind:?}", run + 1);
             figures.insert(
                 kind,
@@ -748,7 +782,7 @@ struct Figures {
     at_300: Phase,
     past: Phase,
     /// What the clients counted from the start of the past-saturation
-    /// phase until they had reconnected (or 10 s) and 1 s more.
+    /// phase until they had reconnected (or 30 s) and 1 s more.
     past_tally: Tally,
     past_rate: f64,
 }
@@ -827,8 +861,10 @@ async fn measure(
     .await?;
     // Let the clients that were cut off come back and see what answers
     // their reconnection, before the counters are read: until every one
-    // is live again and 1 s has passed, at most 10 s.
-    let live = clients.wait_live(plan.small, Duration::from_secs(10)).await;
+    // is live again and 1 s has passed, at most 30 s (one cut off at
+    // saturation first reads what its socket buffers hold, which takes
+    // seconds when the server is still writing to the others).
+    let live = clients.wait_live(plan.small, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     figures.past_tally = clients.counters.tally().since(before);
     eprintln!(
@@ -842,12 +878,8 @@ async fn measure(
 
 fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
     let mut rows = Vec::new();
-    let mut row = |name: String, unit: fn(f64) -> String, f: &dyn Fn(&Figures) -> f64, target| {
-        let mut row = Row::new(name, unit);
-        row.ours = runs.iter().map(|run| f(&run[&Kind::Ours])).collect();
-        row.reference = runs.iter().map(|run| f(&run[&Kind::Reference])).collect();
-        row.target = target;
-        rows.push(row);
+    let mut row = |name, unit, f: &dyn Fn(&Figures) -> f64, target| {
+        rows.push(figure_row(runs, name, unit, f, target));
     };
     let events = |v: f64| format!("{:.0} k/s", v / 1e3);
     let rate = |v: f64| format!("{v:.0}/s");
@@ -920,49 +952,8 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
             );
         }
     }
+    latency_rows(&mut row, 300.0, plan.small);
     let small = plan.small;
-    row(
-        format!("300/s × {small} × 100 B: p50 latency"),
-        millis,
-        &|f| f.at_300.p50_us as f64,
-        Target::None,
-    );
-    row(
-        format!("300/s × {small} × 100 B: p99 latency"),
-        millis,
-        &|f| f.at_300.p99_us as f64,
-        Target::RatioAtMost(0.5),
-    );
-    row(
-        format!("300/s × {small} × 100 B: max latency"),
-        millis,
-        &|f| f.at_300.max_us as f64,
-        Target::None,
-    );
-    row(
-        format!("300/s × {small} × 100 B: share of ideal"),
-        percent,
-        &|f| f.at_300.share,
-        Target::None,
-    );
-    row(
-        format!("300/s × {small} × 100 B: server CPU-s per M delivered"),
-        cpu,
-        &|f| f.at_300.server_cpu_per_m,
-        Target::None,
-    );
-    row(
-        format!("300/s × {small} × 100 B: client CPU-s per M received"),
-        cpu,
-        &|f| f.at_300.client_cpu_per_m,
-        Target::None,
-    );
-    row(
-        format!("300/s × {small} × 100 B: client CPU, cores busy"),
-        cores,
-        &|f| f.at_300.client_cores,
-        Target::None,
-    );
     row(
         format!("past saturation ({small} × 100 B, 2× the first saturated rate): publish rate"),
         rate,
@@ -1127,4 +1118,84 @@ fn table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
         "\n— in a rate row: no such rate among those tried. Ratios: ours / reference in each run; the ratio column is their median.\n",
     );
     out
+}
+
+/// The row of figure `f` over `runs`.
+fn figure_row(
+    runs: &[&BTreeMap<Kind, Figures>],
+    name: String,
+    unit: fn(f64) -> String,
+    f: &dyn Fn(&Figures) -> f64,
+    target: Target,
+) -> Row {
+    let mut row = Row::new(name, unit);
+    row.ours = runs.iter().map(|run| f(&run[&Kind::Ours])).collect();
+    row.reference = runs.iter().map(|run| f(&run[&Kind::Reference])).collect();
+    row.target = target;
+    row
+}
+
+/// Adds a figure's row: its name, how a value is printed, the figure, the
+/// target.
+type AddRow<'a> = dyn FnMut(String, fn(f64) -> String, &dyn Fn(&Figures) -> f64, Target) + 'a;
+
+/// The rows of the latency phase (`rate` × `small` × 100 B; 300/s in the
+/// full table), there and in `--only-latency`'s table.
+fn latency_rows(row: &mut AddRow<'_>, rate: f64, small: usize) {
+    let percent = |v: f64| format!("{:.1} %", v * 100.0);
+    let millis = |v: f64| format!("{:.2} ms", v / 1e3);
+    let cpu = |v: f64| format!("{v:.2} s");
+    let cores = |v: f64| format!("{v:.2}");
+    row(
+        format!("{rate}/s × {small} × 100 B: p50 latency"),
+        millis,
+        &|f| f.at_300.p50_us as f64,
+        Target::None,
+    );
+    row(
+        format!("{rate}/s × {small} × 100 B: p99 latency"),
+        millis,
+        &|f| f.at_300.p99_us as f64,
+        Target::RatioAtMost(0.5),
+    );
+    row(
+        format!("{rate}/s × {small} × 100 B: max latency"),
+        millis,
+        &|f| f.at_300.max_us as f64,
+        Target::None,
+    );
+    row(
+        format!("{rate}/s × {small} × 100 B: share of ideal"),
+        percent,
+        &|f| f.at_300.share,
+        Target::None,
+    );
+    row(
+        format!("{rate}/s × {small} × 100 B: server CPU-s per M delivered"),
+        cpu,
+        &|f| f.at_300.server_cpu_per_m,
+        Target::None,
+    );
+    row(
+        format!("{rate}/s × {small} × 100 B: client CPU-s per M received"),
+        cpu,
+        &|f| f.at_300.client_cpu_per_m,
+        Target::None,
+    );
+    row(
+        format!("{rate}/s × {small} × 100 B: client CPU, cores busy"),
+        cores,
+        &|f| f.at_300.client_cores,
+        Target::None,
+    );
+}
+
+/// `--only-latency`'s table: the latency rows alone.
+fn latency_table(rate: f64, small: usize, runs: &[&BTreeMap<Kind, Figures>]) -> String {
+    let mut rows = Vec::new();
+    let mut row = |name, unit, f: &dyn Fn(&Figures) -> f64, target| {
+        rows.push(figure_row(runs, name, unit, f, target));
+    };
+    latency_rows(&mut row, rate, small);
+    table::render(&rows)
 }

@@ -31,7 +31,9 @@ use hyper_util::service::TowerToHyperService;
 use sse_axum::{LastEventId, SseResponse};
 use sse_core::broker::{Broker, TopicConfig};
 use sse_tower::WriteDeadline;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
+};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
@@ -60,6 +62,13 @@ pub enum Conn {
     /// hyper's `http1::Builder` through `sse_tower::http1::serve_connection`:
     /// an event stream's socket is taken back from hyper after its head.
     Http1Handoff,
+    /// Not a server but the floor under every server, for the latency
+    /// phase (`--only-latency`): no broker, no HTTP beyond reading the
+    /// request's end and writing a fixed head, no task per connection. The
+    /// publisher encodes each event once and writes it into every socket
+    /// itself, one `write(2)` per socket. Whatever any server does per event
+    /// and connection, it does at least this.
+    Floor,
 }
 
 impl Conn {
@@ -70,6 +79,7 @@ impl Conn {
             Conn::Http1 => "http1",
             Conn::Http1Flat => "http1-flat",
             Conn::Http1Handoff => "http1-handoff",
+            Conn::Floor => "floor",
         }
     }
 }
@@ -92,7 +102,18 @@ pub struct Setup {
 enum Feed {
     Ours(Broker),
     Reference(broadcast::Sender<axum::response::sse::Event>),
+    /// The floor's sockets, written by the publisher itself.
+    Floor(Arc<std::sync::Mutex<Vec<FloorSocket>>>),
 }
+
+/// A socket of the floor, counted open until dropped.
+struct FloorSocket {
+    socket: std::net::TcpStream,
+    _open: OpenGuard,
+}
+
+/// The history's byte bound per event of `--ours-history`.
+const HISTORY_BYTES_PER_EVENT: usize = 256;
 
 /// The longest a server process runs: a bound on its command loop (and so
 /// on its accept loop), should the parent never say `quit`.
@@ -108,10 +129,18 @@ pub async fn serve(setup: Setup) -> std::io::Result<()> {
         write_deadline: setup.write_deadline,
         connections: Arc::clone(&connections),
     };
+    let floor = Arc::default();
     let feed = match setup.kind {
+        _ if setup.http == Conn::Floor => Feed::Floor(Arc::clone(&floor)),
         Kind::Ours => Feed::Ours(match setup.history {
+            // Bound by count: `HISTORY_BYTES_PER_EVENT` is more than a 100-B
+            // event takes, and bounds the bytes should 4 KiB events fill it.
             Some(events) => Broker::builder()
-                .defaults(TopicConfig::new().max_events(events))
+                .defaults(
+                    TopicConfig::new()
+                        .max_events(events)
+                        .max_bytes(events.saturating_mul(HISTORY_BYTES_PER_EVENT)),
+                )
                 .build(),
             None => Broker::new(),
         }),
@@ -132,6 +161,7 @@ pub async fn serve(setup: Setup) -> std::io::Result<()> {
         Conn::Http1 => tokio::spawn(serve_http1(listener, app, true)),
         Conn::Http1Flat => tokio::spawn(serve_http1(listener, app, false)),
         Conn::Http1Handoff => tokio::spawn(serve_http1_handoff(listener, app)),
+        Conn::Floor => tokio::spawn(serve_floor(listener, floor)),
     };
 
     let mut stdout = tokio::io::stdout();
@@ -245,6 +275,7 @@ async fn publish(feed: &Feed, rate: f64, size: usize, millis: u64, first: u64) -
                     // No receiver is not an error for a broadcaster.
                     let _ = sender.send(axum::response::sse::Event::default().data(data));
                 }
+                Feed::Floor(sockets) => write_floor(sockets, &data),
             }
             sent += 1;
         }
@@ -315,6 +346,66 @@ async fn serve_http1_handoff(mut listener: BenchListener, app: Router) {
     }
 }
 
+/// The floor's accept loop: reads each request to its end, writes a fixed
+/// close-delimited head and hands the socket to the publisher.
+async fn serve_floor(
+    mut listener: BenchListener,
+    sockets: Arc<std::sync::Mutex<Vec<FloorSocket>>>,
+) {
+    const HEAD: &[u8] =
+        b"HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\r\n";
+    // Runs until the server task is aborted (at `quit`, or at `LIFETIME`).
+    loop {
+        let (mut socket, _, open) = listener.accept_socket().await;
+        let sockets = Arc::clone(&sockets);
+        tokio::spawn(async move {
+            let mut request = Vec::with_capacity(512);
+            // Bounded: a request head longer than 8 KiB is refused.
+            while memchr::memmem::find(&request, b"\r\n\r\n").is_none() {
+                if request.len() > 8192
+                    || matches!(socket.read_buf(&mut request).await, Ok(0) | Err(_))
+                {
+                    return;
+                }
+            }
+            if socket.write_all(HEAD).await.is_err() {
+                return;
+            }
+            match socket.into_std() {
+                Ok(socket) => sockets
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(FloorSocket {
+                        socket,
+                        _open: open,
+                    }),
+                Err(error) => tracing::warn!(%error, "floor: no std socket"),
+            }
+        });
+    }
+}
+
+/// The floor's publish: one encoding, then one non-blocking `write(2)` per
+/// socket, in the publisher's own task (two threads writing halves did no
+/// better). A socket that takes less than the whole event (full, or closed)
+/// is dropped and counted: at the latency phase's rate none should be.
+fn write_floor(sockets: &std::sync::Mutex<Vec<FloorSocket>>, data: &str) {
+    use std::io::Write as _;
+    let frame = format!("data: {data}\n\n");
+    let frame = frame.as_bytes();
+    let mut sockets = sockets
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = sockets.len();
+    sockets.retain_mut(|s| matches!(s.socket.write(frame), Ok(n) if n == frame.len()));
+    if sockets.len() < before {
+        tracing::warn!(
+            dropped = before - sockets.len(),
+            "floor: sockets that took less than an event"
+        );
+    }
+}
+
 /// Open and closed connections, for the stall scenario: the parent asks
 /// with `connections`.
 #[derive(Default)]
@@ -358,17 +449,23 @@ struct BenchListener {
 
 impl BenchListener {
     async fn accept_io(&mut self) -> (ServerIo, SocketAddr) {
+        let (socket, addr, open) = self.accept_socket().await;
+        let io = match self.write_deadline {
+            Some(deadline) => Io::Deadline(WriteDeadline::new(socket, deadline)),
+            None => Io::Plain(socket),
+        };
+        (ServerIo { io, _open: open }, addr)
+    }
+
+    /// The next accepted socket with `TCP_NODELAY` set, counted open.
+    async fn accept_socket(&mut self) -> (TcpStream, SocketAddr, OpenGuard) {
         // Ends when a connection is accepted; each failure waits 10 ms.
         loop {
             match self.inner.accept().await {
                 Ok((socket, addr)) => {
                     let _ = socket.set_nodelay(true);
-                    let io = match self.write_deadline {
-                        Some(deadline) => Io::Deadline(WriteDeadline::new(socket, deadline)),
-                        None => Io::Plain(socket),
-                    };
                     let open = OpenGuard::new(Arc::clone(&self.connections));
-                    return (ServerIo { io, _open: open }, addr);
+                    return (socket, addr, open);
                 }
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");

@@ -37,7 +37,10 @@ pub enum LagPolicy {
 /// with the id of the last event it read, which must still be in the
 /// history for it to resume rather than reset. A topic published to
 /// thousands of times a second needs its history sized by time: rate ×
-/// (time to fall behind + the client's reconnection delay).
+/// (time to fall behind + the client's reconnection delay). Count in what
+/// the connection buffers, too: a subscriber falls behind once the
+/// server can no longer write to it, that is once its socket buffers are
+/// full, and it reads all that before it notices the end and reconnects.
 ///
 /// ```
 /// use std::time::Duration;
