@@ -167,7 +167,13 @@ where
             connection.poll_without_shutdown(cx)
         })
         .await?;
-        let parts = connection.into_parts();
+        let parts = {
+            // Moved into this block, so that its box is freed at the block's
+            // end: a box moved out of stays allocated until it goes out of
+            // scope, which here would be when the event stream ends.
+            let connection = connection;
+            (*connection).into_parts()
+        };
         // Bytes read past the request share hyper's read buffer: let go.
         drop(parts.read_buf);
         drop(parts.service);
