@@ -72,6 +72,49 @@
 //! // axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await })
 //! # let _ = response;
 //! ```
+//!
+//! # Many idle connections
+//!
+//! Through `axum::serve` an idle event stream holds hyper's buffers for
+//! its whole life, about 20 KB per browser. A `Router` is a tower service,
+//! so it can be served by `sse_tower::http1::serve_connection_with_shutdown`
+//! (feature `http1` of `sse-tower`) instead: HTTP/1 only, and an event
+//! stream's socket is taken back from hyper once its head is written,
+//! 2.7 KB per idle browser with jemalloc (`docs/BENCHMARKS.md`). Other routes are
+//! served by hyper as usual.
+//!
+//! ```no_run
+//! use axum::Router;
+//! use axum::routing::get;
+//! use hyper::server::conn::http1;
+//! use hyper_util::rt::TokioTimer;
+//! use sse_axum::{Event, SseResponse};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let shutdown = CancellationToken::new();
+//! let token = shutdown.clone();
+//! let app: Router = Router::new().route(
+//!     "/events",
+//!     get(move || {
+//!         let events = futures_util::stream::pending::<Event>();
+//!         std::future::ready(SseResponse::new(events).shutdown(token.clone()))
+//!     }),
+//! );
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! let mut builder = http1::Builder::new();
+//! builder.timer(TokioTimer::new());
+//! loop {
+//!     let (socket, _) = listener.accept().await?;
+//!     tokio::spawn(sse_tower::http1::serve_connection_with_shutdown(
+//!         &builder,
+//!         socket,
+//!         app.clone(),
+//!         shutdown.clone().cancelled_owned(),
+//!     ));
+//! }
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
