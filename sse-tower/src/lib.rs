@@ -23,7 +23,8 @@
 //! - `http1::serve_connection` (feature `http1`) serves a connection with
 //!   hyper's HTTP/1 builder but takes an event stream's socket back once
 //!   hyper has written the head: an idle event stream then holds a few KB,
-//!   not hyper's two 8 KiB buffers (for servers of many idle browsers).
+//!   not hyper's two 8 KiB buffers (for servers of many idle browsers);
+//!   `http1::serve_connection_with_shutdown` adds hyper's graceful shutdown.
 //!
 //! # Example
 //!
