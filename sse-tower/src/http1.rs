@@ -157,16 +157,20 @@ where
     // freed when it is done, not held in this future while the stream runs.
     let mut connection = Box::new(builder.serve_connection(TokioIo::new(io), service));
     async move {
-        let mut shutdown = pin!(shutdown);
-        let mut signalled = false;
-        poll_fn(|cx| {
-            if !signalled && shutdown.as_mut().poll(cx).is_ready() {
-                signalled = true;
-                Pin::new(&mut *connection).graceful_shutdown();
-            }
-            connection.poll_without_shutdown(cx)
-        })
-        .await?;
+        {
+            // In a block: the signal is dropped once hyper is done, and a
+            // handed-off stream no longer holds it.
+            let mut shutdown = pin!(shutdown);
+            let mut signalled = false;
+            poll_fn(|cx| {
+                if !signalled && shutdown.as_mut().poll(cx).is_ready() {
+                    signalled = true;
+                    Pin::new(&mut *connection).graceful_shutdown();
+                }
+                connection.poll_without_shutdown(cx)
+            })
+            .await?;
+        }
         let parts = {
             // Moved into this block, so that its box is freed at the block's
             // end: a box moved out of stays allocated until it goes out of
