@@ -98,8 +98,8 @@ struct Cli {
     /// prints delivered counts, losses and the server's RSS at start and end.
     #[arg(long, value_name = "SECONDS")]
     soak: Option<u64>,
-    /// Only the latency phase (300/s × 1 000 × 100 B) of each server, `--runs`
-    /// times, and its table; each server's pid is printed on stderr first,
+    /// Only the latency phase (`--latency-rate` × 1 000 × 100 B) of each
+    /// server, `--runs` times, and its table; each server's pid is printed on stderr first,
     /// for a profiler. With `--ours-http floor`, ours is the floor any
     /// server is bound by (see `Conn::Floor`).
     #[arg(long)]
@@ -330,6 +330,7 @@ async fn bench(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 clients.grow_to(plan.small, Duration::from_secs(60)).await;
                 eprintln!("run {}: {kind:?}, pid {}", run + 1, server.pid);
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                // The latency phase's figures, at whatever rate.
                 let at_300 = phase(
                     &mut server,
                     &clients,
