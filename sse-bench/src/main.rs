@@ -1147,44 +1147,45 @@ fn latency_rows(row: &mut AddRow<'_>, rate: f64, small: usize) {
     let millis = |v: f64| format!("{:.2} ms", v / 1e3);
     let cpu = |v: f64| format!("{v:.2} s");
     let cores = |v: f64| format!("{v:.2}");
+    let label = format!("{rate}/s × {small} × 100 B");
     row(
-        format!("{rate}/s × {small} × 100 B: p50 latency"),
+        format!("{label}: p50 latency"),
         millis,
         &|f| f.at_300.p50_us as f64,
         Target::None,
     );
     row(
-        format!("{rate}/s × {small} × 100 B: p99 latency"),
+        format!("{label}: p99 latency"),
         millis,
         &|f| f.at_300.p99_us as f64,
         Target::RatioAtMost(0.5),
     );
     row(
-        format!("{rate}/s × {small} × 100 B: max latency"),
+        format!("{label}: max latency"),
         millis,
         &|f| f.at_300.max_us as f64,
         Target::None,
     );
     row(
-        format!("{rate}/s × {small} × 100 B: share of ideal"),
+        format!("{label}: share of ideal"),
         percent,
         &|f| f.at_300.share,
         Target::None,
     );
     row(
-        format!("{rate}/s × {small} × 100 B: server CPU-s per M delivered"),
+        format!("{label}: server CPU-s per M delivered"),
         cpu,
         &|f| f.at_300.server_cpu_per_m,
         Target::None,
     );
     row(
-        format!("{rate}/s × {small} × 100 B: client CPU-s per M received"),
+        format!("{label}: client CPU-s per M received"),
         cpu,
         &|f| f.at_300.client_cpu_per_m,
         Target::None,
     );
     row(
-        format!("{rate}/s × {small} × 100 B: client CPU, cores busy"),
+        format!("{label}: client CPU, cores busy"),
         cores,
         &|f| f.at_300.client_cores,
         Target::None,
