@@ -7,14 +7,14 @@ use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{StatusCode, header};
-use sse_tower::InvalidLastEventId;
+use ssekit_tower::InvalidLastEventId;
 
 /// The id a reconnecting client last received: the `Last-Event-ID` header,
 /// or else the `lastEventId` query parameter; `None` on a first
 /// connection.
 ///
-/// Both are read by [`sse_tower::LastEventId::from_headers_or_query`] with
-/// the default limit of [`sse_tower::LastEventId::DEFAULT_MAX_LEN`] bytes.
+/// Both are read by [`ssekit_tower::LastEventId::from_headers_or_query`] with
+/// the default limit of [`ssekit_tower::LastEventId::DEFAULT_MAX_LEN`] bytes.
 /// The header wins when both are present, even when it is invalid. An
 /// invalid value (not UTF-8, NUL/CR/LF, too long, repeated) rejects the
 /// request with [`LastEventIdRejection`]: `400 Bad Request` and a plain-text
@@ -23,7 +23,7 @@ use sse_tower::InvalidLastEventId;
 /// ```
 /// use axum::Router;
 /// use axum::routing::get;
-/// use sse_axum::LastEventId;
+/// use ssekit_axum::LastEventId;
 ///
 /// async fn handler(last_event_id: LastEventId) -> String {
 ///     last_event_id.as_str().unwrap_or("none").to_owned()
@@ -38,7 +38,7 @@ impl LastEventId {
     /// The id `id`, or none.
     ///
     /// ```
-    /// # use sse_axum::LastEventId;
+    /// # use ssekit_axum::LastEventId;
     /// assert_eq!(LastEventId::new(Some("7".into())).as_str(), Some("7"));
     /// ```
     pub fn new(id: Option<String>) -> Self {
@@ -48,7 +48,7 @@ impl LastEventId {
     /// The id, or `None` when the client sent none.
     ///
     /// ```
-    /// # use sse_axum::LastEventId;
+    /// # use ssekit_axum::LastEventId;
     /// assert_eq!(LastEventId::default().as_str(), None);
     /// ```
     pub fn as_str(&self) -> Option<&str> {
@@ -58,7 +58,7 @@ impl LastEventId {
     /// The id, owned.
     ///
     /// ```
-    /// # use sse_axum::LastEventId;
+    /// # use ssekit_axum::LastEventId;
     /// assert_eq!(LastEventId::new(Some("7".into())).into_inner(), Some("7".to_owned()));
     /// ```
     pub fn into_inner(self) -> Option<String> {
@@ -68,7 +68,7 @@ impl LastEventId {
     /// Reads the id from a request's parts, as the extractor does.
     ///
     /// ```
-    /// use sse_axum::LastEventId;
+    /// use ssekit_axum::LastEventId;
     ///
     /// let request = http::Request::get("/events?lastEventId=41").body(()).unwrap();
     /// let (parts, ()) = request.into_parts();
@@ -79,11 +79,11 @@ impl LastEventId {
     }
 
     /// Reads the id from a request's headers and query string, as the
-    /// extractor does (the same function as in `sse-warp` and `sse-poem`).
+    /// extractor does (the same function as in `ssekit-warp` and `ssekit-poem`).
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use sse_axum::LastEventId;
+    /// use ssekit_axum::LastEventId;
     ///
     /// let id = LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=41"));
     /// assert_eq!(id.unwrap().as_str(), Some("41"));
@@ -92,10 +92,10 @@ impl LastEventId {
         headers: &http::HeaderMap,
         query: Option<&str>,
     ) -> Result<Self, LastEventIdRejection> {
-        sse_tower::LastEventId::from_headers_or_query(
+        ssekit_tower::LastEventId::from_headers_or_query(
             headers,
             query,
-            sse_tower::LastEventId::DEFAULT_MAX_LEN,
+            ssekit_tower::LastEventId::DEFAULT_MAX_LEN,
         )
         .into_result()
         .map(LastEventId)
@@ -103,9 +103,9 @@ impl LastEventId {
     }
 }
 
-impl From<LastEventId> for sse_tower::LastEventId {
+impl From<LastEventId> for ssekit_tower::LastEventId {
     fn from(id: LastEventId) -> Self {
-        sse_tower::LastEventId::from(id.0)
+        ssekit_tower::LastEventId::from(id.0)
     }
 }
 
@@ -127,7 +127,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
 ///
 /// let request = http::Request::get("/events?lastEventId=a%0Ab").body(()).unwrap();
 /// let (parts, ()) = request.into_parts();
-/// let rejection = sse_axum::LastEventId::from_parts(&parts).unwrap_err();
+/// let rejection = ssekit_axum::LastEventId::from_parts(&parts).unwrap_err();
 /// assert_eq!(rejection.into_response().status(), 400);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,10 +139,10 @@ impl LastEventIdRejection {
     /// Why the value was refused.
     ///
     /// ```
-    /// # use sse_tower::InvalidLastEventId;
+    /// # use ssekit_tower::InvalidLastEventId;
     /// let request = http::Request::get("/?lastEventId=%FF").body(()).unwrap();
     /// let (parts, ()) = request.into_parts();
-    /// let rejection = sse_axum::LastEventId::from_parts(&parts).unwrap_err();
+    /// let rejection = ssekit_axum::LastEventId::from_parts(&parts).unwrap_err();
     /// assert_eq!(rejection.reason(), InvalidLastEventId::NotUtf8);
     /// ```
     pub fn reason(&self) -> InvalidLastEventId {

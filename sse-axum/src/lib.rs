@@ -1,4 +1,4 @@
-//! Server-sent events for axum 0.8: a thin adapter over [`sse_tower`].
+//! Server-sent events for axum 0.8: a thin adapter over [`ssekit_tower`].
 //!
 //! - [`SseResponse`]: any stream of [`Event`]s (or of `Result<Event, E>`)
 //!   as an [`IntoResponse`](axum::response::IntoResponse), with the
@@ -14,7 +14,7 @@
 //!   connection and stream for ever.
 //!
 //! Headers, framing, keep-alive, shutdown and error handling all come from
-//! [`sse_tower`]; this crate only turns its response into axum's.
+//! [`ssekit_tower`]; this crate only turns its response into axum's.
 //!
 //! # Example
 //!
@@ -25,7 +25,7 @@
 //! use axum::body::Body;
 //! use axum::routing::get;
 //! use futures_util::stream::{self, Stream, StreamExt};
-//! use sse_axum::{Event, KeepAlive, LastEventId, SseResponse};
+//! use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse};
 //! use tower::ServiceExt;
 //!
 //! async fn events(last_event_id: LastEventId) -> SseResponse<impl Stream<Item = Event>> {
@@ -54,7 +54,7 @@
 //! predicate excludes `text/event-stream`, so events go out uncompressed
 //! and at once (test `compression_layer_leaves_the_stream_uncompressed_and_unbuffered`).
 //! A custom predicate must keep `.and(NotForContentType::SSE)` to keep that;
-//! see the [`sse_tower`] crate docs.
+//! see the [`ssekit_tower`] crate docs.
 //!
 //! # Graceful shutdown
 //!
@@ -64,7 +64,7 @@
 //! it ends every stream, and the server stops.
 //!
 //! ```
-//! use sse_axum::{Event, SseResponse};
+//! use ssekit_axum::{Event, SseResponse};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! let token = CancellationToken::new();
@@ -77,8 +77,8 @@
 //!
 //! Through `axum::serve` an idle event stream holds hyper's buffers for
 //! its whole life, about 20 KB per browser. A `Router` is a tower service,
-//! so it can be served by `sse_tower::http1::serve_connection_with_shutdown`
-//! (feature `http1` of `sse-tower`) instead: HTTP/1 only, and an event
+//! so it can be served by `ssekit_tower::http1::serve_connection_with_shutdown`
+//! (feature `http1` of `ssekit-tower`) instead: HTTP/1 only, and an event
 //! stream's socket is taken back from hyper once its head is written,
 //! 2.7 KB per idle browser with jemalloc (`docs/BENCHMARKS.md`). Other routes are
 //! served by hyper as usual.
@@ -88,7 +88,7 @@
 //! use axum::routing::get;
 //! use hyper::server::conn::http1;
 //! use hyper_util::rt::TokioTimer;
-//! use sse_axum::{Event, SseResponse};
+//! use ssekit_axum::{Event, SseResponse};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! # async fn run() -> std::io::Result<()> {
@@ -106,7 +106,7 @@
 //! builder.timer(TokioTimer::new());
 //! loop {
 //!     let (socket, _) = listener.accept().await?;
-//!     tokio::spawn(sse_tower::http1::serve_connection_with_shutdown(
+//!     tokio::spawn(ssekit_tower::http1::serve_connection_with_shutdown(
 //!         &builder,
 //!         socket,
 //!         app.clone(),
@@ -127,7 +127,7 @@ mod response;
 pub use last_event_id::{LastEventId, LastEventIdRejection};
 pub use listener::WriteDeadlineListener;
 pub use response::{SseResponse, refusal};
-pub use sse_core::Event;
-pub use sse_tower::{
+pub use ssekit_core::Event;
+pub use ssekit_tower::{
     Authorize, Denied, InvalidLastEventId, KeepAlive, Refusal, Refused, Shutdown, SseConfig,
 };

@@ -5,12 +5,12 @@ use std::io;
 use std::time::Duration;
 
 use axum::serve::Listener;
-use sse_tower::WriteDeadline;
+use ssekit_tower::WriteDeadline;
 
 /// Wraps a listener so that every connection it accepts is a
 /// [`WriteDeadline`]: a client that stops reading is disconnected once a
 /// write has made no progress for `deadline`, and its stream (and broker
-/// subscription) is dropped. See [`sse_tower::write_deadline`].
+/// subscription) is dropped. See [`ssekit_tower::write_deadline`].
 ///
 /// Choose a deadline well above the keep-alive interval's worst network
 /// stall, e.g. 30 s: a client that reads, however slowly, is never cut off
@@ -19,7 +19,7 @@ use sse_tower::WriteDeadline;
 /// ```no_run
 /// use std::time::Duration;
 /// use axum::Router;
-/// use sse_axum::WriteDeadlineListener;
+/// use ssekit_axum::WriteDeadlineListener;
 ///
 /// # async fn run(app: Router) -> std::io::Result<()> {
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
@@ -39,7 +39,7 @@ impl<L> WriteDeadlineListener<L> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_axum::WriteDeadlineListener;
+    /// # use ssekit_axum::WriteDeadlineListener;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -56,7 +56,7 @@ impl<L> WriteDeadlineListener<L> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_axum::WriteDeadlineListener;
+    /// # use ssekit_axum::WriteDeadlineListener;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -73,7 +73,7 @@ impl<L> WriteDeadlineListener<L> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_axum::WriteDeadlineListener;
+    /// # use ssekit_axum::WriteDeadlineListener;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> std::io::Result<()> {
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

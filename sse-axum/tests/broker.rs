@@ -11,15 +11,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use common::{Client, FrameReader, subscriptions_become};
 use http::request::Parts;
-use sse_axum::{Event, KeepAlive, LastEventId, SseResponse};
-use sse_core::broker::Broker;
-use sse_tower::Topics;
+use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_core::broker::Broker;
+use ssekit_tower::Topics;
 use tokio::net::TcpListener;
 
 async fn events(State(broker): State<Broker>, last_event_id: LastEventId) -> Response {
     match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
         Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
-        Err(error) => sse_axum::refusal(&error),
+        Err(error) => ssekit_axum::refusal(&error),
     }
 }
 
@@ -36,7 +36,7 @@ async fn private(
         .await
     {
         Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
-        Err(refused) => sse_axum::refusal(&refused),
+        Err(refused) => ssekit_axum::refusal(&refused),
     }
 }
 

@@ -38,7 +38,7 @@ async fn builtin_turns_a_crlf_in_data_into_two_line_breaks_ours_into_one() {
     let builtin = builtin_wire(axum::response::sse::Event::default().data("a\r\nb")).await;
     assert_eq!(received_data(&builtin), ["a\n\nb"]);
 
-    let ours = sse_axum::Event::data("a\r\nb");
+    let ours = ssekit_axum::Event::data("a\r\nb");
     assert_eq!(received_data(ours.as_bytes()), ["a\nb"]);
 }
 
@@ -47,11 +47,11 @@ fn builtin_panics_on_a_line_break_in_an_id_ours_returns_an_error() {
     let builtin = std::panic::catch_unwind(|| axum::response::sse::Event::default().id("1\n2"));
     assert!(builtin.is_err(), "axum's Event::id panics");
 
-    let ours = sse_axum::Event::builder().id("1\n2").data("x").build();
+    let ours = ssekit_axum::Event::builder().id("1\n2").data("x").build();
     assert!(matches!(
         ours,
-        Err(sse_core::EventError::LineBreak {
-            field: sse_core::Field::Id
+        Err(ssekit_core::EventError::LineBreak {
+            field: ssekit_core::Field::Id
         })
     ));
 }
@@ -82,7 +82,7 @@ async fn builtin_keeps_graceful_shutdown_waiting_on_an_open_stream() {
 
     token.cancel();
     // Still running a whole second later: the open stream holds it. (With
-    // sse-axum's `Shutdown`, the same server stops at once: see
+    // ssekit-axum's `Shutdown`, the same server stops at once: see
     // `graceful_shutdown_ends_open_streams_within_a_second` in server.rs.)
     let outcome = tokio::time::timeout(Duration::from_secs(1), server).await;
     assert!(

@@ -1,4 +1,4 @@
-//! sse-axum over a real TCP server on 127.0.0.1 (`axum::serve`).
+//! ssekit-axum over a real TCP server on 127.0.0.1 (`axum::serve`).
 
 use sse_test_support as common;
 
@@ -13,7 +13,7 @@ use axum::routing::get;
 use common::{Client, FrameReader, PROMPT, text, within};
 use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
-use sse_axum::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -198,7 +198,7 @@ async fn graceful_shutdown_ends_open_streams_within_a_second() {
             let shutdown = shutdown.clone();
             async move {
                 SseResponse::new(stream::pending::<Event>())
-                    .shutdown(sse_axum::Shutdown::new(shutdown).final_event(Event::comment("bye")))
+                    .shutdown(ssekit_axum::Shutdown::new(shutdown).final_event(Event::comment("bye")))
             }
         }),
     );

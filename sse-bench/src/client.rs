@@ -314,7 +314,7 @@ async fn connection(
             }
             if let Some(end) = memchr::memmem::find(&buf[..filled], b"\r\n\r\n") {
                 // HTTP/1.0: an event stream served close-delimited
-                // (`sse_tower::http1`); its body has no chunk framing.
+                // (`ssekit_tower::http1`); its body has no chunk framing.
                 let head = &buf[..filled];
                 break (head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200"))
                     .then_some(end + 4);

@@ -1,5 +1,5 @@
 //! Load benchmark: thousands of SSE connections over loopback, our broker
-//! served through `sse-axum` against axum 0.8's `Sse` fed by
+//! served through `ssekit-axum` against axum 0.8's `Sse` fed by
 //! `tokio::sync::broadcast`, side by side in one invocation.
 //!
 //! ```sh
@@ -35,14 +35,14 @@ use crate::table::{Row, Target};
 /// Which server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Kind {
-    /// A broker topic served through `sse-axum`.
+    /// A broker topic served through `ssekit-axum`.
     Ours,
     /// axum's `Sse` over `BroadcastStream` of a `broadcast::channel(1024)`.
     Reference,
 }
 
 #[derive(Debug, Parser)]
-#[command(about = "SSE load benchmark: ours (broker + sse-axum) against axum Sse + broadcast")]
+#[command(about = "SSE load benchmark: ours (broker + ssekit-axum) against axum Sse + broadcast")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -62,7 +62,7 @@ struct Cli {
     #[arg(long, value_enum)]
     reference_http: Option<Conn>,
     /// The write deadline around each socket "ours" accepts
-    /// (`sse_tower::WriteDeadline`), in ms; 0: none. The reference has none,
+    /// (`ssekit_tower::WriteDeadline`), in ms; 0: none. The reference has none,
     /// as axum's `Sse` users have none.
     #[arg(long, default_value_t = 10_000)]
     write_deadline_ms: u64,

@@ -28,9 +28,9 @@ use axum::routing::get;
 use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use sse_axum::{LastEventId, SseResponse};
-use sse_core::broker::{Broker, TopicConfig};
-use sse_tower::WriteDeadline;
+use ssekit_axum::{LastEventId, SseResponse};
+use ssekit_core::broker::{Broker, TopicConfig};
+use ssekit_tower::WriteDeadline;
 use tokio::io::{
     AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
 };
@@ -59,7 +59,7 @@ pub enum Conn {
     /// The same with `writev(false)`: frames are copied into one flat
     /// write buffer.
     Http1Flat,
-    /// hyper's `http1::Builder` through `sse_tower::http1::serve_connection`:
+    /// hyper's `http1::Builder` through `ssekit_tower::http1::serve_connection`:
     /// an event stream's socket is taken back from hyper after its head.
     Http1Handoff,
     /// Not a server but the floor under every server, for the latency
@@ -265,7 +265,7 @@ async fn publish(feed: &Feed, rate: f64, size: usize, millis: u64, first: u64) -
             match feed {
                 Feed::Ours(broker) => {
                     if let Err(error) = broker
-                        .publish(TOPIC, sse_core::Event::data(data.as_str()))
+                        .publish(TOPIC, ssekit_core::Event::data(data.as_str()))
                         .await
                     {
                         tracing::error!(%error, "publish failed");
@@ -283,7 +283,7 @@ async fn publish(feed: &Feed, rate: f64, size: usize, millis: u64, first: u64) -
     total
 }
 
-/// Ours: a broker topic through `sse-axum`, as the chat example serves a room.
+/// Ours: a broker topic through `ssekit-axum`, as the chat example serves a room.
 async fn ours_events(
     State(feed): State<Feed>,
     last_event_id: LastEventId,
@@ -337,7 +337,7 @@ async fn serve_http1_handoff(mut listener: BenchListener, app: Router) {
     // Runs until the server task is aborted (at `quit`, or at `LIFETIME`).
     loop {
         let (io, _) = listener.accept_io().await;
-        let connection = sse_tower::http1::serve_connection(&builder, io, app.clone());
+        let connection = ssekit_tower::http1::serve_connection(&builder, io, app.clone());
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended");

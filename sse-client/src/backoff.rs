@@ -27,7 +27,7 @@ const GROWTH_FLOOR: Duration = Duration::from_millis(10);
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_client::Backoff;
+/// use ssekit_client::Backoff;
 ///
 /// let backoff = Backoff::new().factor(2.0).max_delay(Duration::from_secs(5)).jitter(0.0);
 /// let delays: Vec<_> = (1..=5)

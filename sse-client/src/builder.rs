@@ -3,7 +3,7 @@ use std::time::Duration;
 use http::header::{ACCEPT, CACHE_CONTROL, IntoHeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use http_body::Body;
-use sse_core::decode::DEFAULT_MAX_EVENT_SIZE;
+use ssekit_core::decode::DEFAULT_MAX_EVENT_SIZE;
 use tower_service::Service;
 
 use crate::service::Erased;
@@ -17,7 +17,7 @@ pub const DEFAULT_RETRY: Duration = Duration::from_secs(3);
 /// ```
 /// use std::time::Duration;
 /// use http::header::{AUTHORIZATION, HeaderValue};
-/// use sse_client::{Backoff, EventSource};
+/// use ssekit_client::{Backoff, EventSource};
 ///
 /// let source = EventSource::builder("http://localhost:3000/events".parse().unwrap())
 ///     .header(AUTHORIZATION, HeaderValue::from_static("Bearer secret"))

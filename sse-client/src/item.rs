@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use sse_core::decode::{DecodeError, MessageEvent};
+use ssekit_core::decode::{DecodeError, MessageEvent};
 
 use crate::{Disconnect, Error};
 

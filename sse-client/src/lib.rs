@@ -2,7 +2,7 @@
 //! receives them, over any tower HTTP client.
 //!
 //! [`EventSource`] follows the WHATWG HTML processing model for
-//! `EventSource`, and decodes with [`sse_core`]'s spec-exact, bounded
+//! `EventSource`, and decodes with [`ssekit_core`]'s spec-exact, bounded
 //! decoder:
 //!
 //! - it requests the stream with `Accept: text/event-stream` and
@@ -50,7 +50,7 @@
 //!
 //! ```no_run
 //! use futures_util::StreamExt;
-//! use sse_client::{EventSource, Item};
+//! use ssekit_client::{EventSource, Item};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut source = EventSource::new("http://localhost:3000/events".parse()?);
@@ -89,7 +89,7 @@
 //! use http::{Request, Response};
 //! use http_body_util::{Empty, Full};
 //! use bytes::Bytes;
-//! use sse_client::{EventSource, Item};
+//! use ssekit_client::{EventSource, Item};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let service = tower::service_fn(|_: Request<Empty<Bytes>>| async {
@@ -129,4 +129,4 @@ pub use self::close::CloseHandle;
 pub use self::error::{BoxError, Disconnect, Error};
 pub use self::item::Item;
 pub use self::source::EventSource;
-pub use sse_core::decode::{DecodeError, MessageEvent};
+pub use ssekit_core::decode::{DecodeError, MessageEvent};

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Buf;
 use http::{Request, Response};
 use http_body::Body;
-use sse_core::decode::Decoder;
+use ssekit_core::decode::Decoder;
 use tower_service::Service;
 
 use crate::BoxError;

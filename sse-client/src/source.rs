@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_core::{FusedStream, Stream};
 use http::header::{CONTENT_TYPE, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
-use sse_core::decode::{Decoded, Decoder};
+use ssekit_core::decode::{Decoded, Decoder};
 use tokio::time::Sleep;
 
 use crate::backoff::Rng;

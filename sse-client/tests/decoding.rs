@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use sse_client::{DecodeError, Disconnect, EventSource, Item};
+use ssekit_client::{DecodeError, Disconnect, EventSource, Item};
 use support::{Reply, Server, events, message, next, until_reconnecting};
 
 /// The items of a stream served as `chunks` on one connection, up to the

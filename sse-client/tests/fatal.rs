@@ -3,7 +3,7 @@
 mod support;
 
 use http::{HeaderValue, StatusCode};
-use sse_client::{Error, Item};
+use ssekit_client::{Error, Item};
 use support::{Reply, Server, events, message, next, until_end};
 
 async fn items_for(head: &str) -> (Vec<Item>, usize) {

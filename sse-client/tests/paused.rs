@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use http::Uri;
-use sse_client::{Backoff, Disconnect, EventSource, Item};
+use ssekit_client::{Backoff, Disconnect, EventSource, Item};
 use support::{Mock, MockLog, mock_source, next, until_end_within};
 
 /// A bound on virtual time, which passes in an instant.
@@ -16,7 +16,7 @@ async fn until_end(source: &mut EventSource) -> Vec<Item> {
     until_end_within(HOUR, source).await
 }
 
-fn builder() -> sse_client::Builder {
+fn builder() -> ssekit_client::Builder {
     EventSource::builder(Uri::from_static("http://in.process/events"))
 }
 

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sse_client::{Backoff, Disconnect, EventSource, Item};
+use ssekit_client::{Backoff, Disconnect, EventSource, Item};
 use support::{LIMIT, Reply, Server, events, message, next, next_event, until_end};
 use tokio::time::{Instant, timeout};
 

@@ -1,5 +1,5 @@
-//! Against this workspace's own server: events encoded by `sse_core::Event`
-//! and served by `sse_tower::SseLayer` over hyper, read back by the client.
+//! Against this workspace's own server: events encoded by `ssekit_core::Event`
+//! and served by `ssekit_tower::SseLayer` over hyper, read back by the client.
 
 mod support;
 
@@ -14,9 +14,9 @@ use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use proptest::prelude::*;
-use sse_client::{Disconnect, EventSource, Item};
-use sse_core::Event;
-use sse_tower::{KeepAlive, LastEventId, SseConfig, SseLayer};
+use ssekit_client::{Disconnect, EventSource, Item};
+use ssekit_core::Event;
+use ssekit_tower::{KeepAlive, LastEventId, SseConfig, SseLayer};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::time::timeout;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt;
-use sse_core::Event;
-use sse_core::broker::{Broker, EventId, Subscription, TopicConfig};
+use ssekit_core::Event;
+use ssekit_core::broker::{Broker, EventId, Subscription, TopicConfig};
 
 fn now<F: Future>(future: F) -> F::Output {
     let mut cx = Context::from_waker(Waker::noop());

@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use sse_core::decode::{Decoded, Decoder};
+use ssekit_core::decode::{Decoded, Decoder};
 
 const EVENTS: usize = 10_000;
 

@@ -33,7 +33,7 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event as AxumEvent, Sse};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::stream;
-use sse_core::Event;
+use ssekit_core::Event;
 
 /// `len` bytes of ASCII text; with `line` set, every `line`-th byte is an LF.
 fn text(len: usize, line: Option<usize>) -> String {

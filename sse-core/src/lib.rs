@@ -13,8 +13,8 @@
 //! "Server-sent events".
 //!
 //! ```
-//! use sse_core::Event;
-//! use sse_core::decode::{Decoded, Decoder};
+//! use ssekit_core::Event;
+//! use ssekit_core::decode::{Decoded, Decoder};
 //!
 //! let event = Event::builder().event("chat").id("1").data("hi\nthere").build()?;
 //!
@@ -25,7 +25,7 @@
 //! assert_eq!(received.event_type(), "chat");
 //! assert_eq!(received.data(), "hi\nthere");
 //! assert_eq!(received.last_event_id(), "1");
-//! # Ok::<(), sse_core::EventError>(())
+//! # Ok::<(), ssekit_core::EventError>(())
 //! ```
 //!
 //! # Features

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use proptest::prelude::*;
-use sse_core::Event;
-use sse_core::broker::{
+use ssekit_core::Event;
+use ssekit_core::broker::{
     Broker, EventId, LagPolicy, MemoryBackend, ResetReason, Resume, Subscription, TopicConfig,
     stamp,
 };

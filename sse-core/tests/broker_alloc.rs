@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::StreamExt;
-use sse_core::Event;
-use sse_core::broker::{Broker, Subscription, TopicConfig};
+use ssekit_core::Event;
+use ssekit_core::broker::{Broker, Subscription, TopicConfig};
 
 struct Counting;
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt, stream};
-use sse_core::decode::{DecodeError, DecodeStream, Decoded, Decoder, MessageEvent, StreamError};
+use ssekit_core::decode::{DecodeError, DecodeStream, Decoded, Decoder, MessageEvent, StreamError};
 
 type Item = Result<Decoded, DecodeError>;
 

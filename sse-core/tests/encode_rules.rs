@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::value::RawValue;
-use sse_core::decode::{DecodeError, Decoded, Decoder, MessageEvent};
-use sse_core::{Event, EventError, Field};
+use ssekit_core::decode::{DecodeError, Decoded, Decoder, MessageEvent};
+use ssekit_core::{Event, EventError, Field};
 
 /// What a client reads from `bytes`: every item, in order.
 fn decode(bytes: &[u8]) -> Vec<Result<Decoded, DecodeError>> {

@@ -1,7 +1,7 @@
 //! Interoperability: a third-party, spec-compliant client reads our bytes.
 //!
 //! Our own decoder judging our own encoder would share any misreading of the
-//! standard, so this test serves events encoded by `sse-core` over real HTTP
+//! standard, so this test serves events encoded by `ssekit-core` over real HTTP
 //! to the npm package `eventsource` (a WHATWG-compliant `EventSource` for
 //! Node) and to `eventsource-parser` (the parser inside it, which also
 //! reports `retry` values and comments), and checks that they receive
@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use serde_json::value::RawValue;
-use sse_core::{Event, EventBuilder};
+use ssekit_core::{Event, EventBuilder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
@@ -125,8 +125,8 @@ fn script() -> Script {
     let mut s = Script::default();
 
     // A comment before any event, with every kind of line break.
-    s.send(Event::comment("sse-core interop\nLF\r\nCRLF\rCR"));
-    s.expect_comments(&["sse-core interop", "LF", "CRLF", "CR"]);
+    s.send(Event::comment("ssekit-core interop\nLF\r\nCRLF\rCR"));
+    s.expect_comments(&["ssekit-core interop", "LF", "CRLF", "CR"]);
     s.send(Event::retry(Duration::ZERO));
     s.expect_retry(0);
 

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use sse_core::Event;
-use sse_core::broker::Broker;
+use ssekit_core::Event;
+use ssekit_core::broker::Broker;
 
 /// Every series as `name{label=value,…}` → its change since the last
 /// snapshot (the debugging recorder resets what it reports).

@@ -6,8 +6,8 @@ use std::time::Duration;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use sse_core::decode::{DecodeError, Decoded, Decoder, MessageEvent};
-use sse_core::{Event, EventError, Field};
+use ssekit_core::decode::{DecodeError, Decoded, Decoder, MessageEvent};
+use ssekit_core::{Event, EventError, Field};
 
 type Item = Result<Decoded, DecodeError>;
 

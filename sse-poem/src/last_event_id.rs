@@ -6,14 +6,14 @@ use std::fmt;
 use http::{HeaderMap, StatusCode, header};
 use poem::error::ResponseError;
 use poem::{FromRequest, Request, RequestBody, Response};
-use sse_tower::InvalidLastEventId;
+use ssekit_tower::InvalidLastEventId;
 
 /// The id a reconnecting client last received: the `Last-Event-ID` header,
 /// or else the `lastEventId` query parameter; `None` on a first
 /// connection.
 ///
-/// Both are read by [`sse_tower::LastEventId::from_headers_or_query`] with
-/// the default limit of [`sse_tower::LastEventId::DEFAULT_MAX_LEN`] bytes.
+/// Both are read by [`ssekit_tower::LastEventId::from_headers_or_query`] with
+/// the default limit of [`ssekit_tower::LastEventId::DEFAULT_MAX_LEN`] bytes.
 /// The header wins when both are present, even when it is invalid. An
 /// invalid value (not UTF-8, NUL/CR/LF, too long, repeated) rejects the
 /// request with [`LastEventIdRejection`]: `400 Bad Request` and a plain-text
@@ -21,7 +21,7 @@ use sse_tower::InvalidLastEventId;
 ///
 /// ```
 /// use poem::{Route, get, handler};
-/// use sse_poem::LastEventId;
+/// use ssekit_poem::LastEventId;
 ///
 /// #[handler]
 /// fn events(last_event_id: LastEventId) -> String {
@@ -37,7 +37,7 @@ impl LastEventId {
     /// The id `id`, or none.
     ///
     /// ```
-    /// # use sse_poem::LastEventId;
+    /// # use ssekit_poem::LastEventId;
     /// assert_eq!(LastEventId::new(Some("7".into())).as_str(), Some("7"));
     /// ```
     pub fn new(id: Option<String>) -> Self {
@@ -47,7 +47,7 @@ impl LastEventId {
     /// The id, or `None` when the client sent none.
     ///
     /// ```
-    /// # use sse_poem::LastEventId;
+    /// # use ssekit_poem::LastEventId;
     /// assert_eq!(LastEventId::default().as_str(), None);
     /// ```
     pub fn as_str(&self) -> Option<&str> {
@@ -57,7 +57,7 @@ impl LastEventId {
     /// The id, owned.
     ///
     /// ```
-    /// # use sse_poem::LastEventId;
+    /// # use ssekit_poem::LastEventId;
     /// assert_eq!(LastEventId::new(Some("7".into())).into_inner(), Some("7".to_owned()));
     /// ```
     pub fn into_inner(self) -> Option<String> {
@@ -69,7 +69,7 @@ impl LastEventId {
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use sse_poem::LastEventId;
+    /// use ssekit_poem::LastEventId;
     ///
     /// let id = LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=41"));
     /// assert_eq!(id.unwrap().as_str(), Some("41"));
@@ -78,10 +78,10 @@ impl LastEventId {
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<Self, LastEventIdRejection> {
-        sse_tower::LastEventId::from_headers_or_query(
+        ssekit_tower::LastEventId::from_headers_or_query(
             headers,
             query,
-            sse_tower::LastEventId::DEFAULT_MAX_LEN,
+            ssekit_tower::LastEventId::DEFAULT_MAX_LEN,
         )
         .into_result()
         .map(LastEventId)
@@ -89,9 +89,9 @@ impl LastEventId {
     }
 }
 
-impl From<LastEventId> for sse_tower::LastEventId {
+impl From<LastEventId> for ssekit_tower::LastEventId {
     fn from(id: LastEventId) -> Self {
-        sse_tower::LastEventId::from(id.0)
+        ssekit_tower::LastEventId::from(id.0)
     }
 }
 
@@ -116,7 +116,7 @@ impl<'a> FromRequest<'a> for LastEventId {
 /// use http::HeaderMap;
 /// use poem::error::ResponseError;
 ///
-/// let rejection = sse_poem::LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=a%0Ab"))
+/// let rejection = ssekit_poem::LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=a%0Ab"))
 ///     .unwrap_err();
 /// assert_eq!(rejection.as_response().status(), 400);
 /// ```
@@ -129,9 +129,9 @@ impl LastEventIdRejection {
     /// Why the value was refused.
     ///
     /// ```
-    /// # use sse_tower::InvalidLastEventId;
+    /// # use ssekit_tower::InvalidLastEventId;
     /// # use http::HeaderMap;
-    /// let rejection = sse_poem::LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=%FF"))
+    /// let rejection = ssekit_poem::LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=%FF"))
     ///     .unwrap_err();
     /// assert_eq!(rejection.reason(), InvalidLastEventId::NotUtf8);
     /// ```

@@ -1,4 +1,4 @@
-//! Server-sent events for poem 3: a thin adapter over [`sse_tower`].
+//! Server-sent events for poem 3: a thin adapter over [`ssekit_tower`].
 //!
 //! - [`SseResponse`]: any stream of [`Event`]s (or of `Result<Event, E>`)
 //!   as an [`IntoResponse`](poem::IntoResponse), with the options of
@@ -14,7 +14,7 @@
 //!   holding its connection and stream for ever.
 //!
 //! Headers, framing, keep-alive, shutdown and error handling all come from
-//! [`sse_tower`]; this crate only turns its response into poem's.
+//! [`ssekit_tower`]; this crate only turns its response into poem's.
 //!
 //! # Example
 //!
@@ -23,7 +23,7 @@
 //!
 //! use futures_util::stream::{self, Stream, StreamExt};
 //! use poem::{Endpoint, Request, Route, get, handler};
-//! use sse_poem::{Event, KeepAlive, LastEventId, SseResponse};
+//! use ssekit_poem::{Event, KeepAlive, LastEventId, SseResponse};
 //!
 //! #[handler]
 //! fn events(last_event_id: LastEventId) -> SseResponse<impl Stream<Item = Event>> {
@@ -57,7 +57,7 @@
 //! ```
 //! use poem::middleware::Compression;
 //! use poem::{EndpointExt, Route, get, handler};
-//! use sse_poem::{Event, SseResponse};
+//! use ssekit_poem::{Event, SseResponse};
 //!
 //! #[handler]
 //! fn events() -> SseResponse<futures_util::stream::Pending<Event>> {
@@ -96,7 +96,7 @@
 //! signal: cancelling it ends every stream, and the server stops.
 //!
 //! ```
-//! use sse_poem::{Event, SseResponse};
+//! use ssekit_poem::{Event, SseResponse};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! let token = CancellationToken::new();
@@ -116,7 +116,7 @@ mod response;
 pub use last_event_id::{LastEventId, LastEventIdRejection};
 pub use listener::{WriteDeadlineAcceptor, WriteDeadlineListener};
 pub use response::{SseResponse, refusal};
-pub use sse_core::Event;
-pub use sse_tower::{
+pub use ssekit_core::Event;
+pub use ssekit_tower::{
     Authorize, Denied, InvalidLastEventId, KeepAlive, Refusal, Refused, Shutdown, SseConfig,
 };

@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use poem::listener::{Acceptor, Listener};
 use poem::web::{LocalAddr, RemoteAddr};
-use sse_tower::WriteDeadline;
+use ssekit_tower::WriteDeadline;
 
 /// Wraps a listener so that every connection it accepts is a
 /// [`WriteDeadline`]: a client that stops reading is disconnected once a
 /// write has made no progress for `deadline`, and its stream (and broker
-/// subscription) is dropped. See [`sse_tower::write_deadline`].
+/// subscription) is dropped. See [`ssekit_tower::write_deadline`].
 ///
 /// ```no_run
 /// use std::time::Duration;
 /// use poem::{Route, Server, listener::TcpListener};
-/// use sse_poem::WriteDeadlineListener;
+/// use ssekit_poem::WriteDeadlineListener;
 ///
 /// # async fn run(app: Route) -> std::io::Result<()> {
 /// let listener = WriteDeadlineListener::new(TcpListener::bind("127.0.0.1:3000"), Duration::from_secs(30));
@@ -36,7 +36,7 @@ impl<L> WriteDeadlineListener<L> {
     /// ```
     /// # use std::time::Duration;
     /// use poem::listener::TcpListener;
-    /// use sse_poem::WriteDeadlineListener;
+    /// use ssekit_poem::WriteDeadlineListener;
     ///
     /// let listener = WriteDeadlineListener::new(TcpListener::bind("127.0.0.1:0"), Duration::from_secs(30));
     /// assert_eq!(listener.deadline(), Duration::from_secs(30));
@@ -50,7 +50,7 @@ impl<L> WriteDeadlineListener<L> {
     /// ```
     /// # use std::time::Duration;
     /// # use poem::listener::TcpListener;
-    /// # use sse_poem::WriteDeadlineListener;
+    /// # use ssekit_poem::WriteDeadlineListener;
     /// let listener = WriteDeadlineListener::new(TcpListener::bind("127.0.0.1:0"), Duration::from_secs(5));
     /// assert_eq!(listener.deadline(), Duration::from_secs(5));
     /// ```
@@ -76,7 +76,7 @@ impl<L: Listener> Listener for WriteDeadlineListener<L> {
 /// ```
 /// # use std::time::Duration;
 /// use poem::listener::{Acceptor, Listener, TcpListener};
-/// use sse_poem::WriteDeadlineListener;
+/// use ssekit_poem::WriteDeadlineListener;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {

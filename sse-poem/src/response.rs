@@ -5,13 +5,13 @@ use futures_util::TryStreamExt;
 use http_body_util::BodyDataStream;
 use poem::web::IntoResponse;
 use poem::{Body, Request, Response, ResponseParts};
-use sse_core::broker::{Broker, BrokerError, Subscription};
-use sse_tower::{Authorize, Refusal, Refused, SseConfig, SseItem};
+use ssekit_core::broker::{Broker, BrokerError, Subscription};
+use ssekit_tower::{Authorize, Refusal, Refused, SseConfig, SseItem};
 
 use crate::LastEventId;
 
-/// An event stream response: any stream of [`Event`](sse_core::Event)s or
-/// of `Result<Event, E>`, served by [`sse_tower::SseResponse`].
+/// An event stream response: any stream of [`Event`](ssekit_core::Event)s or
+/// of `Result<Event, E>`, served by [`ssekit_tower::SseResponse`].
 ///
 /// The builder methods are those of [`SseConfig`] (keep-alive, first
 /// event, shutdown, error event, coalescing, disconnect hook). The stream
@@ -20,7 +20,7 @@ use crate::LastEventId;
 /// ```
 /// use std::time::Duration;
 /// use poem::IntoResponse;
-/// use sse_poem::{Event, KeepAlive, SseResponse};
+/// use ssekit_poem::{Event, KeepAlive, SseResponse};
 ///
 /// let events = futures_util::stream::iter([Event::data("hi")]);
 /// let response = SseResponse::new(events)
@@ -40,7 +40,7 @@ impl<S> SseResponse<S> {
     /// A response over `stream` with the default [`SseConfig`].
     ///
     /// ```
-    /// # use sse_poem::{Event, SseResponse};
+    /// # use ssekit_poem::{Event, SseResponse};
     /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
     /// # let _ = response;
     /// ```
@@ -51,24 +51,24 @@ impl<S> SseResponse<S> {
         }
     }
 
-    sse_tower::__delegate_config_builders!();
+    ssekit_tower::__delegate_config_builders!();
 
-    /// The sse-tower response this one is made of: `200 OK`, the event
-    /// stream headers and an [`SseBody`](sse_tower::SseBody).
+    /// The ssekit-tower response this one is made of: `200 OK`, the event
+    /// stream headers and an [`SseBody`](ssekit_tower::SseBody).
     ///
     /// ```
-    /// # use sse_poem::{Event, SseResponse};
+    /// # use ssekit_poem::{Event, SseResponse};
     /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
     /// let response = response.into_tower().into_response();
     /// assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
     /// ```
-    pub fn into_tower(self) -> sse_tower::SseResponse<S> {
-        sse_tower::SseResponse::new(self.stream).config(self.config)
+    pub fn into_tower(self) -> ssekit_tower::SseResponse<S> {
+        ssekit_tower::SseResponse::new(self.stream).config(self.config)
     }
 }
 
-impl<S> From<sse_tower::SseResponse<S>> for SseResponse<S> {
-    fn from(response: sse_tower::SseResponse<S>) -> Self {
+impl<S> From<ssekit_tower::SseResponse<S>> for SseResponse<S> {
+    fn from(response: ssekit_tower::SseResponse<S>) -> Self {
         let (stream, config) = response.into_parts();
         SseResponse { stream, config }
     }
@@ -76,7 +76,7 @@ impl<S> From<sse_tower::SseResponse<S>> for SseResponse<S> {
 
 impl SseResponse<Subscription> {
     /// Serves a broker subscription in one line: subscribes to `topics`
-    /// after `last_event_id` through [`sse_tower::subscribe`], which replays
+    /// after `last_event_id` through [`ssekit_tower::subscribe`], which replays
     /// what the client missed (or starts with the broker's `event: reset`
     /// notice when the id is no longer in history), then streams live
     /// events. The result takes the usual builder methods.
@@ -85,11 +85,11 @@ impl SseResponse<Subscription> {
     /// extractor answers it with `400`.
     ///
     /// ```
-    /// use sse_core::broker::Broker;
-    /// use sse_poem::{LastEventId, SseResponse};
+    /// use ssekit_core::broker::Broker;
+    /// use ssekit_poem::{LastEventId, SseResponse};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let response = SseResponse::subscribe(&broker, &["chat"], &LastEventId::default()).await?;
     /// assert_eq!(broker.stats().subscriptions, 1);
@@ -105,14 +105,14 @@ impl SseResponse<Subscription> {
     where
         T: AsRef<str> + Sync,
     {
-        let last_event_id = sse_tower::LastEventId::from(last_event_id.clone());
-        Ok(sse_tower::subscribe(broker, topics, &last_event_id)
+        let last_event_id = ssekit_tower::LastEventId::from(last_event_id.clone());
+        Ok(ssekit_tower::subscribe(broker, topics, &last_event_id)
             .await?
             .into())
     }
 
     /// Like [`subscribe`](Self::subscribe), after asking `authorize` what
-    /// `request` may read of `topics` ([`sse_tower::subscribe_authorized`]):
+    /// `request` may read of `topics` ([`ssekit_tower::subscribe_authorized`]):
     /// refused with `401`/`403` by [`refusal`], or subscribed with the
     /// grant it answers, so private events of the granted topics are
     /// replayed and streamed and those of the others never are. The hook
@@ -122,8 +122,8 @@ impl SseResponse<Subscription> {
     /// use http::request::Parts;
     /// use poem::{IntoResponse, Request, Response, handler};
     /// use poem::web::Data;
-    /// use sse_core::broker::{Broker, Grant};
-    /// use sse_poem::{Denied, LastEventId, SseResponse};
+    /// use ssekit_core::broker::{Broker, Grant};
+    /// use ssekit_poem::{Denied, LastEventId, SseResponse};
     ///
     /// /// `?token=ana` reads Ana's private events; no token, no stream.
     /// fn authorize(request: &Parts, _topics: &[String]) -> std::future::Ready<Result<Grant, Denied>> {
@@ -139,7 +139,7 @@ impl SseResponse<Subscription> {
     ///     let topics = ["inbox:ana".to_string()];
     ///     match SseResponse::subscribe_authorized(&broker, &authorize, request, &topics, &last_event_id).await {
     ///         Ok(response) => response.into_response(),
-    ///         Err(refused) => sse_poem::refusal(&refused),
+    ///         Err(refused) => ssekit_poem::refusal(&refused),
     ///     }
     /// }
     /// # let _ = events;
@@ -160,9 +160,9 @@ impl SseResponse<Subscription> {
         head.version = request.version();
         head.headers = request.headers().clone();
         head.extensions = request.extensions().clone();
-        let last_event_id = sse_tower::LastEventId::from(last_event_id.clone());
+        let last_event_id = ssekit_tower::LastEventId::from(last_event_id.clone());
         let response =
-            sse_tower::subscribe_authorized(broker, authorize, &head, topics, &last_event_id)
+            ssekit_tower::subscribe_authorized(broker, authorize, &head, topics, &last_event_id)
                 .await?;
         Ok(response.into())
     }
@@ -195,7 +195,7 @@ fn from_http(parts: http::response::Parts, body: Body) -> Response {
     Response::from_parts(parts, body)
 }
 
-/// The response for a refused subscription: [`sse_tower::refusal`] as a
+/// The response for a refused subscription: [`ssekit_tower::refusal`] as a
 /// poem response — `503` with `Retry-After` when an admission limit is
 /// full or the backend fails, `503` once the broker has shut down, `400`
 /// without a topic, `401`/`403` when the [`Authorize`] hook denied it; the
@@ -203,13 +203,13 @@ fn from_http(parts: http::response::Parts, body: Body) -> Response {
 ///
 /// ```
 /// use poem::{IntoResponse, Response};
-/// use sse_core::broker::Broker;
-/// use sse_poem::{LastEventId, SseResponse};
+/// use ssekit_core::broker::Broker;
+/// use ssekit_poem::{LastEventId, SseResponse};
 ///
 /// async fn events(broker: Broker, last_event_id: LastEventId) -> Response {
 ///     match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
 ///         Ok(response) => response.into_response(),
-///         Err(error) => sse_poem::refusal(&error),
+///         Err(error) => ssekit_poem::refusal(&error),
 ///     }
 /// }
 /// # #[tokio::main(flavor = "current_thread")]
@@ -221,6 +221,6 @@ fn from_http(parts: http::response::Parts, body: Body) -> Response {
 /// # }
 /// ```
 pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response {
-    let (parts, body) = sse_tower::refusal(reason).into_parts();
+    let (parts, body) = ssekit_tower::refusal(reason).into_parts();
     from_http(parts, Body::from_string(body))
 }

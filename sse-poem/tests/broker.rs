@@ -10,9 +10,9 @@ use common::{Client, FrameReader, subscriptions_become};
 use poem::listener::TcpAcceptor;
 use poem::web::Data;
 use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler};
-use sse_core::broker::Broker;
-use sse_poem::{Event, KeepAlive, LastEventId, SseResponse};
-use sse_tower::Topics;
+use ssekit_core::broker::Broker;
+use ssekit_poem::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_tower::Topics;
 use tokio::net::TcpListener;
 
 #[handler]
@@ -24,7 +24,7 @@ async fn events(broker: Data<&Broker>, last_event_id: LastEventId) -> Response {
         Ok(response) => response
             .keep_alive(KeepAlive::new().interval(Duration::from_millis(50)))
             .into_response(),
-        Err(error) => sse_poem::refusal(&error),
+        Err(error) => ssekit_poem::refusal(&error),
     }
 }
 
@@ -40,7 +40,7 @@ async fn private(request: &Request, broker: Data<&Broker>, last_event_id: LastEv
         Ok(response) => response
             .keep_alive(KeepAlive::new().interval(Duration::from_millis(50)))
             .into_response(),
-        Err(refused) => sse_poem::refusal(&refused),
+        Err(refused) => ssekit_poem::refusal(&refused),
     }
 }
 

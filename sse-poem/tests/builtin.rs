@@ -14,7 +14,7 @@ fn builtin_never_delivers_an_event_with_empty_data_ours_does() {
     let builtin = received(&builtin_wire(poem::web::sse::Event::message("")));
     assert!(builtin.is_empty());
 
-    let ours = received(sse_poem::Event::data("").as_bytes());
+    let ours = received(ssekit_poem::Event::data("").as_bytes());
     assert_eq!(ours.len(), 1);
     assert_eq!(ours[0].data(), "");
 }
@@ -24,7 +24,7 @@ fn builtin_drops_a_trailing_line_break_in_data_ours_keeps_it() {
     let builtin = received(&builtin_wire(poem::web::sse::Event::message("a\n")));
     assert_eq!(builtin[0].data(), "a");
 
-    let ours = received(sse_poem::Event::data("a\n").as_bytes());
+    let ours = received(ssekit_poem::Event::data("a\n").as_bytes());
     assert_eq!(ours[0].data(), "a\n");
 }
 
@@ -39,14 +39,14 @@ fn builtin_lets_a_line_break_in_an_id_inject_a_field_ours_returns_an_error() {
         "the id injected an event type"
     );
 
-    let ours = sse_poem::Event::builder()
+    let ours = ssekit_poem::Event::builder()
         .id("1\nevent: admin")
         .data("x")
         .build();
     assert!(matches!(
         ours,
-        Err(sse_core::EventError::LineBreak {
-            field: sse_core::Field::Id
+        Err(ssekit_core::EventError::LineBreak {
+            field: ssekit_core::Field::Id
         })
     ));
 }

@@ -1,4 +1,4 @@
-//! sse-poem over a real TCP server on 127.0.0.1 (`poem::Server`).
+//! ssekit-poem over a real TCP server on 127.0.0.1 (`poem::Server`).
 
 use sse_test_support as common;
 
@@ -13,7 +13,7 @@ use poem::listener::TcpAcceptor;
 use poem::middleware::Compression;
 use poem::web::Data;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server, get, handler};
-use sse_poem::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_poem::{Event, KeepAlive, LastEventId, SseResponse};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -190,7 +190,7 @@ async fn graceful_shutdown_ends_open_streams_within_a_second() {
     #[handler]
     fn closable(token: Data<&CancellationToken>) -> impl IntoResponse {
         SseResponse::new(stream::pending::<Event>())
-            .shutdown(sse_poem::Shutdown::new(token.0.clone()).final_event(Event::comment("bye")))
+            .shutdown(ssekit_poem::Shutdown::new(token.0.clone()).final_event(Event::comment("bye")))
     }
     let token = CancellationToken::new();
     let app = Route::new()

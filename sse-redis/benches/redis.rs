@@ -2,7 +2,7 @@
 //! two brokers in one process through Redis, and two OS processes through
 //! Redis, in one run against a `redis-server` of its own.
 //!
-//! `cargo bench -p sse-redis --bench redis`
+//! `cargo bench -p ssekit-redis --bench redis`
 //!
 //! Throughput: 16 publishing tasks publish 20 000 events to one topic as
 //! fast as they can; `SUBSCRIBERS` subscribers on the receiving broker read
@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use sse_core::Event;
-use sse_core::broker::{Broker, Subscription, TopicConfig};
-use sse_redis::RedisBackend;
+use ssekit_core::Event;
+use ssekit_core::broker::{Broker, Subscription, TopicConfig};
+use ssekit_redis::RedisBackend;
 
 const SUBSCRIBERS: usize = 100;
 const PUBLISHERS: usize = 16;

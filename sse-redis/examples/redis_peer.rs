@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sse_core::Event;
-use sse_core::broker::Broker;
-use sse_redis::RedisBackend;
+use ssekit_core::Event;
+use ssekit_core::broker::Broker;
+use ssekit_redis::RedisBackend;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script, Value};
-use sse_core::Event;
-use sse_core::broker::{
+use ssekit_core::Event;
+use ssekit_core::broker::{
     Backend, BackendFuture, BackendStats, BrokerError, Entry, EventId, Live, Opened, ResetReason,
     TopicConfig, TopicStats, Visibility,
 };
@@ -25,14 +25,14 @@ use crate::wire::{self, Keys, Stored};
 /// it works.
 ///
 /// Create it with [`RedisBackend::connect`] or [`RedisBackend::builder`],
-/// then hand it to [`Broker::builder`](sse_core::broker::Broker::builder)`.build_with`.
+/// then hand it to [`Broker::builder`](ssekit_core::broker::Broker::builder)`.build_with`.
 ///
 /// ```no_run
-/// use sse_core::broker::Broker;
-/// use sse_redis::RedisBackend;
+/// use ssekit_core::broker::Broker;
+/// use ssekit_redis::RedisBackend;
 ///
 /// # #[tokio::main]
-/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 /// let backend = RedisBackend::connect("redis://127.0.0.1:6379").await?;
 /// let broker = Broker::builder().build_with(backend);
 /// # drop(broker);
@@ -61,11 +61,11 @@ pub struct RedisBackend {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use sse_core::broker::TopicConfig;
-/// use sse_redis::RedisBackend;
+/// use ssekit_core::broker::TopicConfig;
+/// use ssekit_redis::RedisBackend;
 ///
 /// # #[tokio::main]
-/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 /// let backend = RedisBackend::builder("redis://127.0.0.1:6379")
 ///     .key_prefix("chat:")
 ///     .defaults(TopicConfig::new().max_events(500))
@@ -93,7 +93,7 @@ impl RedisBackendBuilder {
     /// topics and ids.
     ///
     /// ```
-    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/").key_prefix("app1:");
+    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/").key_prefix("app1:");
     /// # drop(builder);
     /// ```
     pub fn key_prefix(mut self, prefix: &str) -> Self {
@@ -107,8 +107,8 @@ impl RedisBackendBuilder {
     /// this process's subscribers as in memory.
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
-    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/")
+    /// # use ssekit_core::broker::TopicConfig;
+    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/")
     ///     .defaults(TopicConfig::new().max_events(100));
     /// # drop(builder);
     /// ```
@@ -121,8 +121,8 @@ impl RedisBackendBuilder {
     /// Give every process the same bounds: the last publisher trims.
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
-    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/")
+    /// # use ssekit_core::broker::TopicConfig;
+    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/")
     ///     .topic("ticker", TopicConfig::new().max_events(10));
     /// # drop(builder);
     /// ```
@@ -136,7 +136,7 @@ impl RedisBackendBuilder {
     /// internal node more, and trims more cheaply).
     ///
     /// ```
-    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/").exact_trim(true);
+    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/").exact_trim(true);
     /// # drop(builder);
     /// ```
     pub fn exact_trim(mut self, exact: bool) -> Self {
@@ -149,7 +149,7 @@ impl RedisBackendBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/")
+    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/")
     ///     .command_timeout(Duration::from_millis(500));
     /// # drop(builder);
     /// ```
@@ -163,7 +163,7 @@ impl RedisBackendBuilder {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1/")
+    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/")
     ///     .reconnect_backoff(Duration::from_millis(10), Duration::from_secs(1));
     /// # drop(builder);
     /// ```
@@ -179,8 +179,8 @@ impl RedisBackendBuilder {
     ///
     /// ```no_run
     /// # #[tokio::main]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
-    /// let backend = sse_redis::RedisBackend::builder("redis://127.0.0.1/").connect().await?;
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
+    /// let backend = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/").connect().await?;
     /// # drop(backend);
     /// # Ok(())
     /// # }
@@ -229,7 +229,7 @@ impl RedisBackendBuilder {
         };
         let (epoch, _, _) = backend.read_state(&[], None).await?;
         backend.epoch.store(epoch, Ordering::Release);
-        tracing::debug!(epoch = %format_args!("{epoch:x}"), "sse-redis: connected");
+        tracing::debug!(epoch = %format_args!("{epoch:x}"), "ssekit-redis: connected");
         Ok(backend)
     }
 }
@@ -254,7 +254,7 @@ impl RedisBackend {
     /// (`redis://[user:password@]host[:port][/db]`).
     ///
     /// ```
-    /// let builder = sse_redis::RedisBackend::builder("redis://127.0.0.1:6379/0");
+    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1:6379/0");
     /// # drop(builder);
     /// ```
     pub fn builder(url: &str) -> RedisBackendBuilder {
@@ -278,8 +278,8 @@ impl RedisBackend {
     ///
     /// ```no_run
     /// # #[tokio::main]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
-    /// let backend = sse_redis::RedisBackend::connect("redis://127.0.0.1:6379").await?;
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
+    /// let backend = ssekit_redis::RedisBackend::connect("redis://127.0.0.1:6379").await?;
     /// # drop(backend);
     /// # Ok(())
     /// # }
@@ -307,7 +307,7 @@ impl RedisBackend {
                 tracing::warn!(
                     old = %format_args!("{old:x}"),
                     new = %format_args!("{epoch:x}"),
-                    "sse-redis: Redis holds a new epoch (it lost its data); ids of the old one reset"
+                    "ssekit-redis: Redis holds a new epoch (it lost its data); ids of the old one reset"
                 );
             }
         } else {
@@ -467,7 +467,7 @@ impl RedisBackend {
                     .get(*name)
                     .is_some_and(|topic| topic.epoch == epoch && topic.is_open());
                 if !current {
-                    tracing::debug!(topic = name, position, "sse-redis: reading a new topic");
+                    tracing::debug!(topic = name, position, "ssekit-redis: reading a new topic");
                     let topic = self.new_topic(name, epoch, position);
                     topics.map.insert(Arc::from(*name), topic);
                     added = true;
@@ -571,7 +571,7 @@ impl Backend for RedisBackend {
                 .get(name)
                 .is_some_and(|topic| topic.subscribers() == 0);
             if unused {
-                tracing::debug!(topic = %name, "sse-redis: no longer reading the topic");
+                tracing::debug!(topic = %name, "ssekit-redis: no longer reading the topic");
                 topics.map.remove(name);
             }
         }

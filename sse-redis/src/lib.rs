@@ -1,15 +1,15 @@
-//! A Redis backend for the `sse-core` broker: several server processes
+//! A Redis backend for the `ssekit-core` broker: several server processes
 //! share topics, event ids and history, so a browser that reconnects to any
 //! of them resumes exactly where it was.
 //!
 //! ```no_run
 //! use futures_util::StreamExt;
-//! use sse_core::Event;
-//! use sse_core::broker::{Broker, TopicConfig};
-//! use sse_redis::RedisBackend;
+//! use ssekit_core::Event;
+//! use ssekit_core::broker::{Broker, TopicConfig};
+//! use ssekit_redis::RedisBackend;
 //!
 //! # #[tokio::main]
-//! # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+//! # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 //! // Each process: one backend, one broker.
 //! let backend = RedisBackend::builder("redis://127.0.0.1:6379")
 //!     .defaults(TopicConfig::new().max_events(1000))
@@ -35,7 +35,7 @@
 //!   process to need it (`SET` when missing, inside the scripts below). A
 //!   Redis that lost its data (restarted without persistence, flushed) gets
 //!   a new one, so ids issued before are recognised as foreign
-//!   ([`ResetReason::OtherEpoch`](sse_core::broker::ResetReason)), never
+//!   ([`ResetReason::OtherEpoch`](ssekit_core::broker::ResetReason)), never
 //!   misread as positions in the new sequence.
 //! - One sequence for all topics (`INCR {prefix}seq`). A publish is one
 //!   Lua script: it takes the next number and `XADD`s the stamped frame to
@@ -47,7 +47,7 @@
 //! `Last-Event-ID` issued by one process is an `XRANGE` start on any other.
 //! Each entry also records the topic's previous sequence number, which
 //! tells exactly whether events after a position were trimmed
-//! ([`ResetReason::Evicted`](sse_core::broker::ResetReason)) or never
+//! ([`ResetReason::Evicted`](ssekit_core::broker::ResetReason)) or never
 //! existed in that topic.
 //!
 //! # Live delivery
@@ -56,13 +56,13 @@
 //! `XREAD BLOCK` over the streams of every topic with subscribers in this
 //! process. One `XREAD` is one snapshot of all those streams, so the reader
 //! sends the entries merged by id into each topic's local live feed
-//! (`sse_core::broker::ring`): a subscription to several topics
+//! (`ssekit_core::broker::ring`): a subscription to several topics
 //! receives them in id order, as with the in-memory backend, and the
 //! `Last-Event-ID` a browser holds never passes an event it has not
 //! received. Every local subscriber reads from those channels: the frame
 //! is encoded once (by the publisher), delivery per subscriber is a
 //! reference-count bump, and a subscriber past the lag limit is handled by
-//! the topic's [`LagPolicy`](sse_core::broker::LagPolicy). A topic leaves
+//! the topic's [`LagPolicy`](ssekit_core::broker::LagPolicy). A topic leaves
 //! the read when its last local subscriber does; a new one joins at once
 //! (the blocked read is ended with `CLIENT UNBLOCK` and started again).
 //!
@@ -75,7 +75,7 @@
 //! # Failures
 //!
 //! A publish or subscribe that Redis does not answer within the command
-//! timeout returns [`BrokerError::Backend`](sse_core::broker::BrokerError):
+//! timeout returns [`BrokerError::Backend`](ssekit_core::broker::BrokerError):
 //! nothing is dropped silently. The reader reconnects with exponential
 //! backoff and continues from each topic's last entry, so subscribers get what they missed
 //! while it is still in the stream. When it is not (trimmed meanwhile, or
@@ -95,11 +95,11 @@
 //!
 //! # Bounds
 //!
-//! Of [`TopicConfig`](sse_core::broker::TopicConfig), Redis applies the
+//! Of [`TopicConfig`](ssekit_core::broker::TopicConfig), Redis applies the
 //! event count (approximately by default, see
 //! [`RedisBackendBuilder::exact_trim`]); byte and age bounds are not
 //! applied. History is kept by Redis, so
-//! [`Broker::stats`](sse_core::broker::Broker::stats) reports this process's
+//! [`Broker::stats`](ssekit_core::broker::Broker::stats) reports this process's
 //! subscribers but no retained events.
 
 #![forbid(unsafe_code)]

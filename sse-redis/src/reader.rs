@@ -5,7 +5,7 @@
 //! One reader for all topics, not one per topic: a subscription to several
 //! topics delivers in id order only if every id below one it received on
 //! a topic has already been sent on the others (see
-//! `sse_core::broker::Subscription`), and its `Last-Event-ID` relies on
+//! `ssekit_core::broker::Subscription`), and its `Last-Event-ID` relies on
 //! that. One `XREAD` over every stream is one snapshot of all of them, so
 //! the reader can send its entries merged by id; separate readers would
 //! race.
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Value};
-use sse_core::broker::{Entry, LagPolicy, ring};
+use ssekit_core::broker::{Entry, LagPolicy, ring};
 use tokio::sync::Notify;
 
 use crate::wire::{NEW_EPOCH, Stored, TopicsCache, fresh_epoch, parse_entries, parse_epoch};
@@ -138,7 +138,7 @@ impl Reader {
             let mut connection = match self.connect().await {
                 Ok(connection) => connection,
                 Err(error) => {
-                    tracing::warn!(%error, ?backoff, "sse-redis: reader cannot connect; retrying");
+                    tracing::warn!(%error, ?backoff, "ssekit-redis: reader cannot connect; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.options.backoff_max);
                     continue;
@@ -147,7 +147,7 @@ impl Reader {
             match self.read(&mut connection, &mut backoff).await {
                 Ok(()) => return,
                 Err(error) => {
-                    tracing::warn!(%error, ?backoff, "sse-redis: reader lost its connection; reconnecting");
+                    tracing::warn!(%error, ?backoff, "ssekit-redis: reader lost its connection; reconnecting");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.options.backoff_max);
                 }
@@ -180,8 +180,8 @@ impl Reader {
         match tokio::time::timeout(self.options.command_timeout, unblocked).await {
             Ok(Ok(_)) => {}
             // The read then ends by its own timeout, a little later.
-            Ok(Err(error)) => tracing::debug!(%error, "sse-redis: cannot unblock the reader"),
-            Err(_) => tracing::debug!("sse-redis: unblocking the reader timed out"),
+            Ok(Err(error)) => tracing::debug!(%error, "ssekit-redis: cannot unblock the reader"),
+            Err(_) => tracing::debug!("ssekit-redis: unblocking the reader timed out"),
         }
     }
 
@@ -193,7 +193,7 @@ impl Reader {
         tracing::warn!(
             epoch = %format_args!("{known:x}"),
             sent,
-            "sse-redis: Redis went back to an earlier sequence number (restored from an older snapshot?); moving to a new epoch"
+            "ssekit-redis: Redis went back to an earlier sequence number (restored from an older snapshot?); moving to a new epoch"
         );
         let mut control = self.control.clone();
         let script = redis::Script::new(NEW_EPOCH);
@@ -207,8 +207,8 @@ impl Reader {
             Ok(Ok(_)) => {}
             // The next publish or subscribe of a process that saw the same
             // makes the move, in `PUBLISH` or `OPEN`.
-            Ok(Err(error)) => tracing::warn!(%error, "sse-redis: cannot move Redis to a new epoch"),
-            Err(_) => tracing::warn!("sse-redis: moving Redis to a new epoch timed out"),
+            Ok(Err(error)) => tracing::warn!(%error, "ssekit-redis: cannot move Redis to a new epoch"),
+            Err(_) => tracing::warn!("ssekit-redis: moving Redis to a new epoch timed out"),
         }
     }
 
@@ -288,7 +288,7 @@ impl Reader {
             let batches = match parse_reply(reply, &planned, &mut cache) {
                 Ok(batches) => batches,
                 Err(error) => {
-                    tracing::error!(%error, "sse-redis: unreadable stream entries; closing every topic");
+                    tracing::error!(%error, "ssekit-redis: unreadable stream entries; closing every topic");
                     self.close_all();
                     return Ok(());
                 }
@@ -320,7 +320,7 @@ impl Reader {
             };
             if epoch != Some(topic.epoch) {
                 if topic.sender.take().is_some() {
-                    tracing::warn!(topic = %plan.topic, "sse-redis: Redis lost its data (new epoch); closing the topic's subscriptions so they resume with a reset");
+                    tracing::warn!(topic = %plan.topic, "ssekit-redis: Redis lost its data (new epoch); closing the topic's subscriptions so they resume with a reset");
                 }
                 batch.clear();
             } else if let Some(first) = batch.first().filter(|first| first.prev > plan.cursor) {
@@ -328,7 +328,7 @@ impl Reader {
                     topic = %plan.topic,
                     cursor = plan.cursor,
                     prev = first.prev,
-                    "sse-redis: events were trimmed from the stream before this process read them; closing the topic's subscriptions so they resume from history or reset"
+                    "ssekit-redis: events were trimmed from the stream before this process read them; closing the topic's subscriptions so they resume from history or reset"
                 );
                 topic.sender = None;
                 batch.clear();
@@ -383,7 +383,7 @@ fn parse_reply(
     reply: Value,
     planned: &[Planned],
     cache: &mut TopicsCache,
-) -> Result<Vec<Vec<Stored>>, sse_core::broker::BrokerError> {
+) -> Result<Vec<Vec<Stored>>, ssekit_core::broker::BrokerError> {
     let mut batches: Vec<Vec<Stored>> = planned.iter().map(|_| Vec::new()).collect();
     let streams: Vec<(Value, Value)> = match reply {
         Value::Nil => return Ok(batches),

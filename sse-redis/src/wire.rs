@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use redis::Value;
-use sse_core::Event;
-use sse_core::broker::{BrokerError, Entry, Visibility};
+use ssekit_core::Event;
+use ssekit_core::broker::{BrokerError, Entry, Visibility};
 
 /// Publishes one event to one or more topics, atomically: the epoch (set
 /// from `ARGV[1]` if Redis has none, as after a restart without
@@ -127,7 +127,7 @@ impl Keys {
     }
 }
 
-/// A new epoch, as [`sse_core`]'s memory backend draws one: the time mixed
+/// A new epoch, as [`ssekit_core`]'s memory backend draws one: the time mixed
 /// with a random hash seed, 48 bits, never zero.
 pub(crate) fn fresh_epoch() -> u64 {
     let nanos = SystemTime::now()

@@ -6,11 +6,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sse_core::Event;
-use sse_core::broker::{
+use ssekit_core::Event;
+use ssekit_core::broker::{
     Broker, BrokerError, EventId, LagPolicy, ResetReason, Resume, Subscription, TopicConfig, stamp,
 };
-use sse_redis::{RedisBackend, RedisBackendBuilder};
+use ssekit_redis::{RedisBackend, RedisBackendBuilder};
 use sse_test_support::private;
 use sse_test_support::redis::RedisServer;
 
@@ -209,7 +209,7 @@ async fn another_os_process_publishes_and_resumes_with_ids_of_this_one() {
     let peer = example("redis_peer");
     assert!(
         peer.is_file(),
-        "{} missing: `cargo test -p sse-redis` builds it",
+        "{} missing: `cargo test -p ssekit-redis` builds it",
         peer.display()
     );
 

@@ -3,7 +3,7 @@
 //! loopback, `SseBody` with and without coalescing of ready events, and
 //! axum's body, served by the same hyper HTTP/1.1 server.
 //!
-//! Run: `cargo bench -p sse-tower --bench body`
+//! Run: `cargo bench -p ssekit-tower --bench body`
 
 use std::convert::Infallible;
 
@@ -13,8 +13,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::BodyExt;
-use sse_core::Event;
-use sse_tower::{KeepAlive, SseBody, SseConfig};
+use ssekit_core::Event;
+use ssekit_tower::{KeepAlive, SseBody, SseConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
@@ -73,7 +73,7 @@ fn in_memory(c: &mut Criterion) {
         group.throughput(throughput);
 
         group.bench_function(
-            "sse-tower SseBody, defaults (keep-alive on, coalescing 16 KiB)",
+            "ssekit-tower SseBody, defaults (keep-alive on, coalescing 16 KiB)",
             |b| {
                 b.iter_batched(
                     sse_core_events,
@@ -86,7 +86,7 @@ fn in_memory(c: &mut Criterion) {
                 )
             },
         );
-        group.bench_function("sse-tower SseBody, keep-alive on", |b| {
+        group.bench_function("ssekit-tower SseBody, keep-alive on", |b| {
             b.iter_batched(
                 sse_core_events,
                 |events| {
@@ -97,7 +97,7 @@ fn in_memory(c: &mut Criterion) {
                 BatchSize::LargeInput,
             )
         });
-        group.bench_function("sse-tower SseBody, keep-alive off", |b| {
+        group.bench_function("ssekit-tower SseBody, keep-alive off", |b| {
             b.iter_batched(
                 sse_core_events,
                 |events| {
@@ -110,7 +110,7 @@ fn in_memory(c: &mut Criterion) {
                 BatchSize::LargeInput,
             )
         });
-        group.bench_function("sse-tower SseBody boxed as axum::body::Body", |b| {
+        group.bench_function("ssekit-tower SseBody boxed as axum::body::Body", |b| {
             b.iter_batched(
                 sse_core_events,
                 |events| {
@@ -228,12 +228,12 @@ fn through_hyper(c: &mut Criterion) {
     group.throughput(Throughput::Elements(EVENTS as u64));
     for (name, addr) in [
         ("axum Sse, one frame per event", axum),
-        ("sse-tower SseBody, coalesce 0 (one frame per event)", plain),
+        ("ssekit-tower SseBody, coalesce 0 (one frame per event)", plain),
         (
-            "sse-tower SseBody, coalesce 16 KiB (default)",
+            "ssekit-tower SseBody, coalesce 16 KiB (default)",
             coalesced_16k,
         ),
-        ("sse-tower SseBody, coalesce 64 KiB", coalesced_64k),
+        ("ssekit-tower SseBody, coalesce 64 KiB", coalesced_64k),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| {

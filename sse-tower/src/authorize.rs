@@ -5,7 +5,7 @@
 //! opens with no custom header, so its credentials are a cookie or a token
 //! in the query string. [`Authorize`] is the hook that reads them, once per
 //! subscription, before anything is replayed: it answers a
-//! [`Grant`](sse_core::broker::Grant) (the topics whose private events the
+//! [`Grant`](ssekit_core::broker::Grant) (the topics whose private events the
 //! request receives; public events of every requested topic are always
 //! readable) or [`Denied`], which refuses the whole request. The grant is
 //! then applied by the broker to replayed history and to live events alike.
@@ -16,7 +16,7 @@ use std::future::Future;
 
 use http::StatusCode;
 use http::request::Parts;
-use sse_core::broker::{BrokerError, Grant};
+use ssekit_core::broker::{BrokerError, Grant};
 
 /// Decides, when a request subscribes to `topics`, what it may read.
 ///
@@ -26,8 +26,8 @@ use sse_core::broker::{BrokerError, Grant};
 ///
 /// ```
 /// use http::request::Parts;
-/// use sse_core::broker::Grant;
-/// use sse_tower::{Authorize, Denied};
+/// use ssekit_core::broker::Grant;
+/// use ssekit_tower::{Authorize, Denied};
 ///
 /// /// Each user reads the private events of their own inbox only.
 /// fn inbox_owner(request: &Parts, topics: &[String]) -> impl Future<Output = Result<Grant, Denied>> + use<> {
@@ -83,7 +83,7 @@ where
 /// Why [`Authorize`] refused a request.
 ///
 /// ```
-/// use sse_tower::Denied;
+/// use ssekit_tower::Denied;
 ///
 /// assert_eq!(Denied::Unauthenticated.status(), 401);
 /// assert_eq!(Denied::Forbidden { topic: "admin".into() }.status(), 403);
@@ -107,7 +107,7 @@ impl Denied {
     /// The status [`refusal`](crate::refusal) answers.
     ///
     /// ```
-    /// # use sse_tower::Denied;
+    /// # use ssekit_tower::Denied;
     /// assert_eq!(Denied::Unauthenticated.status(), http::StatusCode::UNAUTHORIZED);
     /// ```
     pub fn status(&self) -> StatusCode {
@@ -133,8 +133,8 @@ impl Error for Denied {}
 /// by the broker. [`refusal`](crate::refusal) answers either.
 ///
 /// ```
-/// use sse_core::broker::BrokerError;
-/// use sse_tower::{Denied, Refused};
+/// use ssekit_core::broker::BrokerError;
+/// use ssekit_tower::{Denied, Refused};
 ///
 /// assert_eq!(Refused::from(Denied::Unauthenticated).to_string(), "no valid credentials for this subscription");
 /// assert!(matches!(Refused::from(BrokerError::Closed), Refused::Broker(_)));

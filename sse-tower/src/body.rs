@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use sse_core::Event;
+use ssekit_core::Event;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
@@ -59,8 +59,8 @@ pin_project! {
     ///
     /// ```
     /// use http_body_util::BodyExt;
-    /// use sse_core::Event;
-    /// use sse_tower::{KeepAlive, SseBody, SseConfig};
+    /// use ssekit_core::Event;
+    /// use ssekit_tower::{KeepAlive, SseBody, SseConfig};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -106,8 +106,8 @@ impl<S> SseBody<S> {
     /// A body over `stream` with the default [`SseConfig`].
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::SseBody;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::SseBody;
     /// let body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
     /// # let _ = body;
     /// ```
@@ -118,8 +118,8 @@ impl<S> SseBody<S> {
     /// A body over `stream` that behaves as `config` says.
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::{KeepAlive, SseBody, SseConfig};
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::{KeepAlive, SseBody, SseConfig};
     /// let config = SseConfig::new().keep_alive(KeepAlive::disabled());
     /// let body = SseBody::with_config(futures_util::stream::iter([Event::data("hi")]), &config);
     /// # let _ = body;
@@ -145,8 +145,8 @@ impl<S> SseBody<S> {
     /// dropped as soon as it ends, fails or is shut down).
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::SseBody;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::SseBody;
     /// let body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
     /// assert!(body.get_ref().is_some());
     /// ```
@@ -157,8 +157,8 @@ impl<S> SseBody<S> {
     /// The inner stream, mutably; `None` once the body has ended.
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::SseBody;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::SseBody;
     /// let mut body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
     /// assert!(body.get_mut().is_some());
     /// ```
@@ -170,8 +170,8 @@ impl<S> SseBody<S> {
     ///
     /// ```
     /// # use std::pin::pin;
-    /// # use sse_core::Event;
-    /// # use sse_tower::SseBody;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::SseBody;
     /// let body = pin!(SseBody::new(futures_util::stream::iter([Event::data("hi")])));
     /// assert!(body.get_pin_mut().is_some());
     /// ```
@@ -183,8 +183,8 @@ impl<S> SseBody<S> {
     /// is not a disconnect: the `on_disconnect` hook is not called.
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::SseBody;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::SseBody;
     /// let body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
     /// assert!(body.into_inner().is_some());
     /// ```
@@ -199,8 +199,8 @@ impl<S> SseBody<S> {
 ///
 /// ```
 /// # use http_body::Body;
-/// # use sse_core::Event;
-/// # use sse_tower::SseBody;
+/// # use ssekit_core::Event;
+/// # use ssekit_tower::SseBody;
 /// let body = SseBody::<futures_util::stream::Empty<Event>>::default();
 /// assert!(body.is_end_stream());
 /// ```
@@ -405,8 +405,8 @@ fn concat(first: &Bytes, second: &Bytes) -> Bytes {
 ///
 /// ```
 /// use std::error::Error;
-/// use sse_core::Event;
-/// use sse_tower::{SseConfig, StreamPanicked};
+/// use ssekit_core::Event;
+/// use ssekit_tower::{SseConfig, StreamPanicked};
 ///
 /// let config = SseConfig::new().error_event(|error: &(dyn Error + Send + Sync + 'static)| {
 ///     let reason = if error.is::<StreamPanicked>() { "bug" } else { "failed" };
@@ -431,7 +431,7 @@ impl StreamPanicked {
     /// The panic's message, when it was a string.
     ///
     /// ```
-    /// # use sse_tower::StreamPanicked;
+    /// # use ssekit_tower::StreamPanicked;
     /// fn log(error: &StreamPanicked) -> &str {
     ///     error.message().unwrap_or("(no message)")
     /// }

@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 
-use sse_core::Event;
+use ssekit_core::Event;
 
 use crate::keep_alive::KeepAlive;
 use crate::last_event_id::LastEventId;
@@ -24,8 +24,8 @@ type DisconnectFn = dyn Fn() + Send + Sync;
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_core::Event;
-/// use sse_tower::{KeepAlive, Shutdown, SseConfig};
+/// use ssekit_core::Event;
+/// use ssekit_tower::{KeepAlive, Shutdown, SseConfig};
 /// use tokio_util::sync::CancellationToken;
 ///
 /// let token = CancellationToken::new();
@@ -77,7 +77,7 @@ impl SseConfig {
     /// `Last-Event-ID` values up to [`LastEventId::DEFAULT_MAX_LEN`] bytes.
     ///
     /// ```
-    /// # use sse_tower::{KeepAlive, SseConfig};
+    /// # use ssekit_tower::{KeepAlive, SseConfig};
     /// let config = SseConfig::new();
     /// assert_eq!(config.get_keep_alive().get_interval(), Some(KeepAlive::DEFAULT_INTERVAL));
     /// ```
@@ -92,7 +92,7 @@ impl SseConfig {
     /// Sets the keep-alive policy; [`KeepAlive::disabled`] switches it off.
     ///
     /// ```
-    /// # use sse_tower::{KeepAlive, SseConfig};
+    /// # use ssekit_tower::{KeepAlive, SseConfig};
     /// let config = SseConfig::new().keep_alive(KeepAlive::disabled());
     /// assert_eq!(config.get_keep_alive().get_interval(), None);
     /// ```
@@ -110,12 +110,12 @@ impl SseConfig {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_core::Event;
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::SseConfig;
     /// let hello = Event::builder().comment("welcome").retry(Duration::from_secs(2)).build()?;
     /// let config = SseConfig::new().first_event(hello.clone());
     /// assert_eq!(config.get_first_event(), Some(&hello));
-    /// # Ok::<(), sse_core::EventError>(())
+    /// # Ok::<(), ssekit_core::EventError>(())
     /// ```
     pub fn first_event(mut self, event: Event) -> Self {
         self.inner_mut().first_event = Some(event);
@@ -126,7 +126,7 @@ impl SseConfig {
     /// token is cancelled; see [`Shutdown`].
     ///
     /// ```
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_tower::SseConfig;
     /// # use tokio_util::sync::CancellationToken;
     /// let token = CancellationToken::new();
     /// let config = SseConfig::new().shutdown(token.clone());
@@ -145,8 +145,8 @@ impl SseConfig {
     /// reveals: error messages often carry internal details.
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::SseConfig;
     /// let config = SseConfig::new().error_event(|_error| {
     ///     Event::builder().event("error").data("the feed failed").build().ok()
     /// });
@@ -168,7 +168,7 @@ impl SseConfig {
     /// ```
     /// # use std::sync::Arc;
     /// # use std::sync::atomic::{AtomicUsize, Ordering};
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_tower::SseConfig;
     /// let disconnects = Arc::new(AtomicUsize::new(0));
     /// let counter = disconnects.clone();
     /// let config = SseConfig::new().on_disconnect(move || {
@@ -188,7 +188,7 @@ impl SseConfig {
     /// a longer one becomes [`LastEventId::Invalid`] without being copied.
     ///
     /// ```
-    /// # use sse_tower::{LastEventId, SseConfig};
+    /// # use ssekit_tower::{LastEventId, SseConfig};
     /// let config = SseConfig::new().max_last_event_id_len(64);
     /// assert_eq!(config.get_max_last_event_id_len(), 64);
     /// assert_eq!(SseConfig::new().get_max_last_event_id_len(), LastEventId::DEFAULT_MAX_LEN);
@@ -211,7 +211,7 @@ impl SseConfig {
     /// never copied.
     ///
     /// ```
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_tower::SseConfig;
     /// assert_eq!(SseConfig::new().get_coalesce(), 16 * 1024);
     /// assert_eq!(SseConfig::new().coalesce(0).get_coalesce(), 0);
     /// ```
@@ -223,7 +223,7 @@ impl SseConfig {
     /// The bound of a coalesced frame in bytes; `0` when coalescing is off.
     ///
     /// ```
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_tower::SseConfig;
     /// assert_eq!(SseConfig::new().get_coalesce(), SseConfig::DEFAULT_COALESCE);
     /// ```
     pub fn get_coalesce(&self) -> usize {
@@ -233,7 +233,7 @@ impl SseConfig {
     /// The keep-alive policy.
     ///
     /// ```
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_tower::SseConfig;
     /// assert!(SseConfig::new().get_keep_alive().get_interval().is_some());
     /// ```
     pub fn get_keep_alive(&self) -> &KeepAlive {
@@ -243,7 +243,7 @@ impl SseConfig {
     /// The frame sent first, if any.
     ///
     /// ```
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_tower::SseConfig;
     /// assert!(SseConfig::new().get_first_event().is_none());
     /// ```
     pub fn get_first_event(&self) -> Option<&Event> {
@@ -253,7 +253,7 @@ impl SseConfig {
     /// The shutdown signal, if any.
     ///
     /// ```
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_tower::SseConfig;
     /// assert!(SseConfig::new().get_shutdown().is_none());
     /// ```
     pub fn get_shutdown(&self) -> Option<&Shutdown> {
@@ -263,7 +263,7 @@ impl SseConfig {
     /// The `Last-Event-ID` length limit, in bytes.
     ///
     /// ```
-    /// # use sse_tower::SseConfig;
+    /// # use ssekit_tower::SseConfig;
     /// assert_eq!(SseConfig::new().get_max_last_event_id_len(), 1024);
     /// ```
     pub fn get_max_last_event_id_len(&self) -> usize {
@@ -302,7 +302,7 @@ impl fmt::Debug for SseConfig {
 ///
 /// Exported (hidden) so that the framework adapters' response types have
 /// exactly these methods without re-declaring them; the expanding crate
-/// must depend on `sse_core` and re-export `SseConfig` at its root.
+/// must depend on `ssekit_core` and re-export `SseConfig` at its root.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __delegate_config_builders {
@@ -320,7 +320,7 @@ macro_rules! __delegate_config_builders {
         }
 
         /// Sends `event` first; see [`SseConfig::first_event`](crate::SseConfig::first_event).
-        pub fn first_event(mut self, event: ::sse_core::Event) -> Self {
+        pub fn first_event(mut self, event: ::ssekit_core::Event) -> Self {
             self.config = self.config.first_event(event);
             self
         }
@@ -335,7 +335,7 @@ macro_rules! __delegate_config_builders {
         /// [`SseConfig::error_event`](crate::SseConfig::error_event).
         pub fn error_event<F>(mut self, f: F) -> Self
         where
-            F: Fn(&(dyn ::std::error::Error + Send + Sync + 'static)) -> Option<::sse_core::Event>
+            F: Fn(&(dyn ::std::error::Error + Send + Sync + 'static)) -> Option<::ssekit_core::Event>
                 + Send
                 + Sync
                 + 'static,

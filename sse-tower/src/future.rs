@@ -22,8 +22,8 @@ pin_project! {
     /// ```
     /// use std::convert::Infallible;
     /// use http::{Request, Response};
-    /// use sse_core::Event;
-    /// use sse_tower::SseLayer;
+    /// use ssekit_core::Event;
+    /// use ssekit_tower::SseLayer;
     /// use tower::{Service, ServiceBuilder, ServiceExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]

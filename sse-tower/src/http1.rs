@@ -51,19 +51,19 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// use std::convert::Infallible;
 /// use hyper::server::conn::http1;
 /// use hyper_util::rt::TokioTimer;
-/// use sse_core::Event;
+/// use ssekit_core::Event;
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// let service = tower::service_fn(|_request: http::Request<hyper::body::Incoming>| async {
 ///     let events = futures_util::stream::iter([Event::data("hello")]);
-///     Ok::<_, Infallible>(sse_tower::response(events))
+///     Ok::<_, Infallible>(ssekit_tower::response(events))
 /// });
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// let mut builder = http1::Builder::new();
 /// builder.timer(TokioTimer::new());
 /// loop {
 ///     let (socket, _) = listener.accept().await?;
-///     let connection = sse_tower::http1::serve_connection(&builder, socket, service.clone());
+///     let connection = ssekit_tower::http1::serve_connection(&builder, socket, service.clone());
 ///     tokio::spawn(connection);
 /// }
 /// # }
@@ -97,8 +97,8 @@ where
 /// use std::convert::Infallible;
 /// use hyper::server::conn::http1;
 /// use hyper_util::rt::TokioTimer;
-/// use sse_core::Event;
-/// use sse_tower::{Shutdown, SseLayer};
+/// use ssekit_core::Event;
+/// use ssekit_tower::{Shutdown, SseLayer};
 /// use tokio_util::sync::CancellationToken;
 /// use tokio_util::task::TaskTracker;
 /// use tower::ServiceBuilder;
@@ -120,7 +120,7 @@ where
 ///         accepted = listener.accept() => {
 ///             let (socket, _) = accepted?;
 ///             let signal = shutdown.clone().cancelled_owned();
-///             connections.spawn(sse_tower::http1::serve_connection_with_shutdown(
+///             connections.spawn(ssekit_tower::http1::serve_connection_with_shutdown(
 ///                 &builder, socket, service.clone(), signal,
 ///             ));
 ///         }

@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 
-use sse_core::Event;
+use ssekit_core::Event;
 
 /// The error type every stream error is turned into before it is logged.
 ///
@@ -18,8 +18,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// ```
 /// use std::io;
-/// use sse_core::Event;
-/// use sse_tower::SseItem;
+/// use ssekit_core::Event;
+/// use ssekit_tower::SseItem;
 ///
 /// fn servable<T: SseItem>() {}
 /// servable::<Event>();
@@ -55,6 +55,6 @@ impl<E: Into<BoxError>> SseItem for Result<Event, E> {
 mod sealed {
     pub trait Sealed {}
 
-    impl Sealed for sse_core::Event {}
-    impl<E> Sealed for Result<sse_core::Event, E> {}
+    impl Sealed for ssekit_core::Event {}
+    impl<E> Sealed for Result<ssekit_core::Event, E> {}
 }

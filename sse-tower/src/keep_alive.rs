@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use sse_core::Event;
+use ssekit_core::Event;
 
 /// The keep-alive policy of an event stream: how long a stream may stay idle
 /// and which frame then goes out.
@@ -33,7 +33,7 @@ use sse_core::Event;
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_tower::{KeepAlive, SseConfig};
+/// use ssekit_tower::{KeepAlive, SseConfig};
 ///
 /// let config = SseConfig::new()
 ///     .keep_alive(KeepAlive::new().interval(Duration::from_secs(30)).text("ping"));
@@ -62,7 +62,7 @@ impl KeepAlive {
     /// of silence.
     ///
     /// ```
-    /// # use sse_tower::KeepAlive;
+    /// # use ssekit_tower::KeepAlive;
     /// assert_eq!(KeepAlive::new().get_interval(), Some(KeepAlive::DEFAULT_INTERVAL));
     /// ```
     pub fn new() -> Self {
@@ -76,7 +76,7 @@ impl KeepAlive {
     /// whose clients and proxies are known not to time out.
     ///
     /// ```
-    /// # use sse_tower::KeepAlive;
+    /// # use ssekit_tower::KeepAlive;
     /// assert_eq!(KeepAlive::disabled().get_interval(), None);
     /// ```
     pub fn disabled() -> Self {
@@ -92,7 +92,7 @@ impl KeepAlive {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_tower::KeepAlive;
+    /// # use ssekit_tower::KeepAlive;
     /// let keep_alive = KeepAlive::new().interval(Duration::from_secs(5));
     /// assert_eq!(keep_alive.get_interval(), Some(Duration::from_secs(5)));
     /// assert_eq!(
@@ -109,7 +109,7 @@ impl KeepAlive {
     /// make keep-alives easy to spot in a capture.
     ///
     /// ```
-    /// # use sse_tower::KeepAlive;
+    /// # use ssekit_tower::KeepAlive;
     /// let keep_alive = KeepAlive::new().text("ping");
     /// assert_eq!(keep_alive.get_event().as_bytes(), b":ping\n\n".as_slice());
     /// ```
@@ -122,12 +122,12 @@ impl KeepAlive {
     /// to see a real event (e.g. `event: ping`).
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::KeepAlive;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::KeepAlive;
     /// let ping = Event::builder().event("ping").data("").build()?;
     /// let keep_alive = KeepAlive::new().event(ping.clone());
     /// assert_eq!(keep_alive.get_event(), &ping);
-    /// # Ok::<(), sse_core::EventError>(())
+    /// # Ok::<(), ssekit_core::EventError>(())
     /// ```
     pub fn event(mut self, event: Event) -> Self {
         self.event = event;
@@ -137,7 +137,7 @@ impl KeepAlive {
     /// The idle interval, or `None` when keep-alive is disabled.
     ///
     /// ```
-    /// # use sse_tower::KeepAlive;
+    /// # use ssekit_tower::KeepAlive;
     /// assert!(KeepAlive::default().get_interval().is_some());
     /// ```
     pub fn get_interval(&self) -> Option<Duration> {
@@ -147,8 +147,8 @@ impl KeepAlive {
     /// The frame sent when the stream is idle.
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::KeepAlive;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::KeepAlive;
     /// assert_eq!(KeepAlive::new().get_event(), &Event::KEEP_ALIVE);
     /// ```
     pub fn get_event(&self) -> &Event {

@@ -37,7 +37,7 @@ pub const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 ///
 /// ```
 /// use http::Request;
-/// use sse_tower::LastEventId;
+/// use ssekit_tower::LastEventId;
 ///
 /// fn resume_point<B>(request: &Request<B>) -> Option<u64> {
 ///     match request.extensions().get::<LastEventId>()? {
@@ -62,7 +62,7 @@ pub enum LastEventId {
 /// Why a `Last-Event-ID` header was not accepted.
 ///
 /// ```
-/// # use sse_tower::{InvalidLastEventId, LastEventId};
+/// # use ssekit_tower::{InvalidLastEventId, LastEventId};
 /// let parsed = LastEventId::parse(b"\xff", 1024);
 /// assert_eq!(parsed, LastEventId::Invalid(InvalidLastEventId::NotUtf8));
 /// ```
@@ -94,7 +94,7 @@ impl LastEventId {
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use sse_tower::LastEventId;
+    /// use ssekit_tower::LastEventId;
     ///
     /// let mut headers = HeaderMap::new();
     /// assert_eq!(LastEventId::from_headers(&headers), LastEventId::Absent);
@@ -112,7 +112,7 @@ impl LastEventId {
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use sse_tower::{InvalidLastEventId, LastEventId};
+    /// use ssekit_tower::{InvalidLastEventId, LastEventId};
     ///
     /// let mut headers = HeaderMap::new();
     /// headers.insert("last-event-id", "0123456789".parse().unwrap());
@@ -137,7 +137,7 @@ impl LastEventId {
     /// nothing more.
     ///
     /// ```
-    /// use sse_tower::{InvalidLastEventId, LastEventId};
+    /// use ssekit_tower::{InvalidLastEventId, LastEventId};
     ///
     /// assert_eq!(LastEventId::parse(b"7", 1024), LastEventId::Present("7".to_owned()));
     /// assert_eq!(
@@ -175,7 +175,7 @@ impl LastEventId {
     /// copied.
     ///
     /// ```
-    /// use sse_tower::{InvalidLastEventId, LastEventId};
+    /// use ssekit_tower::{InvalidLastEventId, LastEventId};
     ///
     /// assert_eq!(LastEventId::from_query(Some("a=1&lastEventId=evt%2042"), 1024).as_str(), Some("evt 42"));
     /// assert_eq!(LastEventId::from_query(Some("a=1"), 1024), LastEventId::Absent);
@@ -206,7 +206,7 @@ impl LastEventId {
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use sse_tower::LastEventId;
+    /// use ssekit_tower::LastEventId;
     ///
     /// let mut headers = HeaderMap::new();
     /// let query = Some("lastEventId=7");
@@ -225,7 +225,7 @@ impl LastEventId {
     /// The id, when the header was present and valid.
     ///
     /// ```
-    /// # use sse_tower::LastEventId;
+    /// # use ssekit_tower::LastEventId;
     /// assert_eq!(LastEventId::Present("9".into()).as_str(), Some("9"));
     /// assert_eq!(LastEventId::Absent.as_str(), None);
     /// ```
@@ -239,7 +239,7 @@ impl LastEventId {
     /// Whether the request had no `Last-Event-ID` header.
     ///
     /// ```
-    /// # use sse_tower::LastEventId;
+    /// # use ssekit_tower::LastEventId;
     /// assert!(LastEventId::Absent.is_absent());
     /// ```
     pub fn is_absent(&self) -> bool {
@@ -251,7 +251,7 @@ impl LastEventId {
     /// extractor needs to accept a request or answer `400`.
     ///
     /// ```
-    /// use sse_tower::{InvalidLastEventId, LastEventId};
+    /// use ssekit_tower::{InvalidLastEventId, LastEventId};
     ///
     /// assert_eq!(LastEventId::Absent.into_result(), Ok(None));
     /// assert_eq!(LastEventId::parse(b"7", 1024).into_result(), Ok(Some("7".to_owned())));
@@ -271,7 +271,7 @@ impl LastEventId {
     /// Why the header was refused, when it was.
     ///
     /// ```
-    /// # use sse_tower::{InvalidLastEventId, LastEventId};
+    /// # use ssekit_tower::{InvalidLastEventId, LastEventId};
     /// assert_eq!(
     ///     LastEventId::parse(b"\xc3", 8).invalid_reason(),
     ///     Some(InvalidLastEventId::NotUtf8)
@@ -310,7 +310,7 @@ impl Error for InvalidLastEventId {}
 /// An id known to be valid, or none: `Present` or `Absent`.
 ///
 /// ```
-/// use sse_tower::LastEventId;
+/// use ssekit_tower::LastEventId;
 ///
 /// assert_eq!(LastEventId::from(Some("7".to_owned())), LastEventId::Present("7".to_owned()));
 /// assert_eq!(LastEventId::from(None), LastEventId::Absent);

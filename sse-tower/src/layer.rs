@@ -10,13 +10,13 @@ use crate::service::SseService;
 /// [`LastEventId`](crate::LastEventId).
 ///
 /// The inner service returns `Response<St>` where `St` is a `Stream` of
-/// [`Event`](sse_core::Event)s or `Result<Event, E>`s; the layer's service
+/// [`Event`](ssekit_core::Event)s or `Result<Event, E>`s; the layer's service
 /// returns `Response<SseBody<St>>`. See the [crate docs](crate) for an
 /// example and for the headers set.
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_tower::{KeepAlive, SseLayer};
+/// use ssekit_tower::{KeepAlive, SseLayer};
 ///
 /// let layer = SseLayer::new().keep_alive(KeepAlive::new().interval(Duration::from_secs(20)));
 /// # let _ = layer;
@@ -30,7 +30,7 @@ impl SseLayer {
     /// A layer with the default [`SseConfig`].
     ///
     /// ```
-    /// # use sse_tower::SseLayer;
+    /// # use ssekit_tower::SseLayer;
     /// let layer = SseLayer::new();
     /// # let _ = layer;
     /// ```
@@ -41,7 +41,7 @@ impl SseLayer {
     /// A layer with `config`.
     ///
     /// ```
-    /// # use sse_tower::{KeepAlive, SseConfig, SseLayer};
+    /// # use ssekit_tower::{KeepAlive, SseConfig, SseLayer};
     /// let layer = SseLayer::with_config(SseConfig::new().keep_alive(KeepAlive::disabled()));
     /// # let _ = layer;
     /// ```
@@ -55,7 +55,7 @@ impl SseLayer {
     /// [`SseConfig::max_last_event_id_len`].
     ///
     /// ```
-    /// # use sse_tower::SseLayer;
+    /// # use ssekit_tower::SseLayer;
     /// let layer = SseLayer::new().max_last_event_id_len(128);
     /// assert_eq!(layer.get_config().get_max_last_event_id_len(), 128);
     /// ```

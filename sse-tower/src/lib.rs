@@ -2,7 +2,7 @@
 //!
 //! This crate is the one place where the HTTP side of server-sent events
 //! lives; the framework adapters build on it. Give it any stream of
-//! [`sse_core::Event`]s (or of `Result<Event, E>`) and it serves a correct
+//! [`ssekit_core::Event`]s (or of `Result<Event, E>`) and it serves a correct
 //! event stream response:
 //!
 //! - [`SseLayer`] wraps a service that answers with `Response<impl Stream>`
@@ -17,7 +17,7 @@
 //!   reading is disconnected after a deadline, instead of holding its
 //!   connection and stream for ever.
 //! - [`subscribe`] (feature `broker`, default) serves a
-//!   [`sse_core::broker::Broker`] subscription in one line: the request's
+//!   [`ssekit_core::broker::Broker`] subscription in one line: the request's
 //!   [`LastEventId`] goes into the subscription, whose stream (replay, then
 //!   live events) becomes the body.
 //! - `http1::serve_connection` (feature `http1`) serves a connection with
@@ -34,8 +34,8 @@
 //!
 //! use http::{Request, Response};
 //! use http_body_util::BodyExt;
-//! use sse_core::Event;
-//! use sse_tower::{KeepAlive, LastEventId, SseLayer};
+//! use ssekit_core::Event;
+//! use ssekit_tower::{KeepAlive, LastEventId, SseLayer};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -79,7 +79,7 @@
 //! frame as its own chunk and flushes after a handful of them, so without
 //! this a burst costs many writes. Measured through hyper over HTTP/1.1, it
 //! delivers about six times the events per second of one frame per event
-//! (`docs/BENCHMARKS.md`, "sse-tower: body throughput").
+//! (`docs/BENCHMARKS.md`, "ssekit-tower: body throughput").
 //!
 //! # Behind other middleware
 //!

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use sse_core::broker::BrokerError;
+use ssekit_core::broker::BrokerError;
 
 use crate::authorize::{Denied, Refused};
 
@@ -32,14 +32,14 @@ pub const REFUSAL_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// not reconnect by itself; a page that wants to retry re-creates it.
 ///
 /// ```
-/// use sse_core::broker::Broker;
+/// use ssekit_core::broker::Broker;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let broker = Broker::builder().max_subscriptions(0).build();
-/// let last_event_id = sse_tower::LastEventId::Absent;
-/// let error = sse_tower::subscribe(&broker, &["chat"], &last_event_id).await.unwrap_err();
-/// let response = sse_tower::refusal(&error);
+/// let last_event_id = ssekit_tower::LastEventId::Absent;
+/// let error = ssekit_tower::subscribe(&broker, &["chat"], &last_event_id).await.unwrap_err();
+/// let response = ssekit_tower::refusal(&error);
 /// assert_eq!(response.status(), 503);
 /// assert_eq!(response.headers()["retry-after"], "5");
 /// assert_eq!(response.body(), "the broker already has its maximum of 0 subscriptions");
@@ -87,7 +87,7 @@ impl Refusal for BrokerError {
 /// response [`refusal`](crate::refusal) builds; its `Display` is the body.
 ///
 /// ```
-/// use sse_tower::{Denied, Refusal};
+/// use ssekit_tower::{Denied, Refusal};
 ///
 /// let mut headers = http::HeaderMap::new();
 /// Denied::Unauthenticated.headers(&mut headers);

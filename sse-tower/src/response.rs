@@ -34,7 +34,7 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 ///
 /// ```
 /// use http::HeaderMap;
-/// use sse_tower::set_event_stream_headers;
+/// use ssekit_tower::set_event_stream_headers;
 ///
 /// let mut headers = HeaderMap::new();
 /// headers.insert("content-length", "12".parse().unwrap());
@@ -103,9 +103,9 @@ fn remove_all(headers: &mut HeaderMap, name: HeaderName) {
 /// [`set_event_stream_headers`], and an [`SseBody`].
 ///
 /// ```
-/// use sse_core::Event;
+/// use ssekit_core::Event;
 ///
-/// let response = sse_tower::response(futures_util::stream::iter([Event::data("hi")]));
+/// let response = ssekit_tower::response(futures_util::stream::iter([Event::data("hi")]));
 /// assert_eq!(response.headers()["content-type"], "text/event-stream");
 /// ```
 pub fn response<S>(stream: S) -> Response<SseBody<S>> {
@@ -121,8 +121,8 @@ pub fn response<S>(stream: S) -> Response<SseBody<S>> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_core::Event;
-/// use sse_tower::{KeepAlive, SseResponse};
+/// use ssekit_core::Event;
+/// use ssekit_tower::{KeepAlive, SseResponse};
 ///
 /// let events = futures_util::stream::iter([Event::data("hi")]);
 /// let response = SseResponse::new(events)
@@ -143,8 +143,8 @@ impl<S> SseResponse<S> {
     /// A response over `stream` with the default [`SseConfig`].
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::SseResponse;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::SseResponse;
     /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
     /// # let _ = response;
     /// ```
@@ -161,8 +161,8 @@ impl<S> SseResponse<S> {
     /// body. Change the status or add headers on the result if needed.
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::SseResponse;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::SseResponse;
     /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]))
     ///     .into_response();
     /// assert_eq!(response.headers()["x-accel-buffering"], "no");
@@ -180,8 +180,8 @@ impl<S> SseResponse<S> {
     /// wraps this builder in its own response type.
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_tower::{KeepAlive, SseResponse};
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::{KeepAlive, SseResponse};
     /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]))
     ///     .keep_alive(KeepAlive::disabled());
     /// let (_stream, config) = response.into_parts();

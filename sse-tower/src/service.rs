@@ -20,8 +20,8 @@ use crate::layer::SseLayer;
 /// ```
 /// use std::convert::Infallible;
 /// use http::{Request, Response};
-/// use sse_core::Event;
-/// use sse_tower::SseService;
+/// use ssekit_core::Event;
+/// use ssekit_tower::SseService;
 ///
 /// let inner = tower::service_fn(|_request: Request<()>| async {
 ///     Ok::<_, Infallible>(Response::new(futures_util::stream::iter([Event::data("hi")])))
@@ -39,7 +39,7 @@ impl<S> SseService<S> {
     /// Wraps `inner` with the default [`SseConfig`].
     ///
     /// ```
-    /// # use sse_tower::SseService;
+    /// # use ssekit_tower::SseService;
     /// let service = SseService::new(tower::service_fn(|_: ()| async { Ok::<_, ()>(()) }));
     /// # let _ = service;
     /// ```
@@ -50,7 +50,7 @@ impl<S> SseService<S> {
     /// Wraps `inner` with `config`.
     ///
     /// ```
-    /// # use sse_tower::{SseConfig, SseService};
+    /// # use ssekit_tower::{SseConfig, SseService};
     /// let service = SseService::with_config(
     ///     tower::service_fn(|_: ()| async { Ok::<_, ()>(()) }),
     ///     SseConfig::new(),
@@ -65,7 +65,7 @@ impl<S> SseService<S> {
     /// [`SseLayer::new`].
     ///
     /// ```
-    /// # use sse_tower::SseService;
+    /// # use ssekit_tower::SseService;
     /// let layer = SseService::<()>::layer();
     /// # let _ = layer;
     /// ```
@@ -76,7 +76,7 @@ impl<S> SseService<S> {
     /// The inner service.
     ///
     /// ```
-    /// # use sse_tower::SseService;
+    /// # use ssekit_tower::SseService;
     /// let service = SseService::new(5);
     /// assert_eq!(*service.get_ref(), 5);
     /// ```
@@ -87,7 +87,7 @@ impl<S> SseService<S> {
     /// The inner service, mutably.
     ///
     /// ```
-    /// # use sse_tower::SseService;
+    /// # use ssekit_tower::SseService;
     /// let mut service = SseService::new(5);
     /// *service.get_mut() += 1;
     /// assert_eq!(*service.get_ref(), 6);
@@ -99,7 +99,7 @@ impl<S> SseService<S> {
     /// Takes the inner service back.
     ///
     /// ```
-    /// # use sse_tower::SseService;
+    /// # use ssekit_tower::SseService;
     /// assert_eq!(SseService::new(5).into_inner(), 5);
     /// ```
     pub fn into_inner(self) -> S {

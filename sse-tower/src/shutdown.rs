@@ -11,8 +11,8 @@
 //! shutdown; the same token usually drives both:
 //!
 //! ```
-//! use sse_core::Event;
-//! use sse_tower::{Shutdown, SseConfig};
+//! use ssekit_core::Event;
+//! use ssekit_tower::{Shutdown, SseConfig};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! let token = CancellationToken::new();
@@ -22,7 +22,7 @@
 //! // ... serve, with `token.cancelled()` as the server's shutdown signal ...
 //! token.cancel();
 //! # let _ = config;
-//! # Ok::<(), sse_core::EventError>(())
+//! # Ok::<(), ssekit_core::EventError>(())
 //! ```
 //!
 //! A body checks the token every time it is polled, so a stream that is
@@ -31,14 +31,14 @@
 //!
 //! [`GracefulShutdown`]: https://docs.rs/hyper-util/latest/hyper_util/server/graceful/struct.GracefulShutdown.html
 
-use sse_core::Event;
+use ssekit_core::Event;
 use tokio_util::sync::CancellationToken;
 
 /// The shutdown signal shared by event stream bodies, and the event each of
 /// them sends last. See the [module docs](self).
 ///
 /// ```
-/// use sse_tower::Shutdown;
+/// use ssekit_tower::Shutdown;
 /// use tokio_util::sync::CancellationToken;
 ///
 /// let token = CancellationToken::new();
@@ -55,7 +55,7 @@ impl Shutdown {
     /// Ends every body when `token` is cancelled, without a final event.
     ///
     /// ```
-    /// # use sse_tower::Shutdown;
+    /// # use ssekit_tower::Shutdown;
     /// # use tokio_util::sync::CancellationToken;
     /// let shutdown = Shutdown::new(CancellationToken::new());
     /// assert!(!shutdown.token().is_cancelled());
@@ -73,13 +73,13 @@ impl Shutdown {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_core::Event;
-    /// # use sse_tower::Shutdown;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::Shutdown;
     /// # use tokio_util::sync::CancellationToken;
     /// let bye = Event::builder().event("shutdown").data("").retry(Duration::from_secs(5)).build()?;
     /// let shutdown = Shutdown::new(CancellationToken::new()).final_event(bye.clone());
     /// assert_eq!(shutdown.get_final_event(), Some(&bye));
-    /// # Ok::<(), sse_core::EventError>(())
+    /// # Ok::<(), ssekit_core::EventError>(())
     /// ```
     pub fn final_event(mut self, event: Event) -> Self {
         self.final_event = Some(event);
@@ -89,7 +89,7 @@ impl Shutdown {
     /// The token that ends the bodies.
     ///
     /// ```
-    /// # use sse_tower::Shutdown;
+    /// # use ssekit_tower::Shutdown;
     /// # use tokio_util::sync::CancellationToken;
     /// let token = CancellationToken::new();
     /// let shutdown = Shutdown::new(token.clone());
@@ -103,7 +103,7 @@ impl Shutdown {
     /// The event sent last, if any.
     ///
     /// ```
-    /// # use sse_tower::Shutdown;
+    /// # use ssekit_tower::Shutdown;
     /// # use tokio_util::sync::CancellationToken;
     /// assert!(Shutdown::new(CancellationToken::new()).get_final_event().is_none());
     /// ```

@@ -1,7 +1,7 @@
 //! Serving a broker subscription in one line.
 
 use http::request::Parts;
-use sse_core::broker::{Broker, BrokerError, Subscription};
+use ssekit_core::broker::{Broker, BrokerError, Subscription};
 
 use crate::authorize::{Authorize, Refused};
 use crate::last_event_id::LastEventId;
@@ -22,15 +22,15 @@ use crate::response::SseResponse;
 ///
 /// ```
 /// use http_body_util::BodyExt;
-/// use sse_core::Event;
-/// use sse_core::broker::Broker;
-/// use sse_tower::{KeepAlive, LastEventId};
+/// use ssekit_core::Event;
+/// use ssekit_core::broker::Broker;
+/// use ssekit_tower::{KeepAlive, LastEventId};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 /// let broker = Broker::new();
 /// let last_event_id = LastEventId::Absent; // from the request
-/// let response = sse_tower::subscribe(&broker, &["chat"], &last_event_id)
+/// let response = ssekit_tower::subscribe(&broker, &["chat"], &last_event_id)
 ///     .await?
 ///     .keep_alive(KeepAlive::disabled())
 ///     .into_response();
@@ -57,15 +57,15 @@ where
 
 /// Like [`subscribe`], after asking `authorize` what `request` may read of
 /// `topics`: refused with [`Denied`](crate::Denied) before the broker is asked, or
-/// subscribed with the [`Grant`](sse_core::broker::Grant) it answers, so
+/// subscribed with the [`Grant`](ssekit_core::broker::Grant) it answers, so
 /// the private events of the granted topics are replayed and streamed and
 /// those of the others never are.
 ///
 /// ```
 /// use http::request::Parts;
-/// use sse_core::Event;
-/// use sse_core::broker::{Broker, Grant};
-/// use sse_tower::{Denied, LastEventId, Refusal, Refused};
+/// use ssekit_core::Event;
+/// use ssekit_core::broker::{Broker, Grant};
+/// use ssekit_tower::{Denied, LastEventId, Refusal, Refused};
 ///
 /// // A token in the query (`EventSource` sends no custom header): `admin`
 /// // reads everything, anyone else public events only.
@@ -79,11 +79,11 @@ where
 /// let broker = Broker::new();
 /// let (request, ()) = http::Request::get("/events?token=admin").body(()).unwrap().into_parts();
 /// let topics = ["audit".to_string()];
-/// let response = sse_tower::subscribe_authorized(&broker, &by_token, &request, &topics, &LastEventId::Absent).await?;
+/// let response = ssekit_tower::subscribe_authorized(&broker, &by_token, &request, &topics, &LastEventId::Absent).await?;
 /// # drop(response);
 ///
 /// let deny_all = |_: &Parts, _: &[String]| std::future::ready(Err(Denied::Unauthenticated));
-/// let refused = sse_tower::subscribe_authorized(&broker, &deny_all, &request, &topics, &LastEventId::Absent).await;
+/// let refused = ssekit_tower::subscribe_authorized(&broker, &deny_all, &request, &topics, &LastEventId::Absent).await;
 /// assert_eq!(refused.unwrap_err().status(), 401);
 /// # Ok(())
 /// # }

@@ -16,11 +16,11 @@ use crate::query::{form_decode, params};
 /// The topics named by a request's `topic` query parameters, in order.
 ///
 /// ```
-/// use sse_tower::Topics;
+/// use ssekit_tower::Topics;
 ///
 /// let topics = Topics::from_query(Some("topic=news&topic=room%3A1&x=y"))?;
 /// assert_eq!(topics.as_slice(), ["news", "room:1"]);
-/// # Ok::<(), sse_tower::InvalidTopics>(())
+/// # Ok::<(), ssekit_tower::InvalidTopics>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Topics(Vec<String>);
@@ -28,7 +28,7 @@ pub struct Topics(Vec<String>);
 /// Why a request's topics were refused.
 ///
 /// ```
-/// use sse_tower::{InvalidTopics, Topics};
+/// use ssekit_tower::{InvalidTopics, Topics};
 ///
 /// assert_eq!(Topics::from_query(Some("x=1")), Err(InvalidTopics::Missing));
 /// assert_eq!(Topics::from_query(Some("topic=")), Err(InvalidTopics::Empty));
@@ -70,7 +70,7 @@ impl Topics {
     /// Reads the `topic` parameters of `query` with the default limits.
     ///
     /// ```
-    /// # use sse_tower::{InvalidTopics, Topics};
+    /// # use ssekit_tower::{InvalidTopics, Topics};
     /// let many = vec!["topic=t"; 65].join("&");
     /// assert_eq!(Topics::from_query(Some(&many)), Err(InvalidTopics::TooMany { max: 64 }));
     /// ```
@@ -84,7 +84,7 @@ impl Topics {
     /// a topic's length is checked before it is copied.
     ///
     /// ```
-    /// # use sse_tower::{InvalidTopics, Topics};
+    /// # use ssekit_tower::{InvalidTopics, Topics};
     /// assert_eq!(
     ///     Topics::from_query_with_limits(Some("topic=abcdef"), 8, 4),
     ///     Err(InvalidTopics::TooLong { len: 6, max: 4 })
@@ -124,10 +124,10 @@ impl Topics {
     /// The topics, in the order the query gave them.
     ///
     /// ```
-    /// # use sse_tower::Topics;
+    /// # use ssekit_tower::Topics;
     /// let topics = Topics::from_query(Some("topic=a"))?;
     /// assert_eq!(topics.as_slice(), ["a"]);
-    /// # Ok::<(), sse_tower::InvalidTopics>(())
+    /// # Ok::<(), ssekit_tower::InvalidTopics>(())
     /// ```
     pub fn as_slice(&self) -> &[String] {
         &self.0
@@ -136,10 +136,10 @@ impl Topics {
     /// The topics, owned.
     ///
     /// ```
-    /// # use sse_tower::Topics;
+    /// # use ssekit_tower::Topics;
     /// let topics = Topics::from_query(Some("topic=a&topic=b"))?.into_inner();
     /// assert_eq!(topics, ["a", "b"]);
-    /// # Ok::<(), sse_tower::InvalidTopics>(())
+    /// # Ok::<(), ssekit_tower::InvalidTopics>(())
     /// ```
     pub fn into_inner(self) -> Vec<String> {
         self.0

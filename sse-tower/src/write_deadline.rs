@@ -34,7 +34,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use hyper_util::rt::TokioIo;
-//! use sse_tower::WriteDeadline;
+//! use ssekit_tower::WriteDeadline;
 //!
 //! # async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
 //! loop {
@@ -63,7 +63,7 @@ pin_project! {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use sse_tower::WriteDeadline;
+    /// use ssekit_tower::WriteDeadline;
     /// use tokio::io::AsyncWriteExt;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
@@ -93,7 +93,7 @@ impl<IO> WriteDeadline<IO> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_tower::WriteDeadline;
+    /// # use ssekit_tower::WriteDeadline;
     /// let (io, _peer) = tokio::io::duplex(64);
     /// let io = WriteDeadline::new(io, Duration::from_secs(30));
     /// assert_eq!(io.deadline(), Duration::from_secs(30));
@@ -111,7 +111,7 @@ impl<IO> WriteDeadline<IO> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_tower::WriteDeadline;
+    /// # use ssekit_tower::WriteDeadline;
     /// let (io, _peer) = tokio::io::duplex(64);
     /// assert_eq!(WriteDeadline::new(io, Duration::from_secs(5)).deadline(), Duration::from_secs(5));
     /// ```
@@ -123,7 +123,7 @@ impl<IO> WriteDeadline<IO> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_tower::WriteDeadline;
+    /// # use ssekit_tower::WriteDeadline;
     /// let (io, _peer) = tokio::io::duplex(64);
     /// let io = WriteDeadline::new(io, Duration::from_secs(5));
     /// let _inner: &tokio::io::DuplexStream = io.get_ref();
@@ -136,7 +136,7 @@ impl<IO> WriteDeadline<IO> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_tower::WriteDeadline;
+    /// # use ssekit_tower::WriteDeadline;
     /// let (io, _peer) = tokio::io::duplex(64);
     /// let mut io = WriteDeadline::new(io, Duration::from_secs(5));
     /// let _inner: &mut tokio::io::DuplexStream = io.get_mut();
@@ -149,7 +149,7 @@ impl<IO> WriteDeadline<IO> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_tower::WriteDeadline;
+    /// # use ssekit_tower::WriteDeadline;
     /// let (io, _peer) = tokio::io::duplex(64);
     /// let _inner: tokio::io::DuplexStream = WriteDeadline::new(io, Duration::from_secs(5)).into_inner();
     /// ```

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use futures_util::stream;
 use http_body::Body;
 use http_body_util::BodyExt;
-use sse_core::Event;
-use sse_tower::{KeepAlive, Shutdown, SseBody, SseConfig};
+use ssekit_core::Event;
+use ssekit_tower::{KeepAlive, Shutdown, SseBody, SseConfig};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -447,7 +447,7 @@ async fn a_stream_that_panics_ends_the_body_cleanly_with_the_error_event() {
         std::task::Poll::Ready(Some(Event::data("one")))
     });
     let config = no_keep_alive().coalesce(0).error_event(|error| {
-        let panicked = error.downcast_ref::<sse_tower::StreamPanicked>()?;
+        let panicked = error.downcast_ref::<ssekit_tower::StreamPanicked>()?;
         Event::builder()
             .event("error")
             .data(panicked.message().unwrap_or_default())
@@ -467,7 +467,7 @@ async fn shutdown_sends_an_event_held_over_from_a_coalesced_frame_before_the_fin
     let token = tokio_util::sync::CancellationToken::new();
     let config = no_keep_alive()
         .coalesce(12)
-        .shutdown(sse_tower::Shutdown::new(token.clone()).final_event(Event::comment("bye")));
+        .shutdown(ssekit_tower::Shutdown::new(token.clone()).final_event(Event::comment("bye")));
     let (tx, mut body) = pushed(&config);
     tx.send(Event::data("one")).unwrap();
     tx.send(Event::data("two")).unwrap();

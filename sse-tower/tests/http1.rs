@@ -1,4 +1,4 @@
-//! `sse_tower::http1::serve_connection` on 127.0.0.1, read as raw bytes:
+//! `ssekit_tower::http1::serve_connection` on 127.0.0.1, read as raw bytes:
 //! an event stream leaves hyper after its head and is written directly,
 //! everything else is hyper's as usual.
 
@@ -13,8 +13,8 @@ use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
-use sse_core::Event;
-use sse_tower::{Shutdown, SseResponse};
+use ssekit_core::Event;
+use ssekit_tower::{Shutdown, SseResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -85,7 +85,7 @@ async fn serve() -> Server {
         builder.timer(TokioTimer::new());
         loop {
             let (socket, _) = listener.accept().await.unwrap();
-            let connection = sse_tower::http1::serve_connection_with_shutdown(
+            let connection = ssekit_tower::http1::serve_connection_with_shutdown(
                 &builder,
                 socket,
                 service.clone(),

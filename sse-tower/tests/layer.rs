@@ -4,8 +4,8 @@ use std::convert::Infallible;
 use std::sync::mpsc;
 
 use http::{HeaderValue, Request, Response, StatusCode};
-use sse_core::Event;
-use sse_tower::{InvalidLastEventId, LastEventId, SseLayer, SseResponse};
+use ssekit_core::Event;
+use ssekit_tower::{InvalidLastEventId, LastEventId, SseLayer, SseResponse};
 use tower::{ServiceBuilder, ServiceExt};
 
 /// Runs a request through `layer` and returns what the inner service saw.

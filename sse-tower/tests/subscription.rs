@@ -1,4 +1,4 @@
-//! `sse_tower::subscribe` behind a real hyper server on 127.0.0.1: a
+//! `ssekit_tower::subscribe` behind a real hyper server on 127.0.0.1: a
 //! broker subscription served in one line, resumed with `Last-Event-ID`.
 #![cfg(feature = "broker")]
 
@@ -9,16 +9,16 @@ use std::convert::Infallible;
 use common::{Client, FrameReader, Version, serve, within};
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
-use sse_core::Event;
-use sse_core::broker::Broker;
-use sse_tower::{KeepAlive, LastEventId};
+use ssekit_core::Event;
+use ssekit_core::broker::Broker;
+use ssekit_tower::{KeepAlive, LastEventId};
 use tokio_util::sync::CancellationToken;
 
 fn broker_service(
     broker: Broker,
 ) -> impl tower::Service<
     Request<Incoming>,
-    Response = http::Response<sse_tower::SseBody<sse_core::broker::Subscription>>,
+    Response = http::Response<ssekit_tower::SseBody<ssekit_core::broker::Subscription>>,
     Error = Infallible,
     Future = impl Send,
 > + Clone
@@ -28,7 +28,7 @@ fn broker_service(
         let broker = broker.clone();
         async move {
             let last_event_id = LastEventId::from_headers(request.headers());
-            let response = sse_tower::subscribe(&broker, &["room"], &last_event_id)
+            let response = ssekit_tower::subscribe(&broker, &["room"], &last_event_id)
                 .await
                 .expect("the broker is running")
                 .keep_alive(KeepAlive::disabled())
@@ -122,9 +122,9 @@ async fn an_invalid_last_event_id_starts_with_a_reset_notice() {
 async fn an_empty_last_event_id_is_a_first_connection_not_a_reset() {
     let broker = Broker::new();
     broker.publish("room", Event::data("before")).await.unwrap();
-    let response = sse_tower::subscribe(&broker, &["room"], &LastEventId::Present(String::new()))
+    let response = ssekit_tower::subscribe(&broker, &["room"], &LastEventId::Present(String::new()))
         .await
         .unwrap();
     let (subscription, _config) = response.into_parts();
-    assert_eq!(subscription.resume(), sse_core::broker::Resume::Fresh);
+    assert_eq!(subscription.resume(), ssekit_core::broker::Resume::Fresh);
 }

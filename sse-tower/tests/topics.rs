@@ -1,6 +1,6 @@
 //! `Topics`: the topics of a subscription, parsed from a hostile query.
 
-use sse_tower::{InvalidTopics, Topics};
+use ssekit_tower::{InvalidTopics, Topics};
 
 #[test]
 fn repeated_topic_parameters_are_kept_in_order_and_decoded() {

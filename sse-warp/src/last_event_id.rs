@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt;
 
 use http::{HeaderMap, StatusCode, header};
-use sse_tower::InvalidLastEventId;
+use ssekit_tower::InvalidLastEventId;
 use warp::reject::Reject;
 use warp::{Filter, Rejection, Reply};
 
@@ -14,7 +14,7 @@ use warp::{Filter, Rejection, Reply};
 /// connection. Extracted by the [`last_event_id`] filter.
 ///
 /// ```
-/// use sse_warp::LastEventId;
+/// use ssekit_warp::LastEventId;
 ///
 /// assert_eq!(LastEventId::new(Some("7".into())).as_str(), Some("7"));
 /// ```
@@ -25,7 +25,7 @@ impl LastEventId {
     /// The id `id`, or none.
     ///
     /// ```
-    /// # use sse_warp::LastEventId;
+    /// # use ssekit_warp::LastEventId;
     /// assert_eq!(LastEventId::new(None).as_str(), None);
     /// ```
     pub fn new(id: Option<String>) -> Self {
@@ -35,7 +35,7 @@ impl LastEventId {
     /// The id, or `None` when the client sent none.
     ///
     /// ```
-    /// # use sse_warp::LastEventId;
+    /// # use ssekit_warp::LastEventId;
     /// assert_eq!(LastEventId::default().as_str(), None);
     /// ```
     pub fn as_str(&self) -> Option<&str> {
@@ -45,7 +45,7 @@ impl LastEventId {
     /// The id, owned.
     ///
     /// ```
-    /// # use sse_warp::LastEventId;
+    /// # use ssekit_warp::LastEventId;
     /// assert_eq!(LastEventId::new(Some("7".into())).into_inner(), Some("7".to_owned()));
     /// ```
     pub fn into_inner(self) -> Option<String> {
@@ -57,7 +57,7 @@ impl LastEventId {
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use sse_warp::LastEventId;
+    /// use ssekit_warp::LastEventId;
     ///
     /// let id = LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=41"));
     /// assert_eq!(id.unwrap().as_str(), Some("41"));
@@ -66,10 +66,10 @@ impl LastEventId {
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<Self, LastEventIdRejection> {
-        sse_tower::LastEventId::from_headers_or_query(
+        ssekit_tower::LastEventId::from_headers_or_query(
             headers,
             query,
-            sse_tower::LastEventId::DEFAULT_MAX_LEN,
+            ssekit_tower::LastEventId::DEFAULT_MAX_LEN,
         )
         .into_result()
         .map(LastEventId)
@@ -77,30 +77,30 @@ impl LastEventId {
     }
 }
 
-impl From<LastEventId> for sse_tower::LastEventId {
+impl From<LastEventId> for ssekit_tower::LastEventId {
     fn from(id: LastEventId) -> Self {
-        sse_tower::LastEventId::from(id.0)
+        ssekit_tower::LastEventId::from(id.0)
     }
 }
 
 /// A filter that extracts the [`LastEventId`]: the `Last-Event-ID` header,
 /// or else the `lastEventId` query parameter.
 ///
-/// Both are read by [`sse_tower::LastEventId::from_headers_or_query`] with
-/// the default limit of [`sse_tower::LastEventId::DEFAULT_MAX_LEN`] bytes;
+/// Both are read by [`ssekit_tower::LastEventId::from_headers_or_query`] with
+/// the default limit of [`ssekit_tower::LastEventId::DEFAULT_MAX_LEN`] bytes;
 /// the header wins when both are present, even when it is invalid. An
 /// invalid value (not UTF-8, NUL/CR/LF, too long, repeated) rejects the
 /// request with [`LastEventIdRejection`]; add
-/// [`.recover(sse_warp::recover)`](recover) to answer it with `400 Bad
+/// [`.recover(ssekit_warp::recover)`](recover) to answer it with `400 Bad
 /// Request` and the reason as plain text.
 ///
 /// ```
 /// use warp::Filter;
 ///
 /// let route = warp::path("events")
-///     .and(sse_warp::last_event_id())
-///     .map(|id: sse_warp::LastEventId| id.as_str().unwrap_or("none").to_owned())
-///     .recover(sse_warp::recover);
+///     .and(ssekit_warp::last_event_id())
+///     .map(|id: ssekit_warp::LastEventId| id.as_str().unwrap_or("none").to_owned())
+///     .recover(ssekit_warp::recover);
 /// # let _ = route;
 /// ```
 pub fn last_event_id() -> impl Filter<Extract = (LastEventId,), Error = Rejection> + Copy {
@@ -125,7 +125,7 @@ pub fn last_event_id() -> impl Filter<Extract = (LastEventId,), Error = Rejectio
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let route = sse_warp::last_event_id().map(|_| "ok").recover(sse_warp::recover);
+/// let route = ssekit_warp::last_event_id().map(|_| "ok").recover(ssekit_warp::recover);
 /// let response = warp::test::request().path("/?lastEventId=a%0Ab").reply(&route).await;
 /// assert_eq!(response.status(), 400);
 /// assert_eq!(response.body(), "the last event id contains NUL, CR or LF");
@@ -147,7 +147,7 @@ pub async fn recover(rejection: Rejection) -> Result<LastEventIdRejection, Rejec
 /// use http::HeaderMap;
 /// use warp::Reply;
 ///
-/// let rejection = sse_warp::LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=%FF"))
+/// let rejection = ssekit_warp::LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=%FF"))
 ///     .unwrap_err();
 /// assert_eq!(rejection.into_response().status(), 400);
 /// ```
@@ -161,8 +161,8 @@ impl LastEventIdRejection {
     ///
     /// ```
     /// # use http::HeaderMap;
-    /// # use sse_tower::InvalidLastEventId;
-    /// let rejection = sse_warp::LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=%FF"))
+    /// # use ssekit_tower::InvalidLastEventId;
+    /// let rejection = ssekit_warp::LastEventId::from_headers_or_query(&HeaderMap::new(), Some("lastEventId=%FF"))
     ///     .unwrap_err();
     /// assert_eq!(rejection.reason(), InvalidLastEventId::NotUtf8);
     /// ```

@@ -1,4 +1,4 @@
-//! Server-sent events for warp 0.4: a thin adapter over [`sse_tower`].
+//! Server-sent events for warp 0.4: a thin adapter over [`ssekit_tower`].
 //!
 //! - [`SseResponse`]: any stream of [`Event`]s (or of `Result<Event, E>`)
 //!   as a [`Reply`](warp::Reply), with the options of [`SseConfig`]:
@@ -12,7 +12,7 @@
 //!   Request`.
 //!
 //! Headers, framing, keep-alive, shutdown and error handling all come from
-//! [`sse_tower`]; this crate only turns its response into warp's.
+//! [`ssekit_tower`]; this crate only turns its response into warp's.
 //!
 //! # Example
 //!
@@ -20,7 +20,7 @@
 //! use std::time::Duration;
 //!
 //! use futures_util::stream::{self, StreamExt};
-//! use sse_warp::{Event, KeepAlive, LastEventId, SseResponse};
+//! use ssekit_warp::{Event, KeepAlive, LastEventId, SseResponse};
 //! use warp::Filter;
 //!
 //! fn events(last_event_id: LastEventId) -> SseResponse<impl futures_util::Stream<Item = Event>> {
@@ -34,9 +34,9 @@
 //! # async fn main() {
 //! let route = warp::path("events")
 //!     .and(warp::get())
-//!     .and(sse_warp::last_event_id())
+//!     .and(ssekit_warp::last_event_id())
 //!     .map(events)
-//!     .recover(sse_warp::recover);
+//!     .recover(ssekit_warp::recover);
 //!
 //! // `warp::serve(route).run(addr)` in a real server; here, one request:
 //! let response = warp::test::request().path("/events").header("last-event-id", "41").reply(&route).await;
@@ -55,7 +55,7 @@
 //! wrap event stream routes with it**; wrap the other routes only:
 //!
 //! ```
-//! use sse_warp::{Event, SseResponse};
+//! use ssekit_warp::{Event, SseResponse};
 //! use warp::Filter;
 //!
 //! let events = warp::path("events").map(|| SseResponse::new(futures_util::stream::pending::<Event>()));
@@ -78,7 +78,7 @@
 //! every stream, and the server stops.
 //!
 //! ```
-//! use sse_warp::{Event, SseResponse};
+//! use ssekit_warp::{Event, SseResponse};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! let token = CancellationToken::new();
@@ -98,7 +98,7 @@ mod response;
 pub use last_event_id::{LastEventId, LastEventIdRejection, last_event_id, recover};
 pub use request::request_parts;
 pub use response::{SseResponse, refusal};
-pub use sse_core::Event;
-pub use sse_tower::{
+pub use ssekit_core::Event;
+pub use ssekit_tower::{
     Authorize, Denied, InvalidLastEventId, KeepAlive, Refusal, Refused, Shutdown, SseConfig,
 };

@@ -6,7 +6,7 @@ use warp::Filter;
 use warp::filters::path::FullPath;
 
 #[cfg(doc)]
-use sse_tower::Authorize;
+use ssekit_tower::Authorize;
 
 /// Extracts the request's method, URI (path and query) and headers as an
 /// [`http::request::Parts`], what an [`Authorize`] hook reads. warp keeps
@@ -18,7 +18,7 @@ use sse_tower::Authorize;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let route = sse_warp::request_parts().map(|request: http::request::Parts| request.uri.to_string());
+/// let route = ssekit_warp::request_parts().map(|request: http::request::Parts| request.uri.to_string());
 /// let response = warp::test::request().path("/events?token=t").reply(&route).await;
 /// assert_eq!(response.body(), "/events?token=t");
 /// # }

@@ -3,15 +3,15 @@
 use futures_core::Stream;
 use http::request::Parts;
 use http_body_util::BodyDataStream;
-use sse_core::broker::{Broker, BrokerError, Subscription};
-use sse_tower::{Authorize, Refusal, Refused, SseConfig, SseItem};
+use ssekit_core::broker::{Broker, BrokerError, Subscription};
+use ssekit_tower::{Authorize, Refusal, Refused, SseConfig, SseItem};
 
 use crate::LastEventId;
 use sync_wrapper::SyncStream;
 use warp::Reply;
 
-/// An event stream reply: any stream of [`Event`](sse_core::Event)s or of
-/// `Result<Event, E>`, served by [`sse_tower::SseResponse`].
+/// An event stream reply: any stream of [`Event`](ssekit_core::Event)s or of
+/// `Result<Event, E>`, served by [`ssekit_tower::SseResponse`].
 ///
 /// The builder methods are those of [`SseConfig`] (keep-alive, first
 /// event, shutdown, error event, coalescing, disconnect hook). The stream
@@ -20,7 +20,7 @@ use warp::Reply;
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_warp::{Event, KeepAlive, SseResponse};
+/// use ssekit_warp::{Event, KeepAlive, SseResponse};
 /// use warp::Reply;
 ///
 /// let events = futures_util::stream::iter([Event::data("hi")]);
@@ -41,7 +41,7 @@ impl<S> SseResponse<S> {
     /// A reply over `stream` with the default [`SseConfig`].
     ///
     /// ```
-    /// # use sse_warp::{Event, SseResponse};
+    /// # use ssekit_warp::{Event, SseResponse};
     /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
     /// # let _ = response;
     /// ```
@@ -52,24 +52,24 @@ impl<S> SseResponse<S> {
         }
     }
 
-    sse_tower::__delegate_config_builders!();
+    ssekit_tower::__delegate_config_builders!();
 
-    /// The sse-tower response this one is made of: `200 OK`, the event
-    /// stream headers and an [`SseBody`](sse_tower::SseBody).
+    /// The ssekit-tower response this one is made of: `200 OK`, the event
+    /// stream headers and an [`SseBody`](ssekit_tower::SseBody).
     ///
     /// ```
-    /// # use sse_warp::{Event, SseResponse};
+    /// # use ssekit_warp::{Event, SseResponse};
     /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
     /// let response = response.into_tower().into_response();
     /// assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
     /// ```
-    pub fn into_tower(self) -> sse_tower::SseResponse<S> {
-        sse_tower::SseResponse::new(self.stream).config(self.config)
+    pub fn into_tower(self) -> ssekit_tower::SseResponse<S> {
+        ssekit_tower::SseResponse::new(self.stream).config(self.config)
     }
 }
 
-impl<S> From<sse_tower::SseResponse<S>> for SseResponse<S> {
-    fn from(response: sse_tower::SseResponse<S>) -> Self {
+impl<S> From<ssekit_tower::SseResponse<S>> for SseResponse<S> {
+    fn from(response: ssekit_tower::SseResponse<S>) -> Self {
         let (stream, config) = response.into_parts();
         SseResponse { stream, config }
     }
@@ -77,7 +77,7 @@ impl<S> From<sse_tower::SseResponse<S>> for SseResponse<S> {
 
 impl SseResponse<Subscription> {
     /// Serves a broker subscription in one line: subscribes to `topics`
-    /// after `last_event_id` through [`sse_tower::subscribe`], which replays
+    /// after `last_event_id` through [`ssekit_tower::subscribe`], which replays
     /// what the client missed (or starts with the broker's `event: reset`
     /// notice when the id is no longer in history), then streams live
     /// events. The result takes the usual builder methods.
@@ -86,11 +86,11 @@ impl SseResponse<Subscription> {
     /// extractor answers it with `400`.
     ///
     /// ```
-    /// use sse_core::broker::Broker;
-    /// use sse_warp::{LastEventId, SseResponse};
+    /// use ssekit_core::broker::Broker;
+    /// use ssekit_warp::{LastEventId, SseResponse};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let response = SseResponse::subscribe(&broker, &["chat"], &LastEventId::default()).await?;
     /// assert_eq!(broker.stats().subscriptions, 1);
@@ -106,14 +106,14 @@ impl SseResponse<Subscription> {
     where
         T: AsRef<str> + Sync,
     {
-        let last_event_id = sse_tower::LastEventId::from(last_event_id.clone());
-        Ok(sse_tower::subscribe(broker, topics, &last_event_id)
+        let last_event_id = ssekit_tower::LastEventId::from(last_event_id.clone());
+        Ok(ssekit_tower::subscribe(broker, topics, &last_event_id)
             .await?
             .into())
     }
 
     /// Like [`subscribe`](Self::subscribe), after asking `authorize` what
-    /// the request may read of `topics` ([`sse_tower::subscribe_authorized`]):
+    /// the request may read of `topics` ([`ssekit_tower::subscribe_authorized`]):
     /// refused with `401`/`403` by [`refusal`], or subscribed with the
     /// grant it answers, so private events of the granted topics are
     /// replayed and streamed and those of the others never are. The
@@ -121,8 +121,8 @@ impl SseResponse<Subscription> {
     ///
     /// ```
     /// use http::request::Parts;
-    /// use sse_core::broker::{Broker, Grant};
-    /// use sse_warp::{Denied, LastEventId, SseResponse};
+    /// use ssekit_core::broker::{Broker, Grant};
+    /// use ssekit_warp::{Denied, LastEventId, SseResponse};
     /// use warp::{Filter, Reply};
     ///
     /// /// `?token=ana` reads Ana's private events; no token, no stream.
@@ -138,15 +138,15 @@ impl SseResponse<Subscription> {
     /// # async fn main() {
     /// let broker = Broker::new();
     /// let route = warp::path("events")
-    ///     .and(sse_warp::request_parts())
-    ///     .and(sse_warp::last_event_id())
+    ///     .and(ssekit_warp::request_parts())
+    ///     .and(ssekit_warp::last_event_id())
     ///     .then(move |request: Parts, last_event_id: LastEventId| {
     ///         let broker = broker.clone();
     ///         async move {
     ///             let topics = ["inbox:ana".to_string()];
     ///             match SseResponse::subscribe_authorized(&broker, &authorize, &request, &topics, &last_event_id).await {
     ///                 Ok(response) => response.into_response(),
-    ///                 Err(refused) => sse_warp::refusal(&refused),
+    ///                 Err(refused) => ssekit_warp::refusal(&refused),
     ///             }
     ///         }
     ///     });
@@ -164,9 +164,9 @@ impl SseResponse<Subscription> {
     where
         A: Authorize + ?Sized,
     {
-        let last_event_id = sse_tower::LastEventId::from(last_event_id.clone());
+        let last_event_id = ssekit_tower::LastEventId::from(last_event_id.clone());
         let response =
-            sse_tower::subscribe_authorized(broker, authorize, request, topics, &last_event_id)
+            ssekit_tower::subscribe_authorized(broker, authorize, request, topics, &last_event_id)
                 .await?;
         Ok(response.into())
     }
@@ -190,21 +190,21 @@ where
     }
 }
 
-/// The response for a refused subscription: [`sse_tower::refusal`] as a
+/// The response for a refused subscription: [`ssekit_tower::refusal`] as a
 /// warp reply — `503` with `Retry-After` when an admission limit is full
 /// or the backend fails, `503` once the broker has shut down, `400`
 /// without a topic, `401`/`403` when the [`Authorize`] hook denied it; the
 /// reason as text.
 ///
 /// ```
-/// use sse_core::broker::Broker;
-/// use sse_warp::{LastEventId, SseResponse};
+/// use ssekit_core::broker::Broker;
+/// use ssekit_warp::{LastEventId, SseResponse};
 /// use warp::Reply;
 ///
 /// async fn events(broker: Broker, last_event_id: LastEventId) -> warp::reply::Response {
 ///     match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
 ///         Ok(response) => response.into_response(),
-///         Err(error) => sse_warp::refusal(&error),
+///         Err(error) => ssekit_warp::refusal(&error),
 ///     }
 /// }
 /// # #[tokio::main(flavor = "current_thread")]
@@ -216,5 +216,5 @@ where
 /// # }
 /// ```
 pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> warp::reply::Response {
-    sse_tower::refusal(reason).into_response()
+    ssekit_tower::refusal(reason).into_response()
 }

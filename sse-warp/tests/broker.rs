@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 
 use common::{Client, FrameReader, subscriptions_become};
 use http::request::Parts;
-use sse_core::broker::Broker;
-use sse_tower::Topics;
-use sse_warp::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_core::broker::Broker;
+use ssekit_tower::Topics;
+use ssekit_warp::{Event, KeepAlive, LastEventId, SseResponse};
 use tokio::net::TcpListener;
 use warp::Filter;
 use warp::reply::{Reply, Response};
@@ -18,7 +18,7 @@ async fn events(broker: Broker, last_event_id: LastEventId) -> Result<Response, 
     Ok(
         match SseResponse::subscribe(&broker, &["chat"], &last_event_id).await {
             Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
-            Err(error) => sse_warp::refusal(&error),
+            Err(error) => ssekit_warp::refusal(&error),
         },
     )
 }
@@ -43,7 +43,7 @@ async fn private(
         .await
         {
             Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
-            Err(refused) => sse_warp::refusal(&refused),
+            Err(refused) => ssekit_warp::refusal(&refused),
         },
     )
 }
@@ -54,14 +54,14 @@ async fn serve(broker: Broker) -> SocketAddr {
     let for_private = broker.clone();
     let events = warp::path("events")
         .map(move || broker.clone())
-        .and(sse_warp::last_event_id())
+        .and(ssekit_warp::last_event_id())
         .and_then(events);
     let private = warp::path("private")
         .map(move || for_private.clone())
-        .and(sse_warp::request_parts())
-        .and(sse_warp::last_event_id())
+        .and(ssekit_warp::request_parts())
+        .and(ssekit_warp::last_event_id())
         .and_then(private);
-    let routes = events.or(private).recover(sse_warp::recover);
+    let routes = events.or(private).recover(ssekit_warp::recover);
     tokio::spawn(warp::serve(routes).incoming(listener).run());
     addr
 }

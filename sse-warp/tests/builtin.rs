@@ -14,7 +14,7 @@ fn builtin_drops_a_leading_space_in_data_ours_keeps_it() {
     let builtin = received(&builtin_wire(warp::sse::Event::default().data(" x")));
     assert_eq!(builtin[0].data(), "x");
 
-    let ours = received(sse_warp::Event::data(" x").as_bytes());
+    let ours = received(ssekit_warp::Event::data(" x").as_bytes());
     assert_eq!(ours[0].data(), " x");
 }
 
@@ -29,14 +29,14 @@ fn builtin_lets_a_line_break_in_an_id_inject_a_field_ours_returns_an_error() {
         "the id injected an event type"
     );
 
-    let ours = sse_warp::Event::builder()
+    let ours = ssekit_warp::Event::builder()
         .id("1\nevent: admin")
         .data("x")
         .build();
     assert!(matches!(
         ours,
-        Err(sse_core::EventError::LineBreak {
-            field: sse_core::Field::Id
+        Err(ssekit_core::EventError::LineBreak {
+            field: ssekit_core::Field::Id
         })
     ));
 }
@@ -46,6 +46,6 @@ fn builtin_loses_the_data_after_a_lone_cr_ours_keeps_it() {
     let builtin = received(&builtin_wire(warp::sse::Event::default().data("a\rb")));
     assert_eq!(builtin[0].data(), "a");
 
-    let ours = received(sse_warp::Event::data("a\rb").as_bytes());
+    let ours = received(ssekit_warp::Event::data("a\rb").as_bytes());
     assert_eq!(ours[0].data(), "a\nb");
 }

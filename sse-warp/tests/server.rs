@@ -1,4 +1,4 @@
-//! sse-warp over a real TCP server on 127.0.0.1 (`warp::serve`).
+//! ssekit-warp over a real TCP server on 127.0.0.1 (`warp::serve`).
 
 use sse_test_support as common;
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{Client, FrameReader, gzip_lines, next_line_promptly, text, within};
 use futures_util::StreamExt;
 use futures_util::stream::{self, Stream};
-use sse_warp::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_warp::{Event, KeepAlive, LastEventId, SseResponse};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -61,9 +61,9 @@ fn resumable(last_event_id: LastEventId) -> SseResponse<impl Stream<Item = Event
 fn resumable_routes() -> Routes {
     boxed(
         warp::path("events")
-            .and(sse_warp::last_event_id())
+            .and(ssekit_warp::last_event_id())
             .map(resumable)
-            .recover(sse_warp::recover),
+            .recover(ssekit_warp::recover),
     )
 }
 
@@ -203,7 +203,7 @@ async fn graceful_shutdown_ends_open_streams_within_a_second() {
     let shutdown = token.clone();
     let routes = boxed(warp::path("events").map(move || {
         SseResponse::new(stream::pending::<Event>())
-            .shutdown(sse_warp::Shutdown::new(shutdown.clone()).final_event(Event::comment("bye")))
+            .shutdown(ssekit_warp::Shutdown::new(shutdown.clone()).final_event(Event::comment("bye")))
     }));
     let (addr, server) = serve(routes, token.clone()).await;
     let mut first = FrameReader::new(Client::connect(addr).await.get("/events", &[]).await);

@@ -2,9 +2,9 @@
 //! client over hyper that reads an event stream frame by frame (and through
 //! gzip), with every wait bounded, and the broker checks the adapters share.
 //!
-//! Not published; a dev-dependency of `sse-axum`, `sse-warp` and `sse-poem`,
+//! Not published; a dev-dependency of `ssekit-axum`, `ssekit-warp` and `ssekit-poem`,
 //! so the three adapters are tested by the same client code, and of
-//! `sse-redis` and the chat example, for [`redis::RedisServer`].
+//! `ssekit-redis` and the chat example, for [`redis::RedisServer`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,7 +24,7 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use sse_core::broker::Broker;
+use ssekit_core::broker::Broker;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -165,13 +165,13 @@ pub async fn next_line_promptly(lines: &mut GzipLines) -> String {
 }
 
 /// The events a WHATWG-conforming client receives from `wire`, decoded with
-/// `sse-core`'s decoder (itself checked against the npm `eventsource`
+/// `ssekit-core`'s decoder (itself checked against the npm `eventsource`
 /// client): what a browser would see.
-pub fn received(wire: &[u8]) -> Vec<sse_core::decode::MessageEvent> {
-    sse_core::decode::Decoder::new()
+pub fn received(wire: &[u8]) -> Vec<ssekit_core::decode::MessageEvent> {
+    ssekit_core::decode::Decoder::new()
         .decode(wire)
         .filter_map(|item| match item {
-            Ok(sse_core::decode::Decoded::Event(event)) => Some(event),
+            Ok(ssekit_core::decode::Decoded::Event(event)) => Some(event),
             _ => None,
         })
         .collect()

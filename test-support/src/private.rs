@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 
 use futures_util::StreamExt;
 use http::request::Parts;
-use sse_core::Event;
-use sse_core::broker::{Broker, Grant, Resume, Subscription, Visibility};
-use sse_tower::Denied;
+use ssekit_core::Event;
+use ssekit_core::broker::{Broker, Grant, Resume, Subscription, Visibility};
+use ssekit_tower::Denied;
 
 use crate::{Client, FrameReader, subscriptions_become, text, within};
 
@@ -190,7 +190,7 @@ pub fn every_case() -> (Vec<Publish>, Vec<Reader>) {
     (script, readers)
 }
 
-/// The [`Authorize`](sse_tower::Authorize) hook of every adapter's
+/// The [`Authorize`](ssekit_tower::Authorize) hook of every adapter's
 /// `/private` route: `?token=owner` reads the private events of `orders`;
 /// `?token=guest` public events only, and not topic `admin`; no token, no
 /// stream.

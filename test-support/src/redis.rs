@@ -170,7 +170,7 @@ fn binary() -> PathBuf {
     }
     let ci = std::env::var_os("CI").is_some();
     panic!(
-        "redis-server not found (CI={ci}): the sse-redis tests need a real Redis 6+ and do not \
+        "redis-server not found (CI={ci}): the ssekit-redis tests need a real Redis 6+ and do not \
          skip; install it with `apt-get install -y redis-server` or set REDIS_SERVER to its path"
     );
 }

@@ -1,4 +1,4 @@
-//! 10 000 clients connect to a broker topic served through `sse-axum` and
+//! 10 000 clients connect to a broker topic served through `ssekit-axum` and
 //! go away, in a burst, while events are published: every subscription is
 //! dropped, file descriptors return to where they were, and memory returns
 //! near its start (no leak per connection).
@@ -10,8 +10,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use sse_axum::{Event, KeepAlive, LastEventId, SseResponse};
-use sse_core::broker::{Broker, Subscription};
+use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_core::broker::{Broker, Subscription};
 use sse_test_support::process::{open_fds, rss_bytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};

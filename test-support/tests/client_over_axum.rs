@@ -1,4 +1,4 @@
-//! `sse-client` against an adapter: a broker topic served by `sse-axum`,
+//! `ssekit-client` against an adapter: a broker topic served by `ssekit-axum`,
 //! read by the client across a server restart. Thousands of events with
 //! arbitrary data arrive exactly once, in order, byte for byte.
 
@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
-use sse_axum::{Event, KeepAlive, LastEventId, SseResponse};
-use sse_client::{Backoff, EventSource, Item};
-use sse_core::broker::Broker;
+use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_client::{Backoff, EventSource, Item};
+use ssekit_core::broker::Broker;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -1,4 +1,4 @@
-//! Faults on a live server (`sse-axum` over `axum::serve`): a stream that
+//! Faults on a live server (`ssekit-axum` over `axum::serve`): a stream that
 //! panics, and clients that go away in the middle of a frame. The server
 //! keeps serving, nothing is left subscribed.
 
@@ -9,8 +9,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use futures_util::StreamExt;
-use sse_axum::{Event, KeepAlive, LastEventId, SseResponse};
-use sse_core::broker::{Broker, Subscription};
+use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_core::broker::{Broker, Subscription};
 use sse_test_support::{Client, FrameReader, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

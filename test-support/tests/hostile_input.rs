@@ -1,5 +1,5 @@
-//! Hostile requests against a live server (`sse-axum` over `axum::serve`,
-//! topics from the query as `sse_tower::Topics` parses them): each gets a
+//! Hostile requests against a live server (`ssekit-axum` over `axum::serve`,
+//! topics from the query as `ssekit_tower::Topics` parses them): each gets a
 //! clear 4xx, or the documented fallback, never a panic and nothing left
 //! subscribed; the server goes on serving.
 
@@ -10,10 +10,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use sse_axum::{Event, KeepAlive, LastEventId, SseResponse};
-use sse_core::broker::Broker;
+use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse};
+use ssekit_core::broker::Broker;
 use sse_test_support::{Client, FrameReader, text};
-use sse_tower::Topics;
+use ssekit_tower::Topics;
 use tokio::net::TcpListener;
 
 async fn events(

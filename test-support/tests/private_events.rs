@@ -4,7 +4,7 @@
 //! on random scripts against the model in `sse_test_support::private`.
 
 use proptest::prelude::*;
-use sse_core::broker::{Broker, Visibility};
+use ssekit_core::broker::{Broker, Visibility};
 use sse_test_support::private::{self, Publish, Reader};
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Graceful shutdown with 1 000 open event streams (`sse-axum` over
+//! Graceful shutdown with 1 000 open event streams (`ssekit-axum` over
 //! `axum::serve(..).with_graceful_shutdown(..)`, broker subscriptions):
 //! the server stops in under a second, and every client has received the
 //! final event and the end of its response.
@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use sse_axum::{Event, KeepAlive, LastEventId, Shutdown, SseResponse};
-use sse_core::broker::{Broker, Subscription};
+use ssekit_axum::{Event, KeepAlive, LastEventId, Shutdown, SseResponse};
+use ssekit_core::broker::{Broker, Subscription};
 use sse_test_support::process::ensure_nofile_limit;
 use sse_test_support::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

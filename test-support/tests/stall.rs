@@ -1,4 +1,4 @@
-//! A client that never reads, next to 1 000 that do (`sse-axum` over
+//! A client that never reads, next to 1 000 that do (`ssekit-axum` over
 //! `axum::serve` with a `WriteDeadlineListener`, one broker topic): the
 //! stalled one is disconnected within a bounded time, the others keep
 //! receiving every event as promptly as without it, and memory stays
@@ -19,8 +19,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use sse_axum::{Event, KeepAlive, LastEventId, SseResponse, WriteDeadlineListener};
-use sse_core::broker::{Broker, Subscription};
+use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse, WriteDeadlineListener};
+use ssekit_core::broker::{Broker, Subscription};
 use sse_test_support::process::{ensure_nofile_limit, rss_bytes};
 use sse_test_support::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

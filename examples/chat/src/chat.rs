@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
-use sse_core::Event;
-use sse_core::broker::{Broker, BrokerBuilder, BrokerError, EventId, Subscription};
+use ssekit_core::Event;
+use ssekit_core::broker::{Broker, BrokerBuilder, BrokerError, EventId, Subscription};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 

@@ -11,7 +11,7 @@
 //!   second, heap bytes in use, allocations and frees per second, counted
 //!   by this binary's global allocator).
 //!
-//! Every event goes through a [`Broker`](sse_core::broker::Broker), which
+//! Every event goes through a [`Broker`](ssekit_core::broker::Broker), which
 //! gives it an id and keeps it for a while: a page whose connection drops
 //! reconnects with `Last-Event-ID` and gets exactly what it missed.
 //!
@@ -64,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = CancellationToken::new();
     let broker = match &args.redis {
         Some(url) => {
-            let backend = sse_redis::RedisBackend::connect(url).await?;
+            let backend = ssekit_redis::RedisBackend::connect(url).await?;
             tracing::info!(%url, "rooms are shared through Redis");
             Chat::broker_builder().build_with(backend)
         }

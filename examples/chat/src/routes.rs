@@ -9,8 +9,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use sse_axum::{Event, LastEventId, SseResponse};
-use sse_core::broker::BrokerError;
+use ssekit_axum::{Event, LastEventId, SseResponse};
+use ssekit_core::broker::BrokerError;
 
 use crate::chat::{Chat, Message, RoomView};
 
@@ -180,7 +180,7 @@ impl IntoResponse for Error {
             Error::NotFound(reason) => (StatusCode::NOT_FOUND, reason),
             Error::Broker(error) => {
                 tracing::warn!(%error, "broker");
-                return sse_axum::refusal(&error);
+                return ssekit_axum::refusal(&error);
             }
         };
         (status, reason).into_response()

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use sse_core::Event;
-use sse_core::broker::BrokerError;
+use ssekit_core::Event;
+use ssekit_core::broker::BrokerError;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::alloc;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use browser_test::{Example, within};
 use futures_util::StreamExt;
-use sse_client::{EventSource, Item};
+use ssekit_client::{EventSource, Item};
 use sse_test_support::redis::RedisServer;
 
 /// The next `message` event of `source` (stats events are skipped): its id

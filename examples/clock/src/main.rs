@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use sse_core::broker::Broker;
-use sse_warp::{Event, LastEventId, SseResponse};
+use ssekit_core::broker::Broker;
+use ssekit_warp::{Event, LastEventId, SseResponse};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -55,12 +55,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|| warp::reply::html(PAGE));
     let events = warp::path!("events")
         .and(warp::get())
-        .and(sse_warp::last_event_id())
+        .and(ssekit_warp::last_event_id())
         .and_then({
             let shutdown = shutdown.clone();
             move |last_event_id| events(broker.clone(), last_event_id, shutdown.clone())
         })
-        .recover(sse_warp::recover);
+        .recover(ssekit_warp::recover);
     let routes = page.or(events).with(warp::log("clock"));
 
     let listener = TcpListener::bind(args.addr).await?;
@@ -93,7 +93,7 @@ async fn events(
 ) -> Result<warp::reply::Response, Infallible> {
     let reply = match SseResponse::subscribe(&broker, &[TOPIC], &last_event_id).await {
         Ok(response) => response.shutdown(shutdown).into_response(),
-        Err(error) => sse_warp::refusal(&error),
+        Err(error) => ssekit_warp::refusal(&error),
     };
     Ok(reply)
 }

@@ -31,8 +31,8 @@ use poem::middleware::{Cors, Tracing};
 use poem::web::{Data, Html, Json};
 use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler, post};
 use serde::{Deserialize, Serialize};
-use sse_core::broker::{Broker, Grant, Visibility};
-use sse_poem::{Authorize, Denied, Event, LastEventId, SseResponse};
+use ssekit_core::broker::{Broker, Grant, Visibility};
+use ssekit_poem::{Authorize, Denied, Event, LastEventId, SseResponse};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -181,7 +181,7 @@ async fn events(request: &Request, Data(app): Data<&App>, last_event_id: LastEve
     .await
     {
         Ok(response) => response.shutdown(app.shutdown.clone()).into_response(),
-        Err(refused) => sse_poem::refusal(&refused),
+        Err(refused) => ssekit_poem::refusal(&refused),
     }
 }
 
@@ -214,7 +214,7 @@ async fn publish(Data(app): Data<&App>, body: Vec<u8>) -> Response {
             let id = serde_json::json!({ "id": id.to_string() });
             (StatusCode::ACCEPTED, Json(id)).into_response()
         }
-        Err(error) => sse_poem::refusal(&error),
+        Err(error) => ssekit_poem::refusal(&error),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The smallest complete use of `sse-tower`: a plain hyper server and tower
+//! The smallest complete use of `ssekit-tower`: a plain hyper server and tower
 //! services, no web framework.
 //!
 //! - `/` serves a small HTML page whose `EventSource` lists the events;
@@ -10,7 +10,7 @@
 //! `shutdown` event and ends, and the server's graceful shutdown completes.
 //!
 //! With `--handoff` the server speaks HTTP/1 only, through
-//! `sse_tower::http1::serve_connection_with_shutdown`: hyper answers each
+//! `ssekit_tower::http1::serve_connection_with_shutdown`: hyper answers each
 //! request, and an event stream's socket is taken back from hyper once its
 //! head is written, so an idle stream holds about 2.7 KB instead of
 //! hyper's buffers (`docs/BENCHMARKS.md`). Serve many idle browsers so.
@@ -31,8 +31,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use sse_core::Event;
-use sse_tower::{LastEventId, Shutdown, SseLayer};
+use ssekit_core::Event;
+use ssekit_tower::{LastEventId, Shutdown, SseLayer};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::IntervalStream;
@@ -42,7 +42,7 @@ use tower::{ServiceBuilder, ServiceExt};
 
 const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
-<title>sse-tower counter</title>
+<title>ssekit-tower counter</title>
 <h1>Events from <code>/events</code></h1>
 <ul id="events"></ul>
 <script>
@@ -158,7 +158,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             tokio::select! {
                 accepted = listener.accept() => {
                     let Some(tcp) = accepted_socket(accepted) else { continue };
-                    let connection = sse_tower::http1::serve_connection_with_shutdown(
+                    let connection = ssekit_tower::http1::serve_connection_with_shutdown(
                         &builder,
                         tcp,
                         app.clone(),

@@ -1,6 +1,6 @@
 //! The tower-layer example in a real browser (headless Chromium through
 //! chromedriver, see the `browser-test` crate), served both ways: through
-//! hyper, and with `--handoff` (`sse_tower::http1`), where an event stream
+//! hyper, and with `--handoff` (`ssekit_tower::http1`), where an event stream
 //! leaves hyper after its head. Without a browser the tests say so on
 //! stderr and return; under `CI` a missing browser fails them.
 

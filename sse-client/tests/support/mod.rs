@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, Request, Response, Uri};
 use http_body_util::{Empty, Full};
-use sse_client::{EventSource, Item, MessageEvent};
+use ssekit_client::{EventSource, Item, MessageEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -281,7 +281,7 @@ pub type MockLog = Arc<Mutex<Vec<(Instant, HeaderMap)>>>;
 
 /// A source on an in-process client that answers with `script` in order,
 /// then with `204`: no sockets, so paused time is exact.
-pub fn mock_source(builder: sse_client::Builder, script: Vec<Mock>) -> (EventSource, MockLog) {
+pub fn mock_source(builder: ssekit_client::Builder, script: Vec<Mock>) -> (EventSource, MockLog) {
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let log = MockLog::default();
     let seen = log.clone();

@@ -24,8 +24,8 @@ use crate::Event;
 /// Cloning an entry bumps reference counts; it copies no bytes.
 ///
 /// ```
-/// use sse_core::Event;
-/// use sse_core::broker::{Entry, Visibility};
+/// use ssekit_core::Event;
+/// use ssekit_core::broker::{Entry, Visibility};
 ///
 /// let entry = Entry { seq: 1, event: Event::data("x"), topics: None, visibility: Visibility::Public };
 /// assert_eq!(entry.clone().seq, 1);
@@ -48,7 +48,7 @@ pub struct Entry {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use sse_core::broker::{LagPolicy, Live, TopicConfig};
+/// use ssekit_core::broker::{LagPolicy, Live, TopicConfig};
 ///
 /// let (sender, receiver) = TopicConfig::new().live_feed();
 /// let live = Live { topic: Arc::from("chat"), receiver, policy: LagPolicy::Disconnect };
@@ -71,7 +71,7 @@ pub struct Live {
 /// together so that replay followed by live has no gap and no duplicate.
 ///
 /// ```
-/// use sse_core::broker::Opened;
+/// use ssekit_core::broker::Opened;
 ///
 /// let opened = Opened { live: Vec::new(), replay: Vec::new(), reset: None, position: 0 };
 /// assert!(opened.replay.is_empty());
@@ -97,7 +97,7 @@ pub struct Opened {
 /// [`Broker::stats`](super::Broker::stats).
 ///
 /// ```
-/// use sse_core::broker::BackendStats;
+/// use ssekit_core::broker::BackendStats;
 ///
 /// let stats = BackendStats::default();
 /// assert_eq!(stats.evicted, 0);
@@ -199,7 +199,7 @@ pub trait Backend: Send + Sync + 'static {
 /// (no allocation) or a boxed future.
 ///
 /// ```
-/// use sse_core::broker::BackendFuture;
+/// use ssekit_core::broker::BackendFuture;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -218,7 +218,7 @@ impl<'a, T> BackendFuture<'a, T> {
     /// A future that resolves to `value` at once.
     ///
     /// ```
-    /// # use sse_core::broker::BackendFuture;
+    /// # use ssekit_core::broker::BackendFuture;
     /// let future = BackendFuture::ready("now");
     /// # drop(future);
     /// ```
@@ -229,7 +229,7 @@ impl<'a, T> BackendFuture<'a, T> {
     /// A future that runs `future`.
     ///
     /// ```
-    /// # use sse_core::broker::BackendFuture;
+    /// # use ssekit_core::broker::BackendFuture;
     /// let future = BackendFuture::boxed(async { "later" });
     /// # drop(future);
     /// ```

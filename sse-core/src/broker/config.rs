@@ -9,7 +9,7 @@ use super::ring;
 /// bytes behind.
 ///
 /// ```
-/// use sse_core::broker::{LagPolicy, TopicConfig};
+/// use ssekit_core::broker::{LagPolicy, TopicConfig};
 ///
 /// let config = TopicConfig::new().lag_policy(LagPolicy::SkipAhead);
 /// assert_eq!(config.get_lag_policy(), LagPolicy::SkipAhead);
@@ -44,7 +44,7 @@ pub enum LagPolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_core::broker::TopicConfig;
+/// use ssekit_core::broker::TopicConfig;
 ///
 /// let config = TopicConfig::new()
 ///     .max_events(100)
@@ -94,7 +94,7 @@ impl TopicConfig {
     /// The defaults.
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new(), TopicConfig::default());
     /// ```
     pub fn new() -> Self {
@@ -104,7 +104,7 @@ impl TopicConfig {
     /// Keeps at most `n` events of history; 0 keeps none (no resume).
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new().max_events(0).get_max_events(), 0);
     /// ```
     pub fn max_events(mut self, n: usize) -> Self {
@@ -115,7 +115,7 @@ impl TopicConfig {
     /// Keeps at most `n` bytes of encoded events in history.
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new().max_bytes(1024).get_max_bytes(), 1024);
     /// ```
     pub fn max_bytes(mut self, n: usize) -> Self {
@@ -129,7 +129,7 @@ impl TopicConfig {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// let config = TopicConfig::new().max_age(Duration::from_secs(1));
     /// assert_eq!(config.get_max_age(), Duration::from_secs(1));
     /// ```
@@ -145,7 +145,7 @@ impl TopicConfig {
     /// events around its own position.
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new().lag_limit(0).get_lag_limit(), 1);
     /// ```
     pub fn lag_limit(mut self, n: usize) -> Self {
@@ -157,7 +157,7 @@ impl TopicConfig {
     /// least 1). The newest event always stays readable, however large.
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new().lag_limit_bytes(1 << 10).get_lag_limit_bytes(), 1024);
     /// ```
     pub fn lag_limit_bytes(mut self, n: usize) -> Self {
@@ -168,7 +168,7 @@ impl TopicConfig {
     /// What happens to a subscriber past the lag limit.
     ///
     /// ```
-    /// # use sse_core::broker::{LagPolicy, TopicConfig};
+    /// # use ssekit_core::broker::{LagPolicy, TopicConfig};
     /// let config = TopicConfig::new().lag_policy(LagPolicy::SkipAhead);
     /// assert_eq!(config.get_lag_policy(), LagPolicy::SkipAhead);
     /// ```
@@ -180,7 +180,7 @@ impl TopicConfig {
     /// See [`max_events`](Self::max_events).
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new().get_max_events(), 1000);
     /// ```
     pub fn get_max_events(&self) -> usize {
@@ -190,7 +190,7 @@ impl TopicConfig {
     /// See [`max_bytes`](Self::max_bytes).
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new().get_max_bytes(), 16 << 20);
     /// ```
     pub fn get_max_bytes(&self) -> usize {
@@ -201,7 +201,7 @@ impl TopicConfig {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new().get_max_age(), Duration::from_secs(300));
     /// ```
     pub fn get_max_age(&self) -> Duration {
@@ -211,7 +211,7 @@ impl TopicConfig {
     /// See [`lag_limit`](Self::lag_limit).
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new().get_lag_limit(), 256);
     /// ```
     pub fn get_lag_limit(&self) -> usize {
@@ -221,7 +221,7 @@ impl TopicConfig {
     /// See [`lag_policy`](Self::lag_policy).
     ///
     /// ```
-    /// # use sse_core::broker::{LagPolicy, TopicConfig};
+    /// # use ssekit_core::broker::{LagPolicy, TopicConfig};
     /// assert_eq!(TopicConfig::new().get_lag_policy(), LagPolicy::Disconnect);
     /// ```
     pub fn get_lag_policy(&self) -> LagPolicy {
@@ -231,7 +231,7 @@ impl TopicConfig {
     /// See [`lag_limit_bytes`](Self::lag_limit_bytes).
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// assert_eq!(TopicConfig::new().get_lag_limit_bytes(), 4 << 20);
     /// ```
     pub fn get_lag_limit_bytes(&self) -> usize {
@@ -243,7 +243,7 @@ impl TopicConfig {
     /// into.
     ///
     /// ```
-    /// # use sse_core::broker::TopicConfig;
+    /// # use ssekit_core::broker::TopicConfig;
     /// let (sender, receiver) = TopicConfig::new().live_feed();
     /// assert_eq!(sender.receiver_count(), 1);
     /// # drop(receiver);

@@ -5,7 +5,7 @@ use std::error::Error;
 /// Why a publish or a subscribe failed.
 ///
 /// ```
-/// use sse_core::broker::BrokerError;
+/// use ssekit_core::broker::BrokerError;
 ///
 /// assert_eq!(BrokerError::Closed.to_string(), "the broker has been shut down");
 /// ```

@@ -6,7 +6,7 @@
 //! filter runs where the subscriber reads, on replayed history and on live
 //! events alike, so a browser that resumes with a `Last-Event-ID` gets no
 //! more than one that stayed connected. Who gets which grant is the
-//! application's decision (in `sse-tower`, an `Authorize` hook run when a
+//! application's decision (in `ssekit-tower`, an `Authorize` hook run when a
 //! request subscribes).
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use super::backend::Entry;
 /// Who may receive a published event.
 ///
 /// ```
-/// use sse_core::broker::Visibility;
+/// use ssekit_core::broker::Visibility;
 ///
 /// assert_eq!(Visibility::default(), Visibility::Public);
 /// ```
@@ -33,7 +33,7 @@ pub enum Visibility {
 /// receives the public events of the topics it subscribed to.
 ///
 /// ```
-/// use sse_core::broker::Grant;
+/// use ssekit_core::broker::Grant;
 ///
 /// let grant = Grant::topics(["orders:42"]);
 /// assert!(grant.reads_private("orders:42"));
@@ -60,7 +60,7 @@ impl Grant {
     /// gives.
     ///
     /// ```
-    /// # use sse_core::broker::Grant;
+    /// # use ssekit_core::broker::Grant;
     /// assert_eq!(Grant::none(), Grant::default());
     /// ```
     pub fn none() -> Self {
@@ -71,7 +71,7 @@ impl Grant {
     /// as another service).
     ///
     /// ```
-    /// # use sse_core::broker::Grant;
+    /// # use ssekit_core::broker::Grant;
     /// assert!(Grant::all().reads_private("x"));
     /// ```
     pub fn all() -> Self {
@@ -81,7 +81,7 @@ impl Grant {
     /// Private events of `topics`.
     ///
     /// ```
-    /// # use sse_core::broker::Grant;
+    /// # use ssekit_core::broker::Grant;
     /// let grant = Grant::topics(vec!["b".to_string(), "a".to_string()]);
     /// assert!(grant.reads_private("a") && grant.reads_private("b"));
     /// ```
@@ -105,7 +105,7 @@ impl Grant {
     /// Whether this grant receives the private events of `topic`.
     ///
     /// ```
-    /// # use sse_core::broker::Grant;
+    /// # use ssekit_core::broker::Grant;
     /// assert!(!Grant::topics(["a"]).reads_private("b"));
     /// ```
     pub fn reads_private(&self, topic: &str) -> bool {

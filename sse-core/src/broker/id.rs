@@ -20,7 +20,7 @@ use crate::Event;
 /// all topics, so one id positions a client in all the topics it follows.
 ///
 /// ```
-/// use sse_core::broker::EventId;
+/// use ssekit_core::broker::EventId;
 ///
 /// let id = EventId::new(0xbeef, 42);
 /// assert_eq!(id.to_string(), "beef-42");
@@ -37,7 +37,7 @@ impl EventId {
     /// The id of event `seq` in id space `epoch`.
     ///
     /// ```
-    /// # use sse_core::broker::EventId;
+    /// # use ssekit_core::broker::EventId;
     /// assert_eq!(EventId::new(1, 2).seq(), 2);
     /// ```
     pub const fn new(epoch: u64, seq: u64) -> Self {
@@ -47,7 +47,7 @@ impl EventId {
     /// The id space.
     ///
     /// ```
-    /// # use sse_core::broker::EventId;
+    /// # use ssekit_core::broker::EventId;
     /// assert_eq!(EventId::new(7, 2).epoch(), 7);
     /// ```
     pub const fn epoch(&self) -> u64 {
@@ -57,7 +57,7 @@ impl EventId {
     /// The sequence number: later events have larger ones.
     ///
     /// ```
-    /// # use sse_core::broker::EventId;
+    /// # use ssekit_core::broker::EventId;
     /// assert!(EventId::new(7, 2).seq() < EventId::new(7, 3).seq());
     /// ```
     pub const fn seq(&self) -> u64 {
@@ -74,7 +74,7 @@ impl fmt::Display for EventId {
 /// A string that is not an [`EventId`].
 ///
 /// ```
-/// # use sse_core::broker::{EventId, ParseEventIdError};
+/// # use ssekit_core::broker::{EventId, ParseEventIdError};
 /// assert_eq!("nope".parse::<EventId>(), Err(ParseEventIdError));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -128,8 +128,8 @@ pub(crate) fn new_epoch() -> u64 {
 /// call it when they learn an event's id.
 ///
 /// ```
-/// use sse_core::Event;
-/// use sse_core::broker::{EventId, stamp};
+/// use ssekit_core::Event;
+/// use ssekit_core::broker::{EventId, stamp};
 ///
 /// let stamped = stamp(&Event::data("hi"), EventId::new(0xa, 3));
 /// assert_eq!(stamped.as_bytes(), b"data: hi\nid: a-3\n\n".as_slice());

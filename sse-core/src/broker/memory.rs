@@ -39,7 +39,7 @@ type Topics = HashMap<Arc<str>, Topic>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_core::broker::{Broker, MemoryBackend, TopicConfig};
+/// use ssekit_core::broker::{Broker, MemoryBackend, TopicConfig};
 ///
 /// let backend = MemoryBackend::new()
 ///     .defaults(TopicConfig::new().max_events(100))
@@ -81,7 +81,7 @@ impl MemoryBackend {
     /// epoch.
     ///
     /// ```
-    /// # use sse_core::broker::{Backend, MemoryBackend};
+    /// # use ssekit_core::broker::{Backend, MemoryBackend};
     /// assert_ne!(MemoryBackend::new().epoch(), MemoryBackend::new().epoch());
     /// ```
     pub fn new() -> Self {
@@ -100,7 +100,7 @@ impl MemoryBackend {
     /// Uses `config` for every topic without its own.
     ///
     /// ```
-    /// # use sse_core::broker::{MemoryBackend, TopicConfig};
+    /// # use ssekit_core::broker::{MemoryBackend, TopicConfig};
     /// let backend = MemoryBackend::new().defaults(TopicConfig::new().max_events(10));
     /// # drop(backend);
     /// ```
@@ -112,7 +112,7 @@ impl MemoryBackend {
     /// Uses `config` for the topic `name`.
     ///
     /// ```
-    /// # use sse_core::broker::{MemoryBackend, TopicConfig};
+    /// # use ssekit_core::broker::{MemoryBackend, TopicConfig};
     /// let backend = MemoryBackend::new().topic("clock", TopicConfig::new().max_events(1));
     /// # drop(backend);
     /// ```
@@ -126,7 +126,7 @@ impl MemoryBackend {
     /// reuse an epoch across restarts.
     ///
     /// ```
-    /// # use sse_core::broker::{Backend, MemoryBackend};
+    /// # use ssekit_core::broker::{Backend, MemoryBackend};
     /// assert_eq!(MemoryBackend::new().epoch_for_tests(7).epoch(), 7);
     /// ```
     pub fn epoch_for_tests(mut self, epoch: u64) -> Self {

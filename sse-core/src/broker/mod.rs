@@ -6,22 +6,22 @@
 //! otherwise writes the same map of client channels, re-encodes each event
 //! per client, and loses events silently when a client lags. The
 //! [`Broker`] does it once, with no dependency on any web framework;
-//! `sse-tower` serves a [`Subscription`] in one line.
+//! `ssekit-tower` serves a [`Subscription`] in one line.
 //!
 //! ```
 //! use futures_util::StreamExt;
-//! use sse_core::Event;
-//! use sse_core::broker::{Broker, Resume};
+//! use ssekit_core::Event;
+//! use ssekit_core::broker::{Broker, Resume};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+//! # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 //! let broker = Broker::new();
 //!
 //! // A browser connects, then the room gets two messages.
 //! let mut alice = broker.subscribe(&["room:rust"], None).await?;
 //! let first = broker.publish("room:rust", Event::data("hello")).await?;
 //! broker.publish("room:rust", Event::data("anyone?")).await?;
-//! assert_eq!(alice.next().await.unwrap(), sse_core::broker::stamp(&Event::data("hello"), first));
+//! assert_eq!(alice.next().await.unwrap(), ssekit_core::broker::stamp(&Event::data("hello"), first));
 //!
 //! // Its connection drops after the first; it reconnects with
 //! // `Last-Event-ID` and gets exactly what it missed, then live events.
@@ -73,7 +73,7 @@
 //! whose [`Grant`] names its topic receive ([`Broker::subscribe_granted`]);
 //! the filter applies to replay and live events alike, and plain
 //! [`subscribe`](Broker::subscribe) grants nothing. Deciding the grant
-//! from a request is `sse-tower`'s `Authorize` hook.
+//! from a request is `ssekit-tower`'s `Authorize` hook.
 //!
 //! # Backends
 //!
@@ -120,11 +120,11 @@ use crate::Event;
 /// [module documentation](self) for ids, resume and bounds.
 ///
 /// ```
-/// use sse_core::Event;
-/// use sse_core::broker::Broker;
+/// use ssekit_core::Event;
+/// use ssekit_core::broker::Broker;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 /// let broker = Broker::new();
 /// let id = broker.publish("clock", Event::data("12:00")).await?;
 /// assert_eq!(id.epoch(), broker.epoch());
@@ -154,7 +154,7 @@ impl Broker {
     /// A broker over a [`MemoryBackend`] with the default bounds.
     ///
     /// ```
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::broker::Broker;
     /// let broker = Broker::new();
     /// assert_eq!(broker.stats().published, 0);
     /// ```
@@ -165,7 +165,7 @@ impl Broker {
     /// A builder, for hooks, per-topic bounds or another backend.
     ///
     /// ```
-    /// # use sse_core::broker::{Broker, TopicConfig};
+    /// # use ssekit_core::broker::{Broker, TopicConfig};
     /// let broker = Broker::builder()
     ///     .defaults(TopicConfig::new().max_events(10))
     ///     .on_subscribe(|topic| println!("+1 in {topic}"))
@@ -179,7 +179,7 @@ impl Broker {
     /// The id space of this broker's event ids.
     ///
     /// ```
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::broker::Broker;
     /// assert_ne!(Broker::new().epoch(), Broker::new().epoch());
     /// ```
     pub fn epoch(&self) -> u64 {
@@ -192,10 +192,10 @@ impl Broker {
     /// ready at once.
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_core::broker::Broker;
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let first = broker.publish("a", Event::data("1")).await?;
     /// let second = broker.publish("b", Event::data("2")).await?;
@@ -216,10 +216,10 @@ impl Broker {
     ///
     /// ```
     /// # use futures_util::StreamExt;
-    /// # use sse_core::Event;
-    /// # use sse_core::broker::{Broker, Grant};
+    /// # use ssekit_core::Event;
+    /// # use ssekit_core::broker::{Broker, Grant};
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let mut owner = broker.subscribe_granted(&["order:7"], None, &Grant::topics(["order:7"])).await?;
     /// let mut anyone = broker.subscribe(&["order:7"], None).await?;
@@ -243,10 +243,10 @@ impl Broker {
     ///
     /// ```
     /// # use futures_util::StreamExt;
-    /// # use sse_core::Event;
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_core::broker::Broker;
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let mut both = broker.subscribe(&["a", "b"], None).await?;
     /// broker.publish_to(&["a", "b"], Event::data("x")).await?;
@@ -270,10 +270,10 @@ impl Broker {
     ///
     /// ```
     /// # use futures_util::StreamExt;
-    /// # use sse_core::Event;
-    /// # use sse_core::broker::{Broker, Grant, Visibility};
+    /// # use ssekit_core::Event;
+    /// # use ssekit_core::broker::{Broker, Grant, Visibility};
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let mut admin = broker.subscribe_granted(&["audit"], None, &Grant::all()).await?;
     /// broker.publish_with(&["audit", "users"], Event::data("login failed"), Visibility::Private).await?;
@@ -322,9 +322,9 @@ impl Broker {
     /// [`Subscription`]).
     ///
     /// ```
-    /// # use sse_core::broker::{Broker, Resume};
+    /// # use ssekit_core::broker::{Broker, Resume};
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let subscription = broker.subscribe(&["a", "b"], None).await?;
     /// assert_eq!(subscription.resume(), Resume::Fresh);
@@ -355,10 +355,10 @@ impl Broker {
     ///
     /// ```
     /// # use futures_util::StreamExt;
-    /// # use sse_core::Event;
-    /// # use sse_core::broker::{Broker, Grant, Resume};
+    /// # use ssekit_core::Event;
+    /// # use ssekit_core::broker::{Broker, Grant, Resume};
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let start = broker.publish("inbox:ana", Event::data("welcome")).await?.to_string();
     /// broker.publish_private("inbox:ana", Event::data("your code is 1234")).await?;
@@ -439,10 +439,10 @@ impl Broker {
     ///
     /// ```
     /// # use futures_util::StreamExt;
-    /// # use sse_core::Event;
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_core::broker::Broker;
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let mut subscription = broker.subscribe(&["a"], None).await?;
     /// broker.shutdown(Some(Event::comment("bye")));
@@ -463,7 +463,7 @@ impl Broker {
     /// quiet and memory matters.
     ///
     /// ```
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::broker::Broker;
     /// Broker::new().evict_expired();
     /// ```
     pub fn evict_expired(&self) {
@@ -474,7 +474,7 @@ impl Broker {
     /// history, and the publish, delivery, drop and eviction counters.
     ///
     /// ```
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::broker::Broker;
     /// assert_eq!(Broker::new().stats().subscriptions, 0);
     /// ```
     pub fn stats(&self) -> Stats {
@@ -496,7 +496,7 @@ impl fmt::Debug for Broker {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_core::broker::{Broker, LagPolicy, TopicConfig};
+/// use ssekit_core::broker::{Broker, LagPolicy, TopicConfig};
 ///
 /// let broker = Broker::builder()
 ///     .defaults(TopicConfig::new().max_age(Duration::from_secs(60)))
@@ -517,7 +517,7 @@ impl BrokerBuilder {
     /// Bounds for every topic without its own (memory backend).
     ///
     /// ```
-    /// # use sse_core::broker::{Broker, TopicConfig};
+    /// # use ssekit_core::broker::{Broker, TopicConfig};
     /// let broker = Broker::builder().defaults(TopicConfig::new().max_events(5)).build();
     /// # drop(broker);
     /// ```
@@ -529,7 +529,7 @@ impl BrokerBuilder {
     /// Bounds for the topic `name` (memory backend).
     ///
     /// ```
-    /// # use sse_core::broker::{Broker, TopicConfig};
+    /// # use ssekit_core::broker::{Broker, TopicConfig};
     /// let broker = Broker::builder().topic("x", TopicConfig::new().max_events(5)).build();
     /// # drop(broker);
     /// ```
@@ -544,7 +544,7 @@ impl BrokerBuilder {
     /// by default.
     ///
     /// ```
-    /// # use sse_core::broker::{Broker, BrokerError};
+    /// # use ssekit_core::broker::{Broker, BrokerError};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let broker = Broker::builder().max_subscriptions(1).build();
@@ -565,7 +565,7 @@ impl BrokerBuilder {
     /// [`BrokerError::TooManySubscribers`]. No limit by default.
     ///
     /// ```
-    /// # use sse_core::broker::{Broker, BrokerError};
+    /// # use ssekit_core::broker::{Broker, BrokerError};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let broker = Broker::builder().max_subscribers_per_topic(1).build();
@@ -583,7 +583,7 @@ impl BrokerBuilder {
     /// Calls `hook` with each topic of every new subscription.
     ///
     /// ```
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::broker::Broker;
     /// let broker = Broker::builder().on_subscribe(|topic| assert!(!topic.is_empty())).build();
     /// # drop(broker);
     /// ```
@@ -595,7 +595,7 @@ impl BrokerBuilder {
     /// Calls `hook` with each topic of every subscription dropped.
     ///
     /// ```
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::broker::Broker;
     /// let broker = Broker::builder().on_unsubscribe(|topic| assert!(!topic.is_empty())).build();
     /// # drop(broker);
     /// ```
@@ -607,7 +607,7 @@ impl BrokerBuilder {
     /// The broker, over a [`MemoryBackend`] with the bounds given.
     ///
     /// ```
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::broker::Broker;
     /// let broker = Broker::builder().build();
     /// # drop(broker);
     /// ```
@@ -621,7 +621,7 @@ impl BrokerBuilder {
     /// memory backend only; configure `backend` itself.
     ///
     /// ```
-    /// # use sse_core::broker::{Broker, MemoryBackend};
+    /// # use ssekit_core::broker::{Broker, MemoryBackend};
     /// let broker = Broker::builder().build_with(MemoryBackend::new());
     /// # drop(broker);
     /// ```

@@ -36,8 +36,8 @@ const SEGMENT: usize = 32;
 /// encoded events (each at least one; the newest entry is always kept).
 ///
 /// ```
-/// use sse_core::Event;
-/// use sse_core::broker::{Entry, Visibility, ring};
+/// use ssekit_core::Event;
+/// use ssekit_core::broker::{Entry, Visibility, ring};
 ///
 /// let (sender, mut receiver) = ring::channel(16, 1 << 20);
 /// sender.send(Entry { seq: 1, event: Event::data("hi"), topics: None, visibility: Visibility::Public });
@@ -175,8 +175,8 @@ impl Sender {
     /// the bounds. Never waits for a reader.
     ///
     /// ```
-    /// # use sse_core::Event;
-    /// # use sse_core::broker::{Entry, Visibility, ring};
+    /// # use ssekit_core::Event;
+    /// # use ssekit_core::broker::{Entry, Visibility, ring};
     /// let (sender, mut receiver) = ring::channel(1, 1 << 20);
     /// for seq in 1..=3 {
     ///     sender.send(Entry { seq, event: Event::data("x"), topics: None, visibility: Visibility::Public });
@@ -217,7 +217,7 @@ impl Sender {
     /// A receiver that reads what is sent from now on.
     ///
     /// ```
-    /// # use sse_core::broker::ring;
+    /// # use ssekit_core::broker::ring;
     /// let (sender, first) = ring::channel(16, 1 << 20);
     /// let second = sender.subscribe();
     /// assert_eq!(sender.receiver_count(), 2);
@@ -235,7 +235,7 @@ impl Sender {
     /// Receivers now.
     ///
     /// ```
-    /// # use sse_core::broker::ring;
+    /// # use ssekit_core::broker::ring;
     /// let (sender, receiver) = ring::channel(16, 1 << 20);
     /// drop(receiver);
     /// assert_eq!(sender.receiver_count(), 0);
@@ -277,7 +277,7 @@ impl Receiver {
     /// The next entry if one is there.
     ///
     /// ```
-    /// # use sse_core::broker::ring;
+    /// # use ssekit_core::broker::ring;
     /// let (sender, mut receiver) = ring::channel(16, 1 << 20);
     /// assert!(matches!(receiver.try_recv(), Err(ring::TryRecvError::Empty)));
     /// drop(sender);
@@ -314,8 +314,8 @@ impl Receiver {
     ///
     /// ```
     /// # use std::task::{Context, Poll, Waker};
-    /// # use sse_core::Event;
-    /// # use sse_core::broker::{Entry, Visibility, ring};
+    /// # use ssekit_core::Event;
+    /// # use ssekit_core::broker::{Entry, Visibility, ring};
     /// let (sender, mut receiver) = ring::channel(16, 1 << 20);
     /// let mut cx = Context::from_waker(Waker::noop());
     /// assert!(receiver.poll_recv(&mut cx).is_pending());

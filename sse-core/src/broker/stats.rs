@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// two snapshots.
 ///
 /// ```
-/// use sse_core::Event;
-/// use sse_core::broker::Broker;
+/// use ssekit_core::Event;
+/// use ssekit_core::broker::Broker;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 /// let broker = Broker::new();
 /// let subscription = broker.subscribe(&["chat"], None).await?;
 /// broker.publish("chat", Event::data("hi")).await?;
@@ -50,7 +50,7 @@ pub struct Stats {
 /// One topic's figures.
 ///
 /// ```
-/// use sse_core::broker::TopicStats;
+/// use ssekit_core::broker::TopicStats;
 ///
 /// let stats = TopicStats { name: "chat".into(), subscribers: 2, retained_events: 0, retained_bytes: 0 };
 /// assert_eq!(&*stats.name, "chat");

@@ -20,10 +20,10 @@ use crate::Event;
 /// How a subscription started, from [`Subscription::resume`].
 ///
 /// ```
-/// use sse_core::broker::{Broker, Resume};
+/// use ssekit_core::broker::{Broker, Resume};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 /// let broker = Broker::new();
 /// let fresh = broker.subscribe(&["news"], None).await?;
 /// assert_eq!(fresh.resume(), Resume::Fresh);
@@ -56,7 +56,7 @@ pub enum Resume {
 /// Why a `Last-Event-ID` could not be resumed from.
 ///
 /// ```
-/// use sse_core::broker::ResetReason;
+/// use ssekit_core::broker::ResetReason;
 ///
 /// assert_eq!(ResetReason::Evicted.as_str(), "evicted");
 /// ```
@@ -77,7 +77,7 @@ impl ResetReason {
     /// `unknown` or `evicted`.
     ///
     /// ```
-    /// # use sse_core::broker::ResetReason;
+    /// # use ssekit_core::broker::ResetReason;
     /// assert_eq!(ResetReason::OtherEpoch.as_str(), "other-epoch");
     /// ```
     pub fn as_str(&self) -> &'static str {
@@ -118,11 +118,11 @@ impl fmt::Display for ResetReason {
 ///
 /// ```
 /// use futures_util::StreamExt;
-/// use sse_core::Event;
-/// use sse_core::broker::Broker;
+/// use ssekit_core::Event;
+/// use ssekit_core::broker::Broker;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+/// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 /// let broker = Broker::new();
 /// let mut subscription = broker.subscribe(&["chat"], None).await?;
 /// let id = broker.publish("chat", Event::data("hi")).await?;
@@ -255,9 +255,9 @@ impl Subscription {
     /// How the subscription started: fresh, replaying, or reset.
     ///
     /// ```
-    /// # use sse_core::broker::{Broker, Resume};
+    /// # use ssekit_core::broker::{Broker, Resume};
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let subscription = broker.subscribe(&["a"], None).await?;
     /// assert_eq!(subscription.resume(), Resume::Fresh);
@@ -271,9 +271,9 @@ impl Subscription {
     /// The topics subscribed to, without duplicates.
     ///
     /// ```
-    /// # use sse_core::broker::Broker;
+    /// # use ssekit_core::broker::Broker;
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sse_core::broker::BrokerError> {
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
     /// let broker = Broker::new();
     /// let subscription = broker.subscribe(&["a", "b", "a"], None).await?;
     /// assert_eq!(subscription.topics().len(), 2);

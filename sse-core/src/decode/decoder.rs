@@ -28,7 +28,7 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 /// starts a new decoder, as the standard starts new buffers.
 ///
 /// ```
-/// use sse_core::decode::{Decoded, Decoder};
+/// use ssekit_core::decode::{Decoded, Decoder};
 ///
 /// let mut decoder = Decoder::new();
 /// // A chunk boundary may fall anywhere, here inside the CRLF.
@@ -129,7 +129,7 @@ impl Decoder {
     /// a `retry` was already reported).
     ///
     /// ```
-    /// use sse_core::decode::{DecodeError, Decoded, Decoder};
+    /// use ssekit_core::decode::{DecodeError, Decoded, Decoder};
     ///
     /// let mut decoder = Decoder::new().with_max_event_size(8);
     /// let items: Vec<_> = decoder.decode(b"data: far too long\n\ndata: ok\n\n").collect();
@@ -149,7 +149,7 @@ impl Decoder {
     /// set, and is ignored.
     ///
     /// ```
-    /// use sse_core::decode::{Decoded, Decoder};
+    /// use ssekit_core::decode::{Decoded, Decoder};
     ///
     /// let mut decoder = Decoder::new().with_last_event_id("7");
     /// let items: Vec<_> = decoder.decode(b": keep-alive\n\ndata: x\n\n").collect();
@@ -175,7 +175,7 @@ impl Decoder {
     /// An event without data is not dispatched but still moves the id:
     ///
     /// ```
-    /// # use sse_core::decode::Decoder;
+    /// # use ssekit_core::decode::Decoder;
     /// let mut decoder = Decoder::new();
     /// assert_eq!(decoder.decode(b"id: 41\n\n").count(), 0);
     /// assert_eq!(decoder.last_event_id(), Some("41"));
@@ -196,7 +196,7 @@ impl Decoder {
     /// [`next_item`](Self::next_item).
     ///
     /// ```
-    /// # use sse_core::decode::Decoder;
+    /// # use ssekit_core::decode::Decoder;
     /// let mut decoder = Decoder::new();
     /// decoder.feed(b"data: a\n\ndata: b\n\n");
     /// let mut data = Vec::new();

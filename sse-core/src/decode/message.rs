@@ -17,7 +17,7 @@ pub enum Decoded {
 /// three things the standard's `MessageEvent` carries.
 ///
 /// ```
-/// use sse_core::decode::{Decoded, Decoder, MessageEvent};
+/// use ssekit_core::decode::{Decoded, Decoder, MessageEvent};
 ///
 /// let mut decoder = Decoder::new();
 /// let items: Vec<_> = decoder.decode(b"id: 7\ndata: hi\n\n").collect();

@@ -16,7 +16,7 @@ pin_project! {
     ///
     /// ```
     /// use futures_util::{StreamExt, stream};
-    /// use sse_core::decode::{DecodeStream, Decoded};
+    /// use ssekit_core::decode::{DecodeStream, Decoded};
     ///
     /// # futures_util::FutureExt::now_or_never(async {
     /// let chunks = stream::iter(["data: hel", "lo\n\ndata: unfinished"])

@@ -19,7 +19,7 @@ use super::{Event, EventError, Field};
 ///
 /// ```
 /// use std::time::Duration;
-/// use sse_core::Event;
+/// use ssekit_core::Event;
 ///
 /// let event = Event::builder()
 ///     .event("chat")
@@ -31,7 +31,7 @@ use super::{Event, EventError, Field};
 ///     event.as_bytes(),
 ///     b"event: chat\nid: 42\nretry: 3000\ndata: hello\ndata: world\n\n".as_slice()
 /// );
-/// # Ok::<(), sse_core::EventError>(())
+/// # Ok::<(), ssekit_core::EventError>(())
 /// ```
 #[derive(Debug, Default)]
 #[must_use = "an event builder does nothing until `build` is called"]
@@ -55,10 +55,10 @@ impl<'a> EventBuilder<'a> {
     /// receives exactly this string, with each line break as LF.
     ///
     /// ```
-    /// # use sse_core::Event;
+    /// # use ssekit_core::Event;
     /// let event = Event::builder().data("a\r\nb").build()?;
     /// assert_eq!(event.as_bytes(), b"data: a\ndata: b\n\n".as_slice());
-    /// # Ok::<(), sse_core::EventError>(())
+    /// # Ok::<(), ssekit_core::EventError>(())
     /// ```
     pub fn data(mut self, data: impl Into<Cow<'a, str>>) -> Self {
         self.data = Some(data.into());
@@ -72,7 +72,7 @@ impl<'a> EventBuilder<'a> {
     /// framed so that the client receives the JSON text exactly.
     ///
     /// ```
-    /// # use sse_core::Event;
+    /// # use ssekit_core::Event;
     /// let event = Event::builder()
     ///     .event("price")
     ///     .json(&serde_json::json!({ "ticker": "ACME", "price": 12.5 }))
@@ -81,7 +81,7 @@ impl<'a> EventBuilder<'a> {
     ///     event.as_bytes(),
     ///     b"event: price\ndata: {\"price\":12.5,\"ticker\":\"ACME\"}\n\n".as_slice()
     /// );
-    /// # Ok::<(), sse_core::EventError>(())
+    /// # Ok::<(), ssekit_core::EventError>(())
     /// ```
     #[cfg(feature = "json")]
     pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {

@@ -28,7 +28,7 @@ impl fmt::Display for Field {
 /// exactly what was wrong with the input it was given.
 ///
 /// ```
-/// use sse_core::{Event, EventError, Field};
+/// use ssekit_core::{Event, EventError, Field};
 ///
 /// let err = Event::builder().id("1\nevent: admin").data("hi").build().unwrap_err();
 /// assert!(matches!(err, EventError::LineBreak { field: Field::Id }));
@@ -66,7 +66,7 @@ impl EventError {
     /// The field the error is about.
     ///
     /// ```
-    /// use sse_core::{Event, Field};
+    /// use ssekit_core::{Event, Field};
     ///
     /// let err = Event::builder().event("a\rb").build().unwrap_err();
     /// assert_eq!(err.field(), Field::EventType);

@@ -22,7 +22,7 @@ use encode::Fields;
 /// to the stream, so any sequence of events is a well-formed stream.
 ///
 /// ```
-/// use sse_core::Event;
+/// use ssekit_core::Event;
 ///
 /// let event = Event::data("hello");
 /// let for_another_client = event.clone(); // no copy of the bytes
@@ -39,7 +39,7 @@ impl Event {
     /// nothing.
     ///
     /// ```
-    /// # use sse_core::Event;
+    /// # use ssekit_core::Event;
     /// assert_eq!(Event::KEEP_ALIVE.as_bytes(), b":\n\n".as_slice());
     /// ```
     pub const KEEP_ALIVE: Event = Event {
@@ -49,10 +49,10 @@ impl Event {
     /// Starts building an event with several fields.
     ///
     /// ```
-    /// # use sse_core::Event;
+    /// # use ssekit_core::Event;
     /// let event = Event::builder().event("ping").data("").build()?;
     /// assert_eq!(event.as_bytes(), b"event: ping\ndata: \n\n".as_slice());
-    /// # Ok::<(), sse_core::EventError>(())
+    /// # Ok::<(), ssekit_core::EventError>(())
     /// ```
     pub fn builder<'a>() -> EventBuilder<'a> {
         EventBuilder::new()
@@ -64,7 +64,7 @@ impl Event {
     /// starts a new `data:` line.
     ///
     /// ```
-    /// # use sse_core::Event;
+    /// # use ssekit_core::Event;
     /// let event = Event::data("line one\nline two");
     /// assert_eq!(event.as_bytes(), b"data: line one\ndata: line two\n\n".as_slice());
     /// ```
@@ -81,7 +81,7 @@ impl Event {
     /// An event of the default type whose data is `value` as JSON.
     ///
     /// ```
-    /// # use sse_core::Event;
+    /// # use ssekit_core::Event;
     /// #[derive(serde::Serialize)]
     /// struct Message<'a> { user: &'a str, message: &'a str }
     ///
@@ -90,7 +90,7 @@ impl Event {
     ///     event.as_bytes(),
     ///     b"data: {\"user\":\"ann\",\"message\":\"hi\"}\n\n".as_slice()
     /// );
-    /// # Ok::<(), sse_core::EventError>(())
+    /// # Ok::<(), ssekit_core::EventError>(())
     /// ```
     #[cfg(feature = "json")]
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Event, EventError> {
@@ -101,7 +101,7 @@ impl Event {
     /// a stream. Line breaks in `text` start new comment lines.
     ///
     /// ```
-    /// # use sse_core::Event;
+    /// # use ssekit_core::Event;
     /// assert_eq!(Event::comment("ping").as_bytes(), b":ping\n\n".as_slice());
     /// ```
     pub fn comment(text: &str) -> Event {
@@ -119,7 +119,7 @@ impl Event {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use sse_core::Event;
+    /// # use ssekit_core::Event;
     /// let event = Event::retry(Duration::from_millis(2500));
     /// assert_eq!(event.as_bytes(), b"retry: 2500\n\n".as_slice());
     /// ```
@@ -143,7 +143,7 @@ impl Event {
     ///
     /// ```
     /// # use bytes::Bytes;
-    /// # use sse_core::Event;
+    /// # use ssekit_core::Event;
     /// let event = Event::from_encoded_unchecked(Bytes::from_static(b"data: cached\n\n"));
     /// assert_eq!(event, Event::data("cached"));
     /// ```
