@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sse_core::decode::Decoder;
+use ssekit_core::decode::Decoder;
 
 fuzz_target!(|input: &[u8]| {
     let [bound, cuts, rest @ ..] = input else {
@@ -17,7 +17,7 @@ fuzz_target!(|input: &[u8]| {
     };
     let max_event_size = match bound {
         0..=127 => usize::from(*bound),
-        _ => sse_core::decode::DEFAULT_MAX_EVENT_SIZE,
+        _ => ssekit_core::decode::DEFAULT_MAX_EVENT_SIZE,
     };
     let cuts = usize::from(*cuts % 32).min(rest.len());
     let (lengths, stream) = rest.split_at(cuts);

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use sse_core::Event;
-use sse_core::decode::{Decoded, Decoder};
+use ssekit_core::Event;
+use ssekit_core::decode::{Decoded, Decoder};
 
 struct Fields {
     event: Option<String>,

@@ -10,7 +10,7 @@
 
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use sse_tower::LastEventId;
+use ssekit_tower::LastEventId;
 
 fn check(parsed: &LastEventId, max_len: usize) {
     if let LastEventId::Present(id) = parsed {

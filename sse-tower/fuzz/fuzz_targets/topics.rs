@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sse_tower::Topics;
+use ssekit_tower::Topics;
 
 fuzz_target!(|input: &[u8]| {
     let [count, len, query @ ..] = input else {
