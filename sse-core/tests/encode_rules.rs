@@ -225,6 +225,7 @@ fn event_type_with_line_break_is_an_error() {
             ),
             "{event_type:?}: {error:?}"
         );
+        assert_eq!(error.field(), Field::EventType);
     }
 }
 

@@ -8,14 +8,9 @@ use super::{Event, EventError, Field};
 
 /// Builds an [`Event`] field by field.
 ///
-/// No method panics. A field whose value would break the stream (a line
-/// break in the event type or id, a NUL in the id) is remembered as an error,
-/// and [`build`](EventBuilder::build) returns the first such error instead of
-/// an event. Values are borrowed where they can be, and the event is encoded
-/// into one exactly-sized buffer when it is built.
-///
-/// Setting a field twice keeps the last value; [`comment`](EventBuilder::comment)
-/// adds a comment each time it is called.
+/// No method panics: a value that would break the stream (a line break in
+/// the event type or id, a NUL in the id) makes [`build`](EventBuilder::build)
+/// return the first such error. Setting a field twice keeps the last value.
 ///
 /// ```
 /// use std::time::Duration;
@@ -50,39 +45,16 @@ impl<'a> EventBuilder<'a> {
         Self::default()
     }
 
-    /// Sets the data. It may hold any text: it is split on every line break
-    /// (CRLF, LF or a lone CR) into one `data:` line per line, so a client
-    /// receives exactly this string, with each line break as LF.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// let event = Event::builder().data("a\r\nb").build()?;
-    /// assert_eq!(event.as_bytes(), b"data: a\ndata: b\n\n".as_slice());
-    /// # Ok::<(), ssekit_core::EventError>(())
-    /// ```
+    /// Sets the data, any text: it is split on every line break (CRLF, LF or
+    /// a lone CR) into `data:` lines, and a client receives it with each line
+    /// break as LF.
     pub fn data(mut self, data: impl Into<Cow<'a, str>>) -> Self {
         self.data = Some(data.into());
         self
     }
 
-    /// Sets the data to `value` serialized as JSON.
-    ///
-    /// Compact JSON has no raw line breaks, but a
-    /// `serde_json::value::RawValue` may; either way the data is
-    /// framed so that the client receives the JSON text exactly.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// let event = Event::builder()
-    ///     .event("price")
-    ///     .json(&serde_json::json!({ "ticker": "ACME", "price": 12.5 }))
-    ///     .build()?;
-    /// assert_eq!(
-    ///     event.as_bytes(),
-    ///     b"event: price\ndata: {\"price\":12.5,\"ticker\":\"ACME\"}\n\n".as_slice()
-    /// );
-    /// # Ok::<(), ssekit_core::EventError>(())
-    /// ```
+    /// Sets the data to `value` serialized as JSON, framed like any data
+    /// (a `serde_json::value::RawValue` may hold line breaks).
     #[cfg(feature = "json")]
     pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> Self {
         match serde_json::to_string(value) {
@@ -92,12 +64,9 @@ impl<'a> EventBuilder<'a> {
         self
     }
 
-    /// Sets the event type, which a browser dispatches to
-    /// `addEventListener(type, …)` listeners; without one (or with an empty
-    /// one) the client sees the default type `message`.
-    ///
-    /// A type containing CR or LF makes [`build`](Self::build) fail with
-    /// [`EventError::LineBreak`].
+    /// Sets the event type, the name a browser's listeners wait for; without
+    /// one, or with an empty one, it is `message`. A CR or LF in it makes
+    /// [`build`](Self::build) fail with [`EventError::LineBreak`].
     pub fn event(mut self, event_type: impl Into<Cow<'a, str>>) -> Self {
         let event_type = event_type.into();
         if memchr2(b'\r', b'\n', event_type.as_bytes()).is_some() {
@@ -109,13 +78,10 @@ impl<'a> EventBuilder<'a> {
         self
     }
 
-    /// Sets the id, which the client keeps and sends back as the
-    /// `Last-Event-ID` header when it reconnects. An empty id resets the
-    /// client's last event id.
-    ///
-    /// An id containing CR or LF makes [`build`](Self::build) fail with
-    /// [`EventError::LineBreak`]; one containing NUL, with [`EventError::Nul`]
-    /// (clients ignore such ids).
+    /// Sets the id, which the client sends back as `Last-Event-ID` when it
+    /// reconnects; an empty id resets it. A CR or LF in it makes
+    /// [`build`](Self::build) fail with [`EventError::LineBreak`], a NUL with
+    /// [`EventError::Nul`].
     pub fn id(mut self, id: impl Into<Cow<'a, str>>) -> Self {
         let id = id.into();
         if memchr2(b'\r', b'\n', id.as_bytes()).is_some() {
@@ -134,9 +100,8 @@ impl<'a> EventBuilder<'a> {
         self
     }
 
-    /// Adds a comment. Clients ignore comments; they are useful to keep a
-    /// connection alive or to annotate a stream. A comment with line breaks
-    /// becomes several comment lines.
+    /// Adds a comment, which clients ignore; each line of it becomes a
+    /// comment line. Each call adds one.
     pub fn comment(mut self, comment: impl Into<Cow<'a, str>>) -> Self {
         self.comments.push(comment.into());
         self

@@ -13,20 +13,16 @@ pub use self::builder::EventBuilder;
 pub use self::error::{EventError, Field};
 use encode::Fields;
 
-/// One server-sent event, already encoded in the event stream format.
+/// One server-sent event, encoded in the event stream format when it is
+/// built: always one complete event, ending in a blank line.
 ///
-/// An `Event` is its wire bytes: it is encoded once, when it is built, and
-/// cloning it (to send it to many connections) bumps a reference count
-/// instead of copying. The bytes always form one complete event ending in a
-/// blank line, and no value set through the builder can add fields or events
-/// to the stream, so any sequence of events is a well-formed stream.
+/// Cloning an `Event` shares its bytes instead of copying them.
 ///
 /// ```
 /// use ssekit_core::Event;
 ///
-/// let event = Event::data("hello");
-/// let for_another_client = event.clone(); // no copy of the bytes
-/// assert_eq!(for_another_client.as_bytes(), b"data: hello\n\n".as_slice());
+/// let event = Event::data("line one\nline two");
+/// assert_eq!(event.as_bytes(), b"data: line one\ndata: line two\n\n");
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
@@ -34,40 +30,19 @@ pub struct Event {
 }
 
 impl Event {
-    /// An empty comment, `:` and a blank line: the smallest frame that keeps
-    /// an idle connection open. It is a constant, so sending it allocates
-    /// nothing.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// assert_eq!(Event::KEEP_ALIVE.as_bytes(), b":\n\n".as_slice());
-    /// ```
+    /// An empty comment, `:\n\n`: the smallest frame that keeps an idle
+    /// connection open.
     pub const KEEP_ALIVE: Event = Event {
         frame: Bytes::from_static(b":\n\n"),
     };
 
-    /// Starts building an event with several fields.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// let event = Event::builder().event("ping").data("").build()?;
-    /// assert_eq!(event.as_bytes(), b"event: ping\ndata: \n\n".as_slice());
-    /// # Ok::<(), ssekit_core::EventError>(())
-    /// ```
+    /// Starts an [`EventBuilder`], for an event with several fields.
     pub fn builder<'a>() -> EventBuilder<'a> {
         EventBuilder::new()
     }
 
-    /// An event of the default type (`message`) carrying `data`.
-    ///
-    /// Data cannot be invalid, so this cannot fail: every line break in it
-    /// starts a new `data:` line.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// let event = Event::data("line one\nline two");
-    /// assert_eq!(event.as_bytes(), b"data: line one\ndata: line two\n\n".as_slice());
-    /// ```
+    /// An event of the default type, `message`, carrying `data`; every line
+    /// break in it starts a new `data:` line.
     pub fn data(data: &str) -> Event {
         Event {
             frame: Fields {
@@ -78,18 +53,12 @@ impl Event {
         }
     }
 
-    /// An event of the default type whose data is `value` as JSON.
+    /// An event of the default type whose data is `value` as compact JSON.
     ///
     /// ```
     /// # use ssekit_core::Event;
-    /// #[derive(serde::Serialize)]
-    /// struct Message<'a> { user: &'a str, message: &'a str }
-    ///
-    /// let event = Event::json(&Message { user: "ann", message: "hi" })?;
-    /// assert_eq!(
-    ///     event.as_bytes(),
-    ///     b"data: {\"user\":\"ann\",\"message\":\"hi\"}\n\n".as_slice()
-    /// );
+    /// let event = Event::json(&serde_json::json!({ "user": "ann" }))?;
+    /// assert_eq!(event.as_bytes(), b"data: {\"user\":\"ann\"}\n\n");
     /// # Ok::<(), ssekit_core::EventError>(())
     /// ```
     #[cfg(feature = "json")]
@@ -97,13 +66,8 @@ impl Event {
         Event::builder().json(value).build()
     }
 
-    /// A comment: ignored by clients, useful as a keep-alive or to annotate
-    /// a stream. Line breaks in `text` start new comment lines.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// assert_eq!(Event::comment("ping").as_bytes(), b":ping\n\n".as_slice());
-    /// ```
+    /// A comment, which clients ignore; each line of `text` becomes a
+    /// comment line (`:text`).
     pub fn comment(text: &str) -> Event {
         Event {
             frame: Fields {
@@ -114,15 +78,8 @@ impl Event {
         }
     }
 
-    /// A `retry:` hint alone: tells the client how long to wait before it
-    /// reconnects, in whole milliseconds.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use ssekit_core::Event;
-    /// let event = Event::retry(Duration::from_millis(2500));
-    /// assert_eq!(event.as_bytes(), b"retry: 2500\n\n".as_slice());
-    /// ```
+    /// A `retry:` field alone: the client's reconnection time, written in
+    /// whole milliseconds.
     pub fn retry(retry: Duration) -> Event {
         Event {
             frame: Fields {
@@ -133,13 +90,9 @@ impl Event {
         }
     }
 
-    /// Wraps bytes that are already in the event stream format, **without
-    /// checking them**.
-    ///
-    /// This is the escape hatch for frames encoded elsewhere (stored,
-    /// received from another process, or static). The caller promises that
-    /// `frame` is one or more complete events, each ending in a blank line;
-    /// anything else corrupts the stream of every client it is sent to.
+    /// Wraps bytes already in the event stream format, **without checking
+    /// them**: `frame` must be one or more complete events, each ending in a
+    /// blank line, or it corrupts the stream it is sent on.
     ///
     /// ```
     /// # use bytes::Bytes;
@@ -156,12 +109,12 @@ impl Event {
         &self.frame
     }
 
-    /// The encoded event as shared bytes, without copying.
+    /// The encoded event as shared bytes, without copying them.
     pub fn to_bytes(&self) -> Bytes {
         self.frame.clone()
     }
 
-    /// The encoded event as shared bytes, without copying.
+    /// The encoded event as shared bytes, by value.
     pub fn into_bytes(self) -> Bytes {
         self.frame
     }
