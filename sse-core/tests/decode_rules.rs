@@ -53,6 +53,7 @@ fn decode_to_end(chunks: &[&'static [u8]]) -> (Vec<Item>, Option<String>) {
         items.push(item.map_err(|error| match error {
             StreamError::Decode(error) => error,
             StreamError::Source(error) => panic!("the source never fails: {error}"),
+            other => panic!("unexpected stream error: {other}"),
         }));
     }
     let last_event_id = decoded.decoder().last_event_id().map(str::to_owned);
@@ -444,6 +445,28 @@ fn last_id_field_of_an_event_wins() {
         decode(b"id: 1\nid: 2\ndata: a\n\n"),
         [event("message", "a", "2")]
     );
+}
+
+#[test]
+fn resumed_last_event_id_is_kept_until_an_id_field() {
+    let mut decoder = Decoder::new().with_last_event_id("7");
+    assert_eq!(decoder.last_event_id(), None);
+    let items: Vec<_> = decoder
+        .decode(b": keep-alive\n\ndata: a\n\nid: 8\ndata: b\n\n")
+        .collect();
+    assert_eq!(
+        items,
+        [event("message", "a", "7"), event("message", "b", "8")]
+    );
+    assert_eq!(decoder.last_event_id(), Some("8"));
+}
+
+#[test]
+fn resumed_last_event_id_with_nul_is_ignored() {
+    let mut decoder = Decoder::new().with_last_event_id("7\08");
+    let items: Vec<_> = decoder.decode(b"data: a\n\n").collect();
+    assert_eq!(items, [event("message", "a", "")]);
+    assert_eq!(decoder.last_event_id(), Some(""));
 }
 
 // --- Dispatch -------------------------------------------------------------

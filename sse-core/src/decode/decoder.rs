@@ -14,18 +14,11 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// The default bound on the buffered size of one event: 16 MiB.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 
-/// An incremental decoder of one event stream, following the WHATWG
-/// algorithm "interpreting an event stream" to the letter.
+/// An incremental decoder of one event stream (one connection), following
+/// the [module's rules](super).
 ///
-/// Feed it bytes as they arrive, in chunks of any size and split anywhere
-/// (in the middle of a line, of a CRLF, of a UTF-8 character or of the byte
-/// order mark), and take the [`Decoded`] items it produces. Every input byte
-/// is looked at once, so the time spent is linear in the input however it is
-/// chunked, and the decoder buffers at most one event, bounded by
-/// [`with_max_event_size`](Decoder::with_max_event_size).
-///
-/// One decoder reads one stream (one connection): a client that reconnects
-/// starts a new decoder, as the standard starts new buffers.
+/// It takes chunks split anywhere, even inside a CRLF, a UTF-8 character or
+/// the BOM, and buffers at most one event.
 ///
 /// ```
 /// use ssekit_core::decode::{Decoded, Decoder};
@@ -120,33 +113,17 @@ impl Decoder {
         }
     }
 
-    /// Bounds the bytes one event may buffer (its data, type, id and retry
-    /// values). An event that goes over is not dispatched: it is reported
-    /// once as [`DecodeError::EventTooLarge`], the line that went over and
-    /// the rest of the event are skipped, and decoding resumes after the
-    /// blank line that ends it. Lines before the one that went over were
-    /// already processed as usual (an `id` still moves the last event id,
-    /// a `retry` was already reported).
-    ///
-    /// ```
-    /// use ssekit_core::decode::{DecodeError, Decoded, Decoder};
-    ///
-    /// let mut decoder = Decoder::new().with_max_event_size(8);
-    /// let items: Vec<_> = decoder.decode(b"data: far too long\n\ndata: ok\n\n").collect();
-    /// assert_eq!(items[0], Err(DecodeError::EventTooLarge { limit: 8 }));
-    /// assert!(matches!(&items[1], Ok(Decoded::Event(e)) if e.data() == "ok"));
-    /// ```
+    /// Bounds the bytes one event's field values may buffer (default
+    /// [`DEFAULT_MAX_EVENT_SIZE`]). An event that goes over is reported once
+    /// as [`DecodeError::EventTooLarge`] and skipped from the line that went
+    /// over to the blank line that ends it.
     pub fn with_max_event_size(mut self, max_event_size: usize) -> Self {
         self.max_event_size = max_event_size;
         self
     }
 
-    /// Starts the last event id buffer at `id` instead of the empty string,
-    /// for a client that resumes: events on the new connection that carry
-    /// no `id:` field still report, and keep, the id it resumed from — as
-    /// browsers do when they open a new connection for the same
-    /// `EventSource`. An id holding a NUL is one the stream could never have
-    /// set, and is ignored.
+    /// Starts the last event ID buffer at `id` (default empty), as a
+    /// reconnecting client does; an `id` holding a NUL is ignored.
     ///
     /// ```
     /// use ssekit_core::decode::{Decoded, Decoder};
@@ -168,25 +145,14 @@ impl Decoder {
         self.max_event_size
     }
 
-    /// The last event id string as of the most recent blank line, which a
-    /// client sends as `Last-Event-ID` when it reconnects; `None` if no
-    /// blank line has been read yet.
-    ///
-    /// An event without data is not dispatched but still moves the id:
-    ///
-    /// ```
-    /// # use ssekit_core::decode::Decoder;
-    /// let mut decoder = Decoder::new();
-    /// assert_eq!(decoder.decode(b"id: 41\n\n").count(), 0);
-    /// assert_eq!(decoder.last_event_id(), Some("41"));
-    /// ```
+    /// The last event ID string as of the most recent blank line, even one
+    /// that dispatched nothing; `None` before the first.
     pub fn last_event_id(&self) -> Option<&str> {
         self.last_event_id.as_deref()
     }
 
-    /// Feeds the next chunk of the stream and returns what it completed.
-    ///
-    /// Items not taken from the returned iterator are dropped with it.
+    /// Feeds the next chunk of the stream and returns what it completed;
+    /// items not taken from the iterator are dropped with it.
     pub fn decode(&mut self, chunk: &[u8]) -> Drain<'_, Result<Decoded, DecodeError>> {
         self.feed(chunk);
         self.ready.drain(..)
@@ -194,17 +160,6 @@ impl Decoder {
 
     /// Feeds the next chunk of the stream; take what it completed with
     /// [`next_item`](Self::next_item).
-    ///
-    /// ```
-    /// # use ssekit_core::decode::Decoder;
-    /// let mut decoder = Decoder::new();
-    /// decoder.feed(b"data: a\n\ndata: b\n\n");
-    /// let mut data = Vec::new();
-    /// while let Some(Ok(item)) = decoder.next_item() {
-    ///     data.push(item);
-    /// }
-    /// assert_eq!(data.len(), 2);
-    /// ```
     pub fn feed(&mut self, mut chunk: &[u8]) {
         if let Some(matched) = self.bom_matched {
             let n = chunk.len().min(BOM.len() - matched);
@@ -430,10 +385,7 @@ impl Decoder {
     }
 }
 
-/// Decodes UTF-8 as the standard does: invalid sequences become U+FFFD and
-/// decoding goes on. Splitting the stream into lines first gives the same
-/// result, since line ends, colons and spaces are ASCII and end any
-/// incomplete sequence.
+/// Decodes UTF-8 as the standard does: invalid sequences become U+FFFD.
 pub(super) fn utf8_lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -13,16 +13,7 @@ pub enum Decoded {
     Retry(Duration),
 }
 
-/// An event as a client receives it: type, data and last event id, the
-/// three things the standard's `MessageEvent` carries.
-///
-/// ```
-/// use ssekit_core::decode::{Decoded, Decoder, MessageEvent};
-///
-/// let mut decoder = Decoder::new();
-/// let items: Vec<_> = decoder.decode(b"id: 7\ndata: hi\n\n").collect();
-/// assert_eq!(items, [Ok(Decoded::Event(MessageEvent::new("message", "hi", "7")))]);
-/// ```
+/// An event as a client receives it: type, data and last event id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageEvent {
     event_type: Option<String>,
@@ -31,9 +22,8 @@ pub struct MessageEvent {
 }
 
 impl MessageEvent {
-    /// An event with the given type, data and last event id.
-    ///
-    /// An empty type is the default type, `message`, as in the stream format.
+    /// An event with the given type (empty means `message`), data and last
+    /// event id.
     pub fn new(
         event_type: impl AsRef<str>,
         data: impl Into<String>,
@@ -74,8 +64,8 @@ impl MessageEvent {
         self.data
     }
 
-    /// The last event id as of this event: the value of the most recent
-    /// valid `id:` field in the stream so far, or empty if there was none.
+    /// The last event id as of this event: the most recent valid `id:` in
+    /// the stream so far, or empty.
     pub fn last_event_id(&self) -> &str {
         &self.last_event_id
     }

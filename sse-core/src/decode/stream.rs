@@ -7,12 +7,11 @@ use pin_project_lite::pin_project;
 use super::{Decoded, Decoder, StreamError};
 
 pin_project! {
-    /// Decodes a stream of byte chunks (a response body, a socket) into a
-    /// stream of [`Decoded`] items, with a [`Decoder`].
+    /// Decodes a stream of byte chunks into a stream of [`Decoded`] items.
     ///
-    /// When the byte stream ends, so does this one; an event left incomplete
-    /// is discarded, as the standard says. An error from the byte stream is
-    /// passed on as [`StreamError::Source`] and polling may go on after it.
+    /// It ends when the byte stream does, discarding an incomplete event; an
+    /// error from the byte stream is passed on as [`StreamError::Source`],
+    /// and polling may go on after it.
     ///
     /// ```
     /// use futures_util::{StreamExt, stream};
@@ -42,7 +41,7 @@ impl<S> DecodeStream<S> {
         Self::with_decoder(inner, Decoder::new())
     }
 
-    /// Decodes `inner` with `decoder`, for instance one with another bound.
+    /// Decodes `inner` with `decoder`.
     pub fn with_decoder(inner: S, decoder: Decoder) -> Self {
         DecodeStream {
             inner,
