@@ -1,16 +1,12 @@
-//! Server-sent events: the event model and the wire format.
+//! Server-sent events: the event model and the wire format of the WHATWG
+//! HTML standard, with no HTTP and no web framework.
 //!
-//! This crate knows nothing of HTTP or of any web framework. It holds:
-//!
-//! - [`Event`]: one event, encoded once into shared [`Bytes`](bytes::Bytes)
-//!   by a builder that refuses input which would corrupt the stream;
-//! - [`decode`]: an incremental, bounded decoder that reads a stream exactly
-//!   as a browser's `EventSource` does;
-//! - `broker` (feature `broker`): topics, encode-once fan-out to many
-//!   subscribers, bounded history and resume by `Last-Event-ID`.
-//!
-//! The format is the one defined by the WHATWG HTML standard, section
-//! "Server-sent events".
+//! - [`Event`]: one event, encoded once into shared bytes by a builder that
+//!   rejects any value that would corrupt the stream;
+//! - [`decode`]: an incremental, bounded decoder that reads a stream as a
+//!   browser's `EventSource` does;
+//! - `broker` (feature `broker`): topics, fan-out, history and resume by
+//!   `Last-Event-ID`.
 //!
 //! ```
 //! use ssekit_core::Event;
@@ -30,13 +26,11 @@
 //!
 //! # Features
 //! - `json` (default): [`Event::json`] and [`EventBuilder::json`].
-//! - `broker` (default): the `broker` module (depends on `tokio` with the
-//!   `sync` feature only). The encoder and decoder do not need it.
+//! - `broker` (default): the `broker` module (adds `tokio` and `tokio-util`).
 //! - `metrics`: the broker's counters and gauges also go to the `metrics`
 //!   facade: `sse_broker_{published,delivered,dropped,skipped,evicted}_total`,
-//!   `sse_broker_subscriptions`, and `sse_broker_topic_subscribers` with a
-//!   `topic` label (one series per topic: mind the cardinality when topics
-//!   are per user).
+//!   `sse_broker_subscriptions`, and `sse_broker_topic_subscribers`, labelled
+//!   by `topic` (one series per topic).
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
