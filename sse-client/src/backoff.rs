@@ -19,11 +19,9 @@ const GROWTH_FLOOR: Duration = Duration::from_millis(10);
 /// [max(t, d·(1 − jitter)), d]   where   d = min(t'·factor^(n−1), max(max_delay, t))
 /// ```
 ///
-/// with `t` the reconnection time and `t'` the same but at least 10 ms. So
-/// the delay never drops below what the server asked for, never grows past
-/// the cap (unless the server asked for more), and the jitter spreads
-/// clients that lost the same server apart. An `Open` starts over at
-/// attempt 1. [`bounds`](Backoff::bounds) gives the range for any attempt.
+/// with `t` the reconnection time and `t'` the same but at least 10 ms. An
+/// `Open` starts over at attempt 1. The default is factor 2, at most 30
+/// seconds, jitter 0.5.
 ///
 /// ```
 /// use std::time::Duration;
@@ -55,7 +53,7 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The default backoff: factor 2, at most 30 seconds, jitter 0.5.
+    /// The default backoff.
     pub fn new() -> Self {
         Self::default()
     }

@@ -54,10 +54,9 @@ impl Builder {
         }
     }
 
-    /// Sets a header on every request, replacing any value set before,
-    /// including the defaults `Accept: text/event-stream` and
-    /// `Cache-Control: no-cache`. `Last-Event-ID` is the source's own and is
-    /// replaced by it whenever the last event id is not empty.
+    /// Sets a header on every request, replacing any value before it, the
+    /// defaults `Accept` and `Cache-Control` included. The source sets
+    /// `Last-Event-ID` itself whenever the last event id is not empty.
     pub fn header<K: IntoHeaderName>(mut self, name: K, value: HeaderValue) -> Self {
         self.headers.insert(name, value);
         self
@@ -76,17 +75,15 @@ impl Builder {
         self
     }
 
-    /// Bounds the bytes one event may buffer (default 16 MiB): a larger
-    /// event is dropped and reported as [`Item::Dropped`](crate::Item::Dropped),
-    /// so a server cannot make the client buffer without end.
+    /// Bounds the bytes one event may buffer (default 16 MiB); a larger
+    /// event is dropped and reported as [`Item::Dropped`](crate::Item::Dropped).
     pub fn max_event_size(mut self, max_event_size: usize) -> Self {
         self.max_event_size = max_event_size;
         self
     }
 
-    /// Starts with this last event id, sent as `Last-Event-ID` from the
-    /// first request on (unless empty): to resume a stream where an earlier
-    /// process left it.
+    /// Starts with this last event id (default empty), sent as
+    /// `Last-Event-ID` from the first request on unless empty.
     pub fn last_event_id(mut self, last_event_id: impl Into<String>) -> Self {
         self.last_event_id = last_event_id.into();
         self
@@ -107,11 +104,33 @@ impl Builder {
 
     /// Builds the source on any HTTP client that is a tower [`Service`]: a
     /// hyper-util `Client` with a TLS connector, a client wrapped in
-    /// tower-http's `FollowRedirect` or `Timeout`, an in-process router.
+    /// tower-http's `FollowRedirect`, an in-process router. Requests are
+    /// `GET`s with the body `B::default()`; name `B` when the service takes
+    /// several body types.
     ///
-    /// Requests are `GET`s with the body `B::default()`; when the service
-    /// accepts several body types, name one:
-    /// `build_with_service::<_, http_body_util::Empty<bytes::Bytes>, _>(service)`.
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use futures_util::StreamExt;
+    /// use http::{Request, Response};
+    /// use http_body_util::{Empty, Full};
+    /// use ssekit_client::{EventSource, Item};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let service = tower::service_fn(|_: Request<Empty<Bytes>>| async {
+    ///     let response = Response::builder()
+    ///         .header("content-type", "text/event-stream")
+    ///         .body(Full::new(Bytes::from_static(b"data: hello\n\n")))
+    ///         .unwrap();
+    ///     Ok::<_, Infallible>(response)
+    /// });
+    /// let mut source = EventSource::builder("http://in.process/".parse().unwrap())
+    ///     .build_with_service(service);
+    /// assert!(matches!(source.next().await, Some(Item::Open)));
+    /// let event = source.next().await.and_then(Item::into_event).unwrap();
+    /// assert_eq!(event.data(), "hello");
+    /// # }
+    /// ```
     pub fn build_with_service<S, B, ResBody>(self, service: S) -> EventSource
     where
         S: Service<Request<B>, Response = Response<ResBody>> + Send + 'static,

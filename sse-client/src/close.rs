@@ -4,13 +4,9 @@ use std::task::Context;
 
 use futures_util::task::AtomicWaker;
 
-/// Closes an [`EventSource`](crate::EventSource) from anywhere, like
-/// [`EventSource::close`](crate::EventSource::close) but without a
-/// `&mut` borrow of it: from another task, a signal handler, a timeout.
-///
-/// Once [`close`](CloseHandle::close) is called, the source's stream ends:
-/// its next poll returns `None` and drops the connection. The source task is
-/// woken, so a pending `next().await` returns at once.
+/// Closes an [`EventSource`](crate::EventSource) from another task, like
+/// [`EventSource::close`](crate::EventSource::close): the source's stream
+/// ends at once, a pending `next().await` included, dropping the connection.
 #[derive(Debug, Clone)]
 pub struct CloseHandle {
     shared: Arc<Shared>,

@@ -4,12 +4,9 @@ use ssekit_core::decode::{DecodeError, MessageEvent};
 
 use crate::{Disconnect, Error};
 
-/// What an [`EventSource`](crate::EventSource) yields: events, and the
-/// changes of its connection's state, in the order they happen.
-///
-/// A stream goes `Open`, events, `Reconnecting`, `Open`, events, … and,
-/// if the server refuses it for good, ends with `Closed`. Every event of a
-/// connection comes before the `Reconnecting` that follows it.
+/// What an [`EventSource`](crate::EventSource) yields, in order: `Open`,
+/// the connection's events, `Reconnecting`, `Open`, … and, if the server
+/// refuses the stream for good, `Closed`.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Item {
@@ -26,8 +23,7 @@ pub enum Item {
     /// after `delay`.
     #[non_exhaustive]
     Reconnecting {
-        /// How long the source waits before it reconnects: the reconnection
-        /// time for the first attempt, then a growing, jittered backoff (see
+        /// How long the source waits before it reconnects (see
         /// [`Backoff`](crate::Backoff)).
         delay: Duration,
         /// 1 for the first reconnection since the last [`Item::Open`] (or

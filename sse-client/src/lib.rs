@@ -1,52 +1,35 @@
 //! A reconnecting `EventSource` client: server-sent events as a browser
 //! receives them, over any tower HTTP client.
 //!
-//! [`EventSource`] follows the WHATWG HTML processing model for
-//! `EventSource`, and decodes with [`ssekit_core`]'s spec-exact, bounded
-//! decoder:
+//! [`EventSource`] is a [`Stream`](futures_core::Stream) of [`Item`]s that
+//! follows the WHATWG HTML processing model for `EventSource`, decoding with
+//! [`ssekit_core`]'s decoder.
 //!
-//! - it requests the stream with `Accept: text/event-stream` and
-//!   `Cache-Control: no-cache`, and yields a [`Stream`](futures_core::Stream)
-//!   of [`Item`]s: [`Item::Open`] when a connection is established, each
-//!   [`Item::Event`] (type, data, last event id), and [`Item::Reconnecting`]
-//!   when a connection ends;
-//! - after the stream ends or the connection fails it waits the reconnection
-//!   time — the server's latest `retry:`, otherwise [`Builder::retry`],
-//!   3 seconds by default — and reconnects, sending `Last-Event-ID` when the
-//!   last event id is not empty, so that the server can resume where it
-//!   stopped. When attempts keep failing the wait grows with a jittered,
-//!   capped exponential [`Backoff`], reset by the next successful connection;
-//!   [`Item::Reconnecting`] tells how long it waits and why;
-//! - it stops for good with [`Item::Closed`] on `204 No Content`, on any
-//!   other status than `200 OK`, and on a `Content-Type` that is not
-//!   `text/event-stream`; [`EventSource::close`] and [`CloseHandle`] end it
-//!   at once;
-//! - one event is bounded ([`Builder::max_event_size`]), and decoding is
-//!   linear in the input however the server chunks it.
-//!
-//! As in the standard, each connection is decoded afresh: an event left
-//! incomplete when a connection ends is dropped (the server sends it again
-//! after the id it last completed), and the last event id is carried over
-//! by the source, not by the decoder.
+//! # Processing model
+//! - Requests carry `Accept: text/event-stream` and `Cache-Control: no-cache`.
+//!   Each connection yields [`Item::Open`], its [`Item::Event`]s, then
+//!   [`Item::Reconnecting`] when it ends or fails.
+//! - Before reconnecting the source waits the reconnection time (the server's
+//!   latest `retry:`, else [`Builder::retry`], 3 seconds by default) and
+//!   sends `Last-Event-ID` when the last event id is not empty. While
+//!   attempts keep failing the wait grows with a [`Backoff`].
+//! - It stops with [`Item::Closed`] on `204 No Content`, on any status other
+//!   than `200 OK`, and on a `Content-Type` other than `text/event-stream`;
+//!   [`EventSource::close`] and [`CloseHandle`] stop it at once.
+//! - An event left incomplete when a connection ends is dropped.
 //!
 //! # Differences from a browser's `EventSource`
-//!
 //! - No CORS and no credentials mode: headers are whatever
-//!   [`Builder::header`] sets (an `Authorization`, a cookie).
-//! - Redirects are followed, or not, by the HTTP client; the default one does
-//!   not, and reports them as [`Error::Status`].
-//! - Failed attempts back off instead of retrying at the reconnection time
-//!   forever, which the standard allows ("optionally, wait some more").
-//! - [`Builder::last_event_id`] can resume from an id saved by an earlier
-//!   process; an id with control characters, which no header can carry, is
-//!   not sent.
-//! - Events over [`Builder::max_event_size`] are dropped and reported as
-//!   [`Item::Dropped`].
+//!   [`Builder::header`] sets.
+//! - Redirects are the HTTP client's business; the default one does not
+//!   follow them, and reports them as [`Error::Status`].
+//! - Failed attempts back off, which the standard allows ("optionally, wait
+//!   some more").
+//! - [`Builder::last_event_id`] resumes from an id saved earlier; an id with
+//!   control characters, which no header can carry, is not sent.
+//! - Events over [`Builder::max_event_size`] are reported as [`Item::Dropped`].
 //!
 //! # Example
-//!
-//! Print the events of a stream, and carry on where it stopped when the
-//! server restarts:
 //!
 //! ```no_run
 //! use futures_util::StreamExt;
@@ -56,12 +39,7 @@
 //! let mut source = EventSource::new("http://localhost:3000/events".parse()?);
 //! while let Some(item) = source.next().await {
 //!     match item {
-//!         Item::Open => eprintln!("connected"),
-//!         Item::Event(event) => {
-//!             println!("{} #{}: {}", event.event_type(), event.last_event_id(), event.data());
-//!         }
-//!         // The server went away (or restarted): the source waits, then asks
-//!         // for the events after the last id it received.
+//!         Item::Event(event) => println!("{}: {}", event.event_type(), event.data()),
 //!         Item::Reconnecting { delay, reason, .. } => {
 //!             eprintln!("{reason}; reconnecting in {delay:?}");
 //!         }
@@ -73,42 +51,10 @@
 //! # }
 //! ```
 //!
-//! # The HTTP client
-//!
-//! [`EventSource::new`] and [`Builder::build`] use hyper-util's legacy
-//! `Client` over plain HTTP/1 (feature `hyper`, on by default). Any tower
-//! [`Service`](tower_service::Service) from `http::Request` to
-//! `http::Response` with an [`http_body::Body`] will do instead, through
-//! [`Builder::build_with_service`]: a client with TLS, one wrapped in
-//! tower-http's `FollowRedirect` (redirects are the client's business), or a
-//! router called in process, as here:
-//!
-//! ```
-//! use std::convert::Infallible;
-//! use futures_util::StreamExt;
-//! use http::{Request, Response};
-//! use http_body_util::{Empty, Full};
-//! use bytes::Bytes;
-//! use ssekit_client::{EventSource, Item};
-//!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let service = tower::service_fn(|_: Request<Empty<Bytes>>| async {
-//!     let response = Response::builder()
-//!         .header("content-type", "text/event-stream")
-//!         .body(Full::new(Bytes::from_static(b"data: hello\n\n")))
-//!         .unwrap();
-//!     Ok::<_, Infallible>(response)
-//! });
-//! let mut source = EventSource::builder("http://in.process/".parse().unwrap())
-//!     .build_with_service(service);
-//! assert!(matches!(source.next().await, Some(Item::Open)));
-//! let event = source.next().await.and_then(Item::into_event).unwrap();
-//! assert_eq!(event.data(), "hello");
-//! # }
-//! ```
-//!
 //! # Features
-//! - `hyper` (default): [`EventSource::new`] and [`Builder::build`].
+//! - `hyper` (default): [`EventSource::new`] and [`Builder::build`], on
+//!   hyper-util's legacy `Client` over plain HTTP/1. Without it, use
+//!   [`Builder::build_with_service`].
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]

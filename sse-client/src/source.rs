@@ -19,17 +19,10 @@ use crate::{Backoff, Builder, CloseHandle, Disconnect, Error, Item};
 /// The header that carries the last event id on a reconnection.
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
-/// A reconnecting client for one event stream: a browser's `EventSource`
-/// as a [`Stream`] of [`Item`]s.
+/// A reconnecting client for one event stream, as a [`Stream`] of
+/// [`Item`]s that follows the [crate's processing model](crate).
 ///
-/// It requests the stream, yields [`Item::Open`] and the events, and when the
-/// connection ends or fails it yields [`Item::Reconnecting`], waits and
-/// requests the stream again, sending the last event id so that the server
-/// can resume. It stops with [`Item::Closed`] when the server refuses the
-/// stream for good, and at once when it is [closed](EventSource::close). See
-/// the [crate documentation](crate) for the whole processing model.
-///
-/// Timers are tokio's: poll it inside a tokio runtime with time enabled.
+/// Its timers are tokio's: poll it inside a runtime with time enabled.
 #[must_use = "streams do nothing unless polled"]
 pub struct EventSource {
     connector: Box<dyn Connector>,
@@ -60,12 +53,8 @@ enum State {
 }
 
 impl EventSource {
-    /// A source for `uri` on a default HTTP/1 client (hyper-util's legacy
-    /// `Client` with its `HttpConnector`, so `http://` only), with the
-    /// default settings; the same as `EventSource::builder(uri).build()`.
-    ///
-    /// For `https://`, or to follow redirects, pass a client that does with
-    /// [`Builder::build_with_service`].
+    /// A source for `uri` with the default settings, on the default HTTP/1
+    /// client of [`Builder::build`] (`http://` only).
     #[cfg(feature = "hyper")]
     pub fn new(uri: Uri) -> Self {
         Self::builder(uri).build()
@@ -106,10 +95,9 @@ impl EventSource {
         &self.uri
     }
 
-    /// The last event id: the id of the last event yielded, or of a later
-    /// dataless event; empty if there is none. It is sent as
-    /// `Last-Event-ID` on the next connection unless empty; save it to resume
-    /// in another process with [`Builder::last_event_id`].
+    /// The last event id, sent as `Last-Event-ID` on the next connection
+    /// unless empty: the id of the last event yielded, or of a later dataless
+    /// event.
     pub fn last_event_id(&self) -> &str {
         &self.last_event_id
     }
