@@ -116,7 +116,7 @@ impl Decoder {
     /// Bounds the bytes one event's field values may buffer (default
     /// [`DEFAULT_MAX_EVENT_SIZE`]). An event that goes over is reported once
     /// as [`DecodeError::EventTooLarge`] and skipped from the line that went
-    /// over to the blank line that ends it.
+    /// over to the blank line that ends it; its earlier lines take effect.
     pub fn with_max_event_size(mut self, max_event_size: usize) -> Self {
         self.max_event_size = max_event_size;
         self

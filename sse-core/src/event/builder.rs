@@ -22,10 +22,7 @@ use super::{Event, EventError, Field};
 ///     .retry(Duration::from_secs(3))
 ///     .data("hello\nworld")
 ///     .build()?;
-/// assert_eq!(
-///     event.as_bytes(),
-///     b"event: chat\nid: 42\nretry: 3000\ndata: hello\ndata: world\n\n".as_slice()
-/// );
+/// assert_eq!(event.as_bytes(), b"event: chat\nid: 42\nretry: 3000\ndata: hello\ndata: world\n\n");
 /// # Ok::<(), ssekit_core::EventError>(())
 /// ```
 #[derive(Debug, Default)]
