@@ -106,7 +106,7 @@ impl Builder {
     /// hyper-util `Client` with a TLS connector, a client wrapped in
     /// tower-http's `FollowRedirect`, an in-process router. Requests are
     /// `GET`s with the body `B::default()`; name `B` when the service takes
-    /// several body types.
+    /// several body types: `build_with_service::<_, Empty<Bytes>, _>(service)`.
     ///
     /// ```
     /// use std::convert::Infallible;
