@@ -156,6 +156,27 @@ async fn the_keep_alive_text_is_configurable() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_keep_alive_frame_can_be_any_event() {
+    let ping = Event::builder().event("ping").data("").build().unwrap();
+    let config = SseConfig::new().keep_alive(KeepAlive::new().event(ping.clone()));
+    let (_tx, mut body) = pushed(&config);
+
+    assert_eq!(next_data(&mut body).await.unwrap(), ping.to_bytes());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_keep_alive_interval_is_raised_to_the_minimum() {
+    let config = SseConfig::new().keep_alive(KeepAlive::new().interval(Duration::ZERO));
+    let (_tx, mut body) = pushed(&config);
+    let start = Instant::now();
+
+    for n in 1..=3 {
+        assert_eq!(next_data(&mut body).await.unwrap(), ":\n\n");
+        assert_eq!(start.elapsed(), KeepAlive::MIN_INTERVAL * n);
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_disabled_keep_alive_sends_nothing_on_an_idle_stream() {
     let (_tx, mut body) = pushed(&no_keep_alive());
 
@@ -366,6 +387,33 @@ async fn events_ready_together_are_coalesced_into_frames_of_at_most_the_bound() 
     );
     assert_eq!(next_data(&mut body).await.unwrap(), "data: ev4\n\n");
     assert!(body.is_end_stream(), "the stream ended while gathering");
+    assert_eq!(next_data(&mut body).await, None);
+}
+
+#[tokio::test]
+async fn by_default_events_ready_together_are_coalesced_up_to_16_kib() {
+    assert_eq!(SseConfig::DEFAULT_COALESCE, 16 * 1024);
+    // Each event is 1 KiB on the wire ("data: " + 1016 bytes + "\n\n").
+    let event = Event::data(&"x".repeat(1024 - 8));
+    assert_eq!(event.len(), 1024);
+    let config = SseConfig::new().keep_alive(KeepAlive::disabled());
+    let mut body = Box::pin(SseBody::with_config(stream::iter(vec![event; 20]), &config));
+
+    assert_eq!(next_data(&mut body).await.unwrap().len(), 16 * 1024);
+    assert_eq!(next_data(&mut body).await.unwrap().len(), 4 * 1024);
+    assert_eq!(next_data(&mut body).await, None);
+}
+
+#[tokio::test]
+async fn coalescing_zero_sends_each_event_as_its_own_frame() {
+    let events = [Event::data("a"), Event::data("b")];
+    let config = SseConfig::new()
+        .keep_alive(KeepAlive::disabled())
+        .coalesce(0);
+    let mut body = Box::pin(SseBody::with_config(stream::iter(events), &config));
+
+    assert_eq!(next_data(&mut body).await.unwrap(), "data: a\n\n");
+    assert_eq!(next_data(&mut body).await.unwrap(), "data: b\n\n");
     assert_eq!(next_data(&mut body).await, None);
 }
 

@@ -5,7 +5,7 @@ use std::sync::mpsc;
 
 use http::{HeaderValue, Request, Response, StatusCode};
 use ssekit_core::Event;
-use ssekit_tower::{InvalidLastEventId, LastEventId, SseLayer, SseResponse};
+use ssekit_tower::{InvalidLastEventId, LastEventId, SseConfig, SseLayer, SseResponse};
 use tower::{ServiceBuilder, ServiceExt};
 
 /// Runs a request through `layer` and returns what the inner service saw.
@@ -76,7 +76,18 @@ async fn a_last_event_id_at_the_limit_is_accepted() {
 }
 
 #[tokio::test]
+async fn the_config_sets_the_last_event_id_limit_of_a_layer() {
+    let layer = SseLayer::with_config(SseConfig::new().max_last_event_id_len(8));
+    let seen = seen_by_service(with_last_event_id(b"123456789"), layer).await;
+    assert_eq!(
+        seen.unwrap().invalid_reason(),
+        Some(InvalidLastEventId::TooLong { len: 9, max: 8 })
+    );
+}
+
+#[tokio::test]
 async fn the_default_limit_is_one_kibibyte() {
+    assert_eq!(LastEventId::DEFAULT_MAX_LEN, 1024);
     let at_limit = vec![b'a'; 1024];
     let over = vec![b'a'; 1025];
     assert!(
