@@ -22,40 +22,26 @@ use crate::item::{BoxError, SseItem};
 use crate::keep_alive::KeepAlive;
 
 pin_project! {
-    /// An [`http_body::Body`] that serves a stream of [`Event`]s (or of
-    /// `Result<Event, E>`) as a server-sent events response body.
+    /// An [`http_body::Body`] that serves a stream of [`Event`]s, or of
+    /// `Result<Event, E>`, as an event stream; it sets no headers, which
+    /// [`SseResponse`](crate::SseResponse) and [`SseLayer`](crate::SseLayer) do.
     ///
-    /// - An event that is ready alone is one body frame made of the event's
-    ///   own [`Bytes`], not copied; the server writes (and flushes) it at
-    ///   once. Events that are ready together are gathered into one frame of
-    ///   at most [`SseConfig::coalesce`] bytes (16 KiB by default), which
-    ///   makes a burst one write instead of one per event (measured: 6.5
-    ///   times the events per second through hyper; see
-    ///   `docs/BENCHMARKS.md`).
-    /// - After an idle interval a keep-alive comment goes out
-    ///   ([`KeepAlive`]); an optional first frame goes out at once
-    ///   ([`SseConfig::first_event`]).
-    /// - The end of the stream ends the body. An `Err` item is logged with
-    ///   `tracing` and ends the body cleanly, after an optional final event
-    ///   ([`SseConfig::error_event`]). A stream that panics is treated the
-    ///   same way (the error is [`StreamPanicked`]): the response ends
-    ///   cleanly and the connection, with every other stream on it, lives
-    ///   on.
-    /// - When the shutdown token is cancelled ([`SseConfig::shutdown`]), the
-    ///   body sends the optional final event and ends.
-    /// - When the client goes away the server drops the body, and with it
-    ///   the stream; [`SseConfig::on_disconnect`] observes it.
-    ///
-    /// The body does not set headers: use [`SseResponse`](crate::SseResponse)
-    /// or [`SseLayer`](crate::SseLayer) for a complete response.
+    /// - An event ready alone is one frame of its own [`Bytes`], not copied;
+    ///   events ready together are gathered into frames of at most
+    ///   [`SseConfig::coalesce`] bytes.
+    /// - An idle stream gets [`KeepAlive`] comments.
+    /// - The body ends when the stream ends; when it yields an `Err` or
+    ///   panics ([`StreamPanicked`]), which is logged and answered by
+    ///   [`SseConfig::error_event`]; or when the [`SseConfig::shutdown`]
+    ///   token is cancelled. A panic ends this response only.
+    /// - When the client goes away the server drops the body, and the stream
+    ///   with it; [`SseConfig::on_disconnect`] observes that.
     ///
     /// # Panics
     ///
-    /// With keep-alive on, the body arms a `tokio::time::Sleep` the first
-    /// time its stream goes idle, and that panics in a Tokio runtime built
-    /// without its time driver (`enable_time`/`enable_all`), as every Tokio
-    /// timer does. Servers' runtimes have it; polled outside any Tokio
-    /// runtime, the body simply sends no keep-alive.
+    /// With keep-alive on, polling it in a Tokio runtime without its time
+    /// driver panics, as every Tokio timer does; outside any Tokio runtime
+    /// it sends no keep-alive.
     ///
     /// ```
     /// use http_body_util::BodyExt;
@@ -104,29 +90,16 @@ enum State {
 
 impl<S> SseBody<S> {
     /// A body over `stream` with the default [`SseConfig`].
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::SseBody;
-    /// let body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
-    /// # let _ = body;
-    /// ```
     pub fn new(stream: S) -> Self {
         Self::with_config(stream, &SseConfig::default())
     }
 
     /// A body over `stream` that behaves as `config` says.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::{KeepAlive, SseBody, SseConfig};
-    /// let config = SseConfig::new().keep_alive(KeepAlive::disabled());
-    /// let body = SseBody::with_config(futures_util::stream::iter([Event::data("hi")]), &config);
-    /// # let _ = body;
-    /// ```
     pub fn with_config(stream: S, config: &SseConfig) -> Self {
         let shutdown = config
-            .get_shutdown()
+            .inner
+            .shutdown
+            .as_ref()
             .map(|shutdown| shutdown.token().clone().cancelled_owned());
         SseBody {
             stream: Some(stream),
@@ -143,67 +116,30 @@ impl<S> SseBody<S> {
 
     /// The inner stream, or `None` once the body has ended (the stream is
     /// dropped as soon as it ends, fails or is shut down).
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::SseBody;
-    /// let body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
-    /// assert!(body.get_ref().is_some());
-    /// ```
     pub fn get_ref(&self) -> Option<&S> {
         self.stream.as_ref()
     }
 
     /// The inner stream, mutably; `None` once the body has ended.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::SseBody;
-    /// let mut body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
-    /// assert!(body.get_mut().is_some());
-    /// ```
     pub fn get_mut(&mut self) -> Option<&mut S> {
         self.stream.as_mut()
     }
 
     /// The inner stream, pinned; `None` once the body has ended.
-    ///
-    /// ```
-    /// # use std::pin::pin;
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::SseBody;
-    /// let body = pin!(SseBody::new(futures_util::stream::iter([Event::data("hi")])));
-    /// assert!(body.get_pin_mut().is_some());
-    /// ```
     pub fn get_pin_mut(self: Pin<&mut Self>) -> Option<Pin<&mut S>> {
         self.project().stream.as_pin_mut()
     }
 
     /// Takes the inner stream back (`None` once the body has ended). This
     /// is not a disconnect: the `on_disconnect` hook is not called.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::SseBody;
-    /// let body = SseBody::new(futures_util::stream::iter([Event::data("hi")]));
-    /// assert!(body.into_inner().is_some());
-    /// ```
     pub fn into_inner(mut self) -> Option<S> {
         self.guard.disarm();
         self.stream
     }
 }
 
-/// An empty body that ends at once. Middleware that answers on its own
-/// (`tower_http::timeout::TimeoutLayer`'s `408`) needs one.
-///
-/// ```
-/// # use http_body::Body;
-/// # use ssekit_core::Event;
-/// # use ssekit_tower::SseBody;
-/// let body = SseBody::<futures_util::stream::Empty<Event>>::default();
-/// assert!(body.is_end_stream());
-/// ```
+/// An empty body that ends at once, for middleware that answers on its
+/// own (such as `tower_http::timeout::TimeoutLayer`'s `408`).
 impl<S> Default for SseBody<S> {
     fn default() -> Self {
         SseBody {
@@ -246,7 +182,7 @@ where
             }
             State::Start => {
                 *this.state = State::Streaming;
-                if let Some(first) = this.config.get_first_event() {
+                if let Some(first) = &this.config.inner.first_event {
                     *this.sent = true;
                     return ready_frame(first.to_bytes());
                 }
@@ -257,8 +193,10 @@ where
             if shutdown.poll(cx).is_ready() {
                 let last = this
                     .config
-                    .get_shutdown()
-                    .and_then(|shutdown| shutdown.get_final_event())
+                    .inner
+                    .shutdown
+                    .as_ref()
+                    .and_then(|shutdown| shutdown.final_event.as_ref())
                     .map(Event::to_bytes);
                 this.shutdown.set(None);
                 this.stream.set(None);
@@ -282,15 +220,14 @@ where
                     return end_now(this.state, this.carry, this.guard);
                 }
                 Polled::Pending => {
-                    if std::mem::take(this.sent)
-                        && this.config.get_keep_alive().get_interval().is_some()
+                    if std::mem::take(this.sent) && this.config.inner.keep_alive.interval.is_some()
                     {
                         // The stream just went idle: its last frame went out now
                         // (one clock read per burst, not per event).
                         *this.last_frame = Instant::now();
                     }
                     return poll_keep_alive(
-                        this.config.get_keep_alive(),
+                        &this.config.inner.keep_alive,
                         this.timer,
                         this.last_frame,
                         cx,
@@ -300,7 +237,7 @@ where
         };
         *this.sent = true;
 
-        let max = this.config.get_coalesce();
+        let max = this.config.inner.coalesce;
         if first.len() >= max {
             return ready_frame(first);
         }
@@ -391,8 +328,7 @@ where
     }
 }
 
-/// `first` then `second` in one buffer: only on the rare paths where two
-/// frames must go out as the body's last one.
+/// `first` then `second` in one buffer, for the body's last frame.
 fn concat(first: &Bytes, second: &Bytes) -> Bytes {
     let mut buffer = BytesMut::with_capacity(first.len() + second.len());
     buffer.extend_from_slice(first);
@@ -404,15 +340,21 @@ fn concat(first: &Bytes, second: &Bytes) -> Bytes {
 /// handed to [`SseConfig::error_event`] like any stream error.
 ///
 /// ```
-/// use std::error::Error;
+/// use std::task::Poll;
+/// use http_body_util::BodyExt;
 /// use ssekit_core::Event;
-/// use ssekit_tower::{SseConfig, StreamPanicked};
+/// use ssekit_tower::{SseBody, SseConfig, StreamPanicked};
 ///
-/// let config = SseConfig::new().error_event(|error: &(dyn Error + Send + Sync + 'static)| {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let config = SseConfig::new().error_event(|error| {
 ///     let reason = if error.is::<StreamPanicked>() { "bug" } else { "failed" };
 ///     Event::builder().event("error").data(reason).build().ok()
 /// });
-/// # let _ = config;
+/// let panics = futures_util::stream::poll_fn(|_| -> Poll<Option<Event>> { panic!("oops") });
+/// let body = SseBody::with_config(panics, &config);
+/// assert_eq!(body.collect().await.unwrap().to_bytes(), "event: error\ndata: bug\n\n");
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct StreamPanicked {
@@ -429,13 +371,6 @@ impl StreamPanicked {
     }
 
     /// The panic's message, when it was a string.
-    ///
-    /// ```
-    /// # use ssekit_tower::StreamPanicked;
-    /// fn log(error: &StreamPanicked) -> &str {
-    ///     error.message().unwrap_or("(no message)")
-    /// }
-    /// ```
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
@@ -472,16 +407,15 @@ fn end_now(
     }
 }
 
-/// Called when the stream has nothing ready: sends a keep-alive if the
-/// stream has been idle for a whole interval, and otherwise makes sure the
-/// timer will wake the task when it might be. See the `keep_alive` module.
+/// When the stream has nothing ready: a keep-alive if it has been idle for
+/// a whole interval, else `Pending` with the timer armed.
 fn poll_keep_alive(
     keep_alive: &KeepAlive,
     mut timer: Pin<&mut Option<Sleep>>,
     last_frame: &mut Instant,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-    let Some(interval) = keep_alive.get_interval() else {
+    let Some(interval) = keep_alive.interval else {
         return Poll::Pending;
     };
     if timer.is_none() {
@@ -509,7 +443,7 @@ fn poll_keep_alive(
         let now = Instant::now();
         *last_frame = now;
         sleep.as_mut().reset(now + interval);
-        return ready_frame(keep_alive.get_event().to_bytes());
+        return ready_frame(keep_alive.event.to_bytes());
     }
 }
 

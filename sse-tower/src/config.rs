@@ -14,43 +14,47 @@ use crate::shutdown::Shutdown;
 type ErrorEventFn = dyn Fn(&(dyn Error + Send + Sync + 'static)) -> Option<Event> + Send + Sync;
 type DisconnectFn = dyn Fn() + Send + Sync;
 
-/// How event stream responses behave: keep-alive, first frame, shutdown,
-/// error and disconnect handling, and the `Last-Event-ID` limit.
-///
-/// One type configures the [layer](crate::SseLayer), the
-/// [response builder](crate::SseResponse) and a bare [body](crate::SseBody),
-/// so the three behave the same. Cloning it is a reference-count bump; every
-/// response of a layer shares one.
+/// How event stream responses behave: keep-alive, first event, shutdown,
+/// stream errors, disconnects, coalescing and the `Last-Event-ID` limit.
+/// The [layer](crate::SseLayer), the [response builder](crate::SseResponse)
+/// and a bare [body](crate::SseBody) take the same `SseConfig`; cloning it
+/// is a reference-count increment.
 ///
 /// ```
 /// use std::time::Duration;
+/// use http_body_util::BodyExt;
 /// use ssekit_core::Event;
-/// use ssekit_tower::{KeepAlive, Shutdown, SseConfig};
+/// use ssekit_tower::{KeepAlive, Shutdown, SseBody, SseConfig};
 /// use tokio_util::sync::CancellationToken;
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let token = CancellationToken::new();
 /// let config = SseConfig::new()
 ///     .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
 ///     .first_event(Event::retry(Duration::from_secs(3)))
-///     .shutdown(Shutdown::new(token.clone()))
-///     .error_event(|error| Event::builder().event("error").data(error.to_string()).build().ok())
-///     .on_disconnect(|| tracing::debug!("client went away"));
-/// # let _ = config;
+///     .shutdown(Shutdown::new(token.clone()).final_event(Event::data("bye")));
+/// let body = SseBody::with_config(futures_util::stream::pending::<Event>(), &config);
+///
+/// token.cancel();
+/// let bytes = body.collect().await.unwrap().to_bytes();
+/// assert_eq!(bytes, "retry: 3000\n\ndata: bye\n\n");
+/// # }
 /// ```
 #[derive(Clone, Default)]
 pub struct SseConfig {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Clone)]
-struct Inner {
-    keep_alive: KeepAlive,
-    first_event: Option<Event>,
-    shutdown: Option<Shutdown>,
+pub(crate) struct Inner {
+    pub(crate) keep_alive: KeepAlive,
+    pub(crate) first_event: Option<Event>,
+    pub(crate) shutdown: Option<Shutdown>,
     error_event: Option<Arc<ErrorEventFn>>,
     on_disconnect: Option<Arc<DisconnectFn>>,
-    max_last_event_id_len: usize,
-    coalesce: usize,
+    pub(crate) max_last_event_id_len: usize,
+    pub(crate) coalesce: usize,
 }
 
 impl Default for Inner {
@@ -68,19 +72,13 @@ impl Default for Inner {
 }
 
 impl SseConfig {
-    /// The default bound of a coalesced frame: 16 KiB, the size of hyper's
-    /// write buffer, so one frame is about one write.
+    /// The default bound of a coalesced frame: 16 KiB, hyper's write buffer.
     pub const DEFAULT_COALESCE: usize = 16 * 1024;
 
-    /// The defaults: a `:` comment after 15 s of silence, no first frame, no
-    /// shutdown signal, errors end the stream without a final event, and
-    /// `Last-Event-ID` values up to [`LastEventId::DEFAULT_MAX_LEN`] bytes.
-    ///
-    /// ```
-    /// # use ssekit_tower::{KeepAlive, SseConfig};
-    /// let config = SseConfig::new();
-    /// assert_eq!(config.get_keep_alive().get_interval(), Some(KeepAlive::DEFAULT_INTERVAL));
-    /// ```
+    /// The defaults: a keep-alive comment after 15 s of silence, no first
+    /// event, no shutdown signal, no error event, no disconnect hook,
+    /// [`DEFAULT_COALESCE`](Self::DEFAULT_COALESCE) and
+    /// [`LastEventId::DEFAULT_MAX_LEN`].
     pub fn new() -> Self {
         Self::default()
     }
@@ -89,69 +87,30 @@ impl SseConfig {
         Arc::make_mut(&mut self.inner)
     }
 
-    /// Sets the keep-alive policy; [`KeepAlive::disabled`] switches it off.
-    ///
-    /// ```
-    /// # use ssekit_tower::{KeepAlive, SseConfig};
-    /// let config = SseConfig::new().keep_alive(KeepAlive::disabled());
-    /// assert_eq!(config.get_keep_alive().get_interval(), None);
-    /// ```
+    /// Sets the keep-alive policy (default [`KeepAlive::new`]);
+    /// [`KeepAlive::disabled`] switches it off.
     pub fn keep_alive(mut self, keep_alive: KeepAlive) -> Self {
         self.inner_mut().keep_alive = keep_alive;
         self
     }
 
-    /// Sends `event` at once, before anything from the stream.
-    ///
-    /// Some proxies hold the response headers until the first body bytes
-    /// arrive, so a stream that starts quiet looks stuck to the client. A
-    /// first frame gets the headers through; a comment, a `retry:` hint, or
-    /// both in one frame are the usual choices.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::SseConfig;
-    /// let hello = Event::builder().comment("welcome").retry(Duration::from_secs(2)).build()?;
-    /// let config = SseConfig::new().first_event(hello.clone());
-    /// assert_eq!(config.get_first_event(), Some(&hello));
-    /// # Ok::<(), ssekit_core::EventError>(())
-    /// ```
+    /// Sends `event` at once, before anything from the stream (default:
+    /// none).
     pub fn first_event(mut self, event: Event) -> Self {
         self.inner_mut().first_event = Some(event);
         self
     }
 
-    /// Ends every body, after an optional final event, when the shutdown
-    /// token is cancelled; see [`Shutdown`].
-    ///
-    /// ```
-    /// # use ssekit_tower::SseConfig;
-    /// # use tokio_util::sync::CancellationToken;
-    /// let token = CancellationToken::new();
-    /// let config = SseConfig::new().shutdown(token.clone());
-    /// assert!(config.get_shutdown().is_some());
-    /// ```
+    /// Ends every body, after the [`Shutdown`]'s final event if it has one,
+    /// when its token is cancelled (default: never).
     pub fn shutdown(mut self, shutdown: impl Into<Shutdown>) -> Self {
         self.inner_mut().shutdown = Some(shutdown.into());
         self
     }
 
-    /// When the stream yields an `Err`, sends the event `f` builds from it
-    /// (if any) before the body ends.
-    ///
-    /// The error is logged through `tracing` in every case. Without this
-    /// hook the body simply ends; clients then reconnect. Mind what the event
-    /// reveals: error messages often carry internal details.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::SseConfig;
-    /// let config = SseConfig::new().error_event(|_error| {
-    ///     Event::builder().event("error").data("the feed failed").build().ok()
-    /// });
-    /// # let _ = config;
-    /// ```
+    /// When the stream yields an `Err`, sends the event `f` builds from it,
+    /// if any, before the body ends (default: none). The error is logged
+    /// with `tracing` either way; mind what the event tells the client.
     pub fn error_event<F>(mut self, f: F) -> Self
     where
         F: Fn(&(dyn Error + Send + Sync + 'static)) -> Option<Event> + Send + Sync + 'static,
@@ -160,21 +119,23 @@ impl SseConfig {
         self
     }
 
-    /// Calls `f` when a body is dropped before it ended: the client went
-    /// away (or the server dropped the connection). It is called after the
-    /// inner stream has been dropped, and never after a normal end, an error
-    /// or a shutdown.
+    /// Calls `f` when a body is dropped before it ended, that is when the
+    /// client went away (default: nothing). It runs after the stream is
+    /// dropped, and never after an end, an error or a shutdown.
     ///
     /// ```
     /// # use std::sync::Arc;
     /// # use std::sync::atomic::{AtomicUsize, Ordering};
-    /// # use ssekit_tower::SseConfig;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::{SseBody, SseConfig};
     /// let disconnects = Arc::new(AtomicUsize::new(0));
     /// let counter = disconnects.clone();
     /// let config = SseConfig::new().on_disconnect(move || {
     ///     counter.fetch_add(1, Ordering::Relaxed);
     /// });
-    /// # let _ = config;
+    /// let body = SseBody::with_config(futures_util::stream::pending::<Event>(), &config);
+    /// drop(body); // what the server does when the client goes away
+    /// assert_eq!(disconnects.load(Ordering::Relaxed), 1);
     /// ```
     pub fn on_disconnect<F>(mut self, f: F) -> Self
     where
@@ -184,90 +145,39 @@ impl SseConfig {
         self
     }
 
-    /// The longest `Last-Event-ID` value the [layer](crate::SseLayer) parses;
-    /// a longer one becomes [`LastEventId::Invalid`] without being copied.
-    ///
-    /// ```
-    /// # use ssekit_tower::{LastEventId, SseConfig};
-    /// let config = SseConfig::new().max_last_event_id_len(64);
-    /// assert_eq!(config.get_max_last_event_id_len(), 64);
-    /// assert_eq!(SseConfig::new().get_max_last_event_id_len(), LastEventId::DEFAULT_MAX_LEN);
-    /// ```
+    /// The longest `Last-Event-ID` value the [layer](crate::SseLayer) parses
+    /// (default [`LastEventId::DEFAULT_MAX_LEN`]); a longer one becomes
+    /// [`LastEventId::Invalid`] without being copied.
     pub fn max_last_event_id_len(mut self, max_len: usize) -> Self {
         self.inner_mut().max_last_event_id_len = max_len;
         self
     }
 
-    /// Gathers events that are ready at the same time into one body frame
-    /// of at most `max_bytes`; `0` turns this off, so every event is its own
-    /// frame.
-    ///
-    /// An event that is ready alone always goes out as its own bytes, not
-    /// copied; only a burst is copied into one buffer. hyper writes each
-    /// frame as a separate chunk and flushes after a handful of them, so a
-    /// burst of small events costs many writes without this: coalescing
-    /// measured six times the events per second through hyper over
-    /// HTTP/1.1 (`docs/BENCHMARKS.md`). An event larger than `max_bytes` is
-    /// never copied.
+    /// Gathers events that are ready together into one body frame of at
+    /// most `max_bytes` (default [`DEFAULT_COALESCE`](Self::DEFAULT_COALESCE));
+    /// `0` sends every event as its own frame. An event ready alone, or
+    /// larger than `max_bytes`, is never copied.
     ///
     /// ```
-    /// # use ssekit_tower::SseConfig;
-    /// assert_eq!(SseConfig::new().get_coalesce(), 16 * 1024);
-    /// assert_eq!(SseConfig::new().coalesce(0).get_coalesce(), 0);
+    /// # use http_body_util::BodyExt;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::{SseBody, SseConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let events = || futures_util::stream::iter([Event::data("a"), Event::data("b")]);
+    /// let mut gathered = Box::pin(SseBody::new(events()));
+    /// let frame = gathered.frame().await.unwrap().unwrap();
+    /// assert_eq!(frame.into_data().unwrap(), "data: a\n\ndata: b\n\n");
+    ///
+    /// let config = SseConfig::new().coalesce(0);
+    /// let mut one_by_one = Box::pin(SseBody::with_config(events(), &config));
+    /// let frame = one_by_one.frame().await.unwrap().unwrap();
+    /// assert_eq!(frame.into_data().unwrap(), "data: a\n\n");
+    /// # }
     /// ```
     pub fn coalesce(mut self, max_bytes: usize) -> Self {
         self.inner_mut().coalesce = max_bytes;
         self
-    }
-
-    /// The bound of a coalesced frame in bytes; `0` when coalescing is off.
-    ///
-    /// ```
-    /// # use ssekit_tower::SseConfig;
-    /// assert_eq!(SseConfig::new().get_coalesce(), SseConfig::DEFAULT_COALESCE);
-    /// ```
-    pub fn get_coalesce(&self) -> usize {
-        self.inner.coalesce
-    }
-
-    /// The keep-alive policy.
-    ///
-    /// ```
-    /// # use ssekit_tower::SseConfig;
-    /// assert!(SseConfig::new().get_keep_alive().get_interval().is_some());
-    /// ```
-    pub fn get_keep_alive(&self) -> &KeepAlive {
-        &self.inner.keep_alive
-    }
-
-    /// The frame sent first, if any.
-    ///
-    /// ```
-    /// # use ssekit_tower::SseConfig;
-    /// assert!(SseConfig::new().get_first_event().is_none());
-    /// ```
-    pub fn get_first_event(&self) -> Option<&Event> {
-        self.inner.first_event.as_ref()
-    }
-
-    /// The shutdown signal, if any.
-    ///
-    /// ```
-    /// # use ssekit_tower::SseConfig;
-    /// assert!(SseConfig::new().get_shutdown().is_none());
-    /// ```
-    pub fn get_shutdown(&self) -> Option<&Shutdown> {
-        self.inner.shutdown.as_ref()
-    }
-
-    /// The `Last-Event-ID` length limit, in bytes.
-    ///
-    /// ```
-    /// # use ssekit_tower::SseConfig;
-    /// assert_eq!(SseConfig::new().get_max_last_event_id_len(), 1024);
-    /// ```
-    pub fn get_max_last_event_id_len(&self) -> usize {
-        self.inner.max_last_event_id_len
     }
 
     pub(crate) fn error_event_for(
@@ -297,12 +207,9 @@ impl fmt::Debug for SseConfig {
     }
 }
 
-/// Gives a builder that holds an `SseConfig` in a field named `config` the
-/// same builder methods, delegating to [`SseConfig`].
-///
-/// Exported (hidden) so that the framework adapters' response types have
-/// exactly these methods without re-declaring them; the expanding crate
-/// must depend on `ssekit_core` and re-export `SseConfig` at its root.
+/// Gives a builder with an `SseConfig` field named `config` the builder
+/// methods of [`SseConfig`]. The expanding crate depends on `ssekit_core`
+/// and re-exports `SseConfig` at its root.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __delegate_config_builders {
@@ -335,7 +242,9 @@ macro_rules! __delegate_config_builders {
         /// [`SseConfig::error_event`](crate::SseConfig::error_event).
         pub fn error_event<F>(mut self, f: F) -> Self
         where
-            F: Fn(&(dyn ::std::error::Error + Send + Sync + 'static)) -> Option<::ssekit_core::Event>
+            F: Fn(
+                    &(dyn ::std::error::Error + Send + Sync + 'static),
+                ) -> Option<::ssekit_core::Event>
                 + Send
                 + Sync
                 + 'static,
@@ -358,11 +267,6 @@ macro_rules! __delegate_config_builders {
         {
             self.config = self.config.on_disconnect(f);
             self
-        }
-
-        /// The configuration in use.
-        pub fn get_config(&self) -> &$crate::SseConfig {
-            &self.config
         }
     };
 }

@@ -5,21 +5,27 @@ use tower_layer::Layer;
 use crate::config::{SseConfig, delegate_config_builders};
 use crate::service::SseService;
 
-/// Serves the event stream a service returns as a complete, flushed,
-/// keep-alive event stream response, and gives the service the request's
-/// [`LastEventId`](crate::LastEventId).
-///
-/// The inner service returns `Response<St>` where `St` is a `Stream` of
-/// [`Event`](ssekit_core::Event)s or `Result<Event, E>`s; the layer's service
-/// returns `Response<SseBody<St>>`. See the [crate docs](crate) for an
-/// example and for the headers set.
+/// Serves the stream of [`Event`](ssekit_core::Event)s (or
+/// `Result<Event, E>`s) a service answers with as an event stream
+/// response, `Response<SseBody<St>>`, and gives the service the request's
+/// [`LastEventId`](crate::LastEventId). Configured as [`SseConfig`] says,
+/// with the same builder methods.
 ///
 /// ```
-/// use std::time::Duration;
-/// use ssekit_tower::{KeepAlive, SseLayer};
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use ssekit_core::Event;
+/// use ssekit_tower::SseLayer;
+/// use tower::{ServiceBuilder, ServiceExt};
 ///
-/// let layer = SseLayer::new().keep_alive(KeepAlive::new().interval(Duration::from_secs(20)));
-/// # let _ = layer;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let service = ServiceBuilder::new().layer(SseLayer::new()).service_fn(|_: Request<()>| async {
+///     Ok::<_, Infallible>(Response::new(futures_util::stream::iter([Event::data("hi")])))
+/// });
+/// let response = service.oneshot(Request::new(())).await.unwrap();
+/// assert_eq!(response.headers()["content-type"], "text/event-stream");
+/// # }
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct SseLayer {
@@ -28,23 +34,11 @@ pub struct SseLayer {
 
 impl SseLayer {
     /// A layer with the default [`SseConfig`].
-    ///
-    /// ```
-    /// # use ssekit_tower::SseLayer;
-    /// let layer = SseLayer::new();
-    /// # let _ = layer;
-    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A layer with `config`.
-    ///
-    /// ```
-    /// # use ssekit_tower::{KeepAlive, SseConfig, SseLayer};
-    /// let layer = SseLayer::with_config(SseConfig::new().keep_alive(KeepAlive::disabled()));
-    /// # let _ = layer;
-    /// ```
     pub fn with_config(config: SseConfig) -> Self {
         SseLayer { config }
     }
@@ -53,12 +47,6 @@ impl SseLayer {
 
     /// Sets the longest `Last-Event-ID` value parsed; see
     /// [`SseConfig::max_last_event_id_len`].
-    ///
-    /// ```
-    /// # use ssekit_tower::SseLayer;
-    /// let layer = SseLayer::new().max_last_event_id_len(128);
-    /// assert_eq!(layer.get_config().get_max_last_event_id_len(), 128);
-    /// ```
     pub fn max_last_event_id_len(mut self, max_len: usize) -> Self {
         self.config = self.config.max_last_event_id_len(max_len);
         self

@@ -13,22 +13,10 @@ use crate::item::SseItem;
 use crate::last_event_id::LastEventId;
 use crate::layer::SseLayer;
 
-/// The service of [`SseLayer`]: parses `Last-Event-ID` into the request's
-/// extensions, calls the inner service, and turns its event stream response
-/// into an event stream HTTP response. See the [crate docs](crate).
-///
-/// ```
-/// use std::convert::Infallible;
-/// use http::{Request, Response};
-/// use ssekit_core::Event;
-/// use ssekit_tower::SseService;
-///
-/// let inner = tower::service_fn(|_request: Request<()>| async {
-///     Ok::<_, Infallible>(Response::new(futures_util::stream::iter([Event::data("hi")])))
-/// });
-/// let service = SseService::new(inner);
-/// # let _ = service;
-/// ```
+/// The service of [`SseLayer`]: puts the request's
+/// [`LastEventId`](crate::LastEventId) in its extensions, calls the inner
+/// service, and serves the stream it answers with as an event stream
+/// response.
 #[derive(Clone, Debug)]
 pub struct SseService<S> {
     inner: S,
@@ -37,49 +25,21 @@ pub struct SseService<S> {
 
 impl<S> SseService<S> {
     /// Wraps `inner` with the default [`SseConfig`].
-    ///
-    /// ```
-    /// # use ssekit_tower::SseService;
-    /// let service = SseService::new(tower::service_fn(|_: ()| async { Ok::<_, ()>(()) }));
-    /// # let _ = service;
-    /// ```
     pub fn new(inner: S) -> Self {
         Self::with_config(inner, SseConfig::default())
     }
 
     /// Wraps `inner` with `config`.
-    ///
-    /// ```
-    /// # use ssekit_tower::{SseConfig, SseService};
-    /// let service = SseService::with_config(
-    ///     tower::service_fn(|_: ()| async { Ok::<_, ()>(()) }),
-    ///     SseConfig::new(),
-    /// );
-    /// # let _ = service;
-    /// ```
     pub fn with_config(inner: S, config: SseConfig) -> Self {
         SseService { inner, config }
     }
 
-    /// A layer that wraps services in `SseService`, the same as
-    /// [`SseLayer::new`].
-    ///
-    /// ```
-    /// # use ssekit_tower::SseService;
-    /// let layer = SseService::<()>::layer();
-    /// # let _ = layer;
-    /// ```
+    /// The same as [`SseLayer::new`].
     pub fn layer() -> SseLayer {
         SseLayer::new()
     }
 
     /// The inner service.
-    ///
-    /// ```
-    /// # use ssekit_tower::SseService;
-    /// let service = SseService::new(5);
-    /// assert_eq!(*service.get_ref(), 5);
-    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
@@ -97,11 +57,6 @@ impl<S> SseService<S> {
     }
 
     /// Takes the inner service back.
-    ///
-    /// ```
-    /// # use ssekit_tower::SseService;
-    /// assert_eq!(SseService::new(5).into_inner(), 5);
-    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }
@@ -125,7 +80,7 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let last_event_id = LastEventId::from_headers_with_limit(
             request.headers(),
-            self.config.get_max_last_event_id_len(),
+            self.config.inner.max_last_event_id_len,
         );
         request.extensions_mut().insert(last_event_id);
         ResponseFuture::new(self.inner.call(request), self.config.clone())

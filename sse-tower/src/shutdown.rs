@@ -1,65 +1,44 @@
 //! Graceful shutdown of open event streams.
 //!
-//! An event stream is meant never to end, so a server that waits for its
-//! open responses before it stops (`axum::serve(..).with_graceful_shutdown`,
-//! hyper-util's [`GracefulShutdown`]) waits forever while one client is
-//! connected. A [`Shutdown`] is a [`CancellationToken`] shared by every body:
-//! when it is cancelled, each body sends its optional final event and ends,
-//! the connections finish their responses, and the server stops.
-//!
-//! Cancel the token *before* (or when) you start the server's own graceful
-//! shutdown; the same token usually drives both:
-//!
-//! ```
-//! use ssekit_core::Event;
-//! use ssekit_tower::{Shutdown, SseConfig};
-//! use tokio_util::sync::CancellationToken;
-//!
-//! let token = CancellationToken::new();
-//! let config = SseConfig::new().shutdown(
-//!     Shutdown::new(token.clone()).final_event(Event::builder().event("bye").data("").build()?),
-//! );
-//! // ... serve, with `token.cancelled()` as the server's shutdown signal ...
-//! token.cancel();
-//! # let _ = config;
-//! # Ok::<(), ssekit_core::EventError>(())
-//! ```
-//!
-//! A body checks the token every time it is polled, so a stream that is
-//! always ready still ends at once, and the token costs no task and no
-//! timer.
-//!
-//! [`GracefulShutdown`]: https://docs.rs/hyper-util/latest/hyper_util/server/graceful/struct.GracefulShutdown.html
+//! An event stream never ends by itself, so a server's graceful shutdown
+//! would wait for it for ever. When a [`Shutdown`]'s token is cancelled,
+//! every body that shares it sends its final event, if any, and ends, so
+//! the server can stop. A body checks the token each time it is polled:
+//! a stream that is always ready still ends at once. Cancel the token when
+//! the server's own graceful shutdown starts; one token usually drives both.
 
 use ssekit_core::Event;
 use tokio_util::sync::CancellationToken;
 
-/// The shutdown signal shared by event stream bodies, and the event each of
-/// them sends last. See the [module docs](self).
+/// The shutdown signal shared by event stream bodies, and the event each
+/// sends last (default: none).
 ///
 /// ```
-/// use ssekit_tower::Shutdown;
+/// use http_body_util::BodyExt;
+/// use ssekit_core::Event;
+/// use ssekit_tower::{Shutdown, SseBody, SseConfig};
 /// use tokio_util::sync::CancellationToken;
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ssekit_core::EventError> {
 /// let token = CancellationToken::new();
-/// let shutdown = Shutdown::from(token.clone());
-/// assert!(shutdown.get_final_event().is_none());
+/// let bye = Event::builder().event("bye").data("restarting").build()?;
+/// let config = SseConfig::new().shutdown(Shutdown::new(token.clone()).final_event(bye));
+/// let body = SseBody::with_config(futures_util::stream::pending::<Event>(), &config);
+///
+/// token.cancel();
+/// assert_eq!(body.collect().await.unwrap().to_bytes(), "event: bye\ndata: restarting\n\n");
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Shutdown {
     token: CancellationToken,
-    final_event: Option<Event>,
+    pub(crate) final_event: Option<Event>,
 }
 
 impl Shutdown {
     /// Ends every body when `token` is cancelled, without a final event.
-    ///
-    /// ```
-    /// # use ssekit_tower::Shutdown;
-    /// # use tokio_util::sync::CancellationToken;
-    /// let shutdown = Shutdown::new(CancellationToken::new());
-    /// assert!(!shutdown.token().is_cancelled());
-    /// ```
     pub fn new(token: CancellationToken) -> Self {
         Shutdown {
             token,
@@ -68,47 +47,15 @@ impl Shutdown {
     }
 
     /// Sends `event` as the last frame of every body when the token is
-    /// cancelled, so clients can tell a restart from a network failure (and,
-    /// with a `retry:` field, when to come back).
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::Shutdown;
-    /// # use tokio_util::sync::CancellationToken;
-    /// let bye = Event::builder().event("shutdown").data("").retry(Duration::from_secs(5)).build()?;
-    /// let shutdown = Shutdown::new(CancellationToken::new()).final_event(bye.clone());
-    /// assert_eq!(shutdown.get_final_event(), Some(&bye));
-    /// # Ok::<(), ssekit_core::EventError>(())
-    /// ```
+    /// cancelled.
     pub fn final_event(mut self, event: Event) -> Self {
         self.final_event = Some(event);
         self
     }
 
     /// The token that ends the bodies.
-    ///
-    /// ```
-    /// # use ssekit_tower::Shutdown;
-    /// # use tokio_util::sync::CancellationToken;
-    /// let token = CancellationToken::new();
-    /// let shutdown = Shutdown::new(token.clone());
-    /// token.cancel();
-    /// assert!(shutdown.token().is_cancelled());
-    /// ```
     pub fn token(&self) -> &CancellationToken {
         &self.token
-    }
-
-    /// The event sent last, if any.
-    ///
-    /// ```
-    /// # use ssekit_tower::Shutdown;
-    /// # use tokio_util::sync::CancellationToken;
-    /// assert!(Shutdown::new(CancellationToken::new()).get_final_event().is_none());
-    /// ```
-    pub fn get_final_event(&self) -> Option<&Event> {
-        self.final_event.as_ref()
     }
 }
 
