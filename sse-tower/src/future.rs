@@ -13,29 +13,9 @@ use crate::response::set_event_stream_headers;
 
 pin_project! {
     /// Response future of [`SseService`](crate::SseService): the inner
-    /// response with the event stream headers and an [`SseBody`].
-    ///
-    /// It resolves as soon as the inner service has answered; the stream is
-    /// served by the body afterwards, so a timeout on the response future
-    /// (such as `tower_http::timeout::TimeoutLayer`) never cuts a stream.
-    ///
-    /// ```
-    /// use std::convert::Infallible;
-    /// use http::{Request, Response};
-    /// use ssekit_core::Event;
-    /// use ssekit_tower::SseLayer;
-    /// use tower::{Service, ServiceBuilder, ServiceExt};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let mut service = ServiceBuilder::new().layer(SseLayer::new()).service_fn(|_: Request<()>| async {
-    ///     Ok::<_, Infallible>(Response::new(futures_util::stream::iter([Event::data("hi")])))
-    /// });
-    /// let future = service.ready().await.unwrap().call(Request::new(()));
-    /// let response = future.await.unwrap();
-    /// assert_eq!(response.headers()["content-type"], "text/event-stream");
-    /// # }
-    /// ```
+    /// response with the event stream headers and an [`SseBody`]. It
+    /// resolves as soon as the inner service answers, so a timeout on it
+    /// (such as `tower_http`'s `TimeoutLayer`) never cuts a stream.
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]

@@ -1,22 +1,12 @@
-//! [`serve_connection`]: HTTP/1 through hyper, but an event stream's socket
-//! is taken back from hyper once the response head is written.
+//! [`serve_connection`]: HTTP/1 through hyper, except that an event
+//! stream's socket is taken back from hyper once the response head is
+//! written, and the body is written to it directly, so that an idle event
+//! stream does not hold hyper's per-connection buffers.
 //!
-//! An idle SSE connection served by hyper keeps hyper's per-connection
-//! buffers for its whole life: an 8 KiB read buffer and an 8 KiB write
-//! buffer that never shrink, one touched page of each resident. A server
-//! holding ten thousand idle browsers spends most of its memory there.
-//! Here hyper parses the request, the service answers it as usual, and
-//! when the answer is an event stream (`Content-Type: text/event-stream`
-//! on a `GET`), hyper writes the head and hands the socket back; the body
-//! is then written to the socket directly, and hyper's connection state is
-//! freed. Other responses are served by hyper as they would be, with
-//! keep-alive. Measured in `docs/BENCHMARKS.md` (load, RSS per idle
-//! connection).
-//!
-//! The event stream goes out close-delimited: the response is HTTP/1.0
-//! with no length, so it ends when the connection closes, which is what an
-//! event stream does anyway (`EventSource` reconnects). No chunk framing is
-//! written around the events.
+//! An event stream is the answer to a `GET` with a success status and
+//! `Content-Type: text/event-stream`. It goes out as HTTP/1.0 with no
+//! length and no chunk framing, and ends when the connection closes (then
+//! `EventSource` reconnects). Other responses are hyper's, with keep-alive.
 
 use std::collections::VecDeque;
 use std::error::Error as StdError;
@@ -38,36 +28,12 @@ use tower_service::Service;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// Serves one connection with `builder`, as
-/// `builder.serve_connection(io, service)` would, except that an event
-/// stream's body is written to the socket directly once hyper has written
-/// its head (see the [module docs](self)).
-///
-/// Resolves when the connection is done: hyper's error if hyper failed, or
-/// `Ok` once an event stream ended (its body ended, or the client went
-/// away, which drops the body and so unsubscribes it at once).
-///
-/// ```no_run
-/// use std::convert::Infallible;
-/// use hyper::server::conn::http1;
-/// use hyper_util::rt::TokioTimer;
-/// use ssekit_core::Event;
-///
-/// # async fn run() -> std::io::Result<()> {
-/// let service = tower::service_fn(|_request: http::Request<hyper::body::Incoming>| async {
-///     let events = futures_util::stream::iter([Event::data("hello")]);
-///     Ok::<_, Infallible>(ssekit_tower::response(events))
-/// });
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-/// let mut builder = http1::Builder::new();
-/// builder.timer(TokioTimer::new());
-/// loop {
-///     let (socket, _) = listener.accept().await?;
-///     let connection = ssekit_tower::http1::serve_connection(&builder, socket, service.clone());
-///     tokio::spawn(connection);
-/// }
-/// # }
-/// ```
+/// Serves one connection with `builder` as `builder.serve_connection(io,
+/// service)` would, with event streams taken back from hyper (see the
+/// [module docs](self)). Resolves with hyper's error if hyper failed, and
+/// otherwise once the connection is done: a client that goes away drops
+/// its event stream's body at once. A server loop is shown at
+/// [`serve_connection_with_shutdown`].
 pub fn serve_connection<I, S, B>(
     builder: &http1::Builder,
     io: I,
@@ -86,34 +52,27 @@ where
 }
 
 /// [`serve_connection`], shut down gracefully when `shutdown` completes:
-/// while hyper still serves the connection, it finishes the response in
-/// flight and then closes instead of waiting for another request (hyper's
-/// `graceful_shutdown`), as `hyper_util`'s `GracefulShutdown` would have
-/// it. An event stream already handed off is not cut: it ends when its
-/// body does, so give its body the same signal
-/// ([`Shutdown`](crate::Shutdown)) to end it with a final event.
+/// while hyper serves the connection, the response in flight finishes and
+/// the connection closes. An event stream already taken back ends only when
+/// its body does, so give the body the same signal as a [`Shutdown`](crate::Shutdown).
 ///
 /// ```no_run
 /// use std::convert::Infallible;
 /// use hyper::server::conn::http1;
-/// use hyper_util::rt::TokioTimer;
 /// use ssekit_core::Event;
 /// use ssekit_tower::{Shutdown, SseLayer};
 /// use tokio_util::sync::CancellationToken;
 /// use tokio_util::task::TaskTracker;
 /// use tower::ServiceBuilder;
 ///
-/// # async fn run() -> std::io::Result<()> {
+/// # async fn run(listener: tokio::net::TcpListener) -> std::io::Result<()> {
 /// let shutdown = CancellationToken::new();
 /// let service = ServiceBuilder::new()
 ///     .layer(SseLayer::new().shutdown(Shutdown::new(shutdown.clone())))
-///     .service_fn(|_request: http::Request<hyper::body::Incoming>| async {
-///         let events = futures_util::stream::pending::<Event>();
-///         Ok::<_, Infallible>(http::Response::new(events))
+///     .service_fn(|_: http::Request<hyper::body::Incoming>| async {
+///         Ok::<_, Infallible>(http::Response::new(futures_util::stream::pending::<Event>()))
 ///     });
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-/// let mut builder = http1::Builder::new();
-/// builder.timer(TokioTimer::new());
+/// let builder = http1::Builder::new();
 /// let connections = TaskTracker::new();
 /// loop {
 ///     tokio::select! {
@@ -197,8 +156,7 @@ where
     }
 }
 
-/// The service hyper sees: the application's, with an event stream's body
-/// set aside for [`serve_connection`] to write.
+/// The application's service, with an event stream's body set aside.
 struct HandOff<S, B> {
     inner: S,
     handed_off: Arc<Mutex<Option<B>>>,
@@ -252,8 +210,7 @@ fn is_event_stream<B>(response: &Response<B>) -> bool {
 }
 
 pin_project! {
-    /// A response body as hyper writes it: the application's, or none for
-    /// an event stream written after the hand-off.
+    /// The application's body, or none for an event stream taken back.
     #[project = ServedProj]
     enum Served<B> {
         Hyper { #[pin] body: B },
@@ -294,13 +251,11 @@ where
     }
 }
 
-/// Frames gathered into one vectored write, as hyper gathers them: at
-/// most this many.
+/// At most this many frames go out in one vectored write, as with hyper.
 const GATHER: usize = 16;
 
-/// Writes the body's data frames to `io` until the body ends, a write
-/// fails, or the client closes its side; then closes the connection. The
-/// frames ready together (up to [`GATHER`]) go out in one vectored write.
+/// Writes the body to `io` until it ends, a write fails or the client
+/// closes, then closes the connection.
 async fn write_events<I, B>(io: &mut I, body: B)
 where
     I: AsyncRead + AsyncWrite + Unpin,
@@ -346,8 +301,7 @@ where
     let _ = io.shutdown().await;
 }
 
-/// Data frames as one [`Buf`], written with one vectored write where the
-/// socket supports it.
+/// Data frames as one [`Buf`], for one vectored write.
 struct Gathered<D>(VecDeque<D>);
 
 impl<D: Buf> Gathered<D> {
@@ -397,9 +351,8 @@ impl<D: Buf> Buf for Gathered<D> {
     }
 }
 
-/// Whether the client closed its side (or the socket failed). Bytes it
-/// sends after its request are read and dropped: an event stream takes no
-/// further requests. Registers for the next read when there is none.
+/// Whether the client closed its side or the socket failed; what it sends
+/// is dropped. Registers for the next read.
 fn client_closed<I: AsyncRead + Unpin>(io: &mut I, cx: &mut Context<'_>) -> bool {
     let mut scratch = [0u8; 64];
     loop {

@@ -4,27 +4,11 @@ use std::convert::Infallible;
 
 use ssekit_core::Event;
 
-/// The error type every stream error is turned into before it is logged.
-///
-/// Converting happens once, on the error path only, so a stream that never
-/// fails never allocates for it.
+/// The type every stream error is turned into, on the error path only.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// An item of a stream that [`SseBody`](crate::SseBody) can serve: either an
-/// [`Event`] or a `Result<Event, E>`.
-///
-/// This trait is sealed: the two implementations are the whole list, so that
-/// one body type covers infallible streams and fallible ones alike.
-///
-/// ```
-/// use std::io;
-/// use ssekit_core::Event;
-/// use ssekit_tower::SseItem;
-///
-/// fn servable<T: SseItem>() {}
-/// servable::<Event>();
-/// servable::<Result<Event, io::Error>>();
-/// ```
+/// An item of a stream that [`SseBody`](crate::SseBody) can serve: an
+/// [`Event`] or a `Result<Event, E>`; sealed.
 pub trait SseItem: sealed::Sealed {
     /// The error a failed item carries; [`Infallible`] for plain events.
     type Error: Into<BoxError>;

@@ -1,50 +1,16 @@
 //! Evicting connections whose client stopped reading.
 //!
-//! A client that stops reading (a frozen tab, a dead peer behind a NAT that
-//! keeps the TCP connection open, an attacker holding a zero window) makes
-//! the socket's send buffer fill up. From then on the server cannot write,
-//! so it stops polling the response body: an [`SseBody`](crate::SseBody)
-//! never runs again and cannot notice anything itself. The connection, its
-//! buffers and its broker subscription would stay for as long as the peer
-//! likes.
+//! When a client stops reading, the socket's send buffer fills and the
+//! server stops polling the body, so nothing in the body can notice.
+//! [`WriteDeadline`] wraps the connection's IO instead (wrap each accepted
+//! socket; the adapters do the same for their listeners): a write, flush or
+//! shutdown that makes no progress for the whole deadline fails with
+//! [`io::ErrorKind::TimedOut`], the server closes the connection, and the
+//! body and its stream are dropped. A client that reads, however slowly,
+//! keeps its connection. The timer is allocated at the first refused write.
 //!
-//! [`WriteDeadline`] wraps the connection's IO instead: when a write (or
-//! flush, or shutdown) has been unable to make progress for the whole
-//! deadline, it fails with [`io::ErrorKind::TimedOut`], the server closes
-//! the connection, and the body, its stream and any subscription are
-//! dropped. A client that reads, however slowly, keeps its connection; one
-//! that falls too far behind a broker topic is handled by the broker's lag
-//! policy instead.
-//!
-//! The timer costs nothing until a write is first refused: it is allocated
-//! then, and reused afterwards. Idle connections and connections whose
-//! writes always go through never touch it.
-//!
-//! This is HTTP/1.1's remedy: one response per connection at a time, so a
-//! stalled response is a stalled connection. Over HTTP/2 a stream that its
-//! client stops reading is held by flow control without blocking the
-//! connection's other streams, so the socket keeps writing and no deadline
-//! fires; an HTTP/2 stream's subscription is bounded by the broker's ring.
-//!
-//! # Example
-//!
-//! With hyper, wrap each accepted socket (the adapters have the same for
-//! their frameworks' listeners):
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use hyper_util::rt::TokioIo;
-//! use ssekit_tower::WriteDeadline;
-//!
-//! # async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-//! loop {
-//!     let (socket, _) = listener.accept().await?;
-//!     let io = TokioIo::new(WriteDeadline::new(socket, Duration::from_secs(30)));
-//!     // hyper::server::conn::http1::Builder::new().serve_connection(io, service) …
-//! #   drop(io);
-//! }
-//! # }
-//! ```
+//! Over HTTP/2, flow control holds a stalled stream without blocking its
+//! connection, so no deadline fires; the broker's lag limit bounds it.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -58,8 +24,7 @@ use tokio::time::{Instant, Sleep};
 
 pin_project! {
     /// IO whose writes fail with [`io::ErrorKind::TimedOut`] once they have
-    /// made no progress for a whole deadline; reads pass through. See the
-    /// [module docs](self).
+    /// made no progress for a whole deadline; reads pass through.
     ///
     /// ```
     /// use std::time::Duration;
@@ -90,14 +55,6 @@ pin_project! {
 
 impl<IO> WriteDeadline<IO> {
     /// Wraps `io`: a write that cannot make progress for `deadline` fails.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use ssekit_tower::WriteDeadline;
-    /// let (io, _peer) = tokio::io::duplex(64);
-    /// let io = WriteDeadline::new(io, Duration::from_secs(30));
-    /// assert_eq!(io.deadline(), Duration::from_secs(30));
-    /// ```
     pub fn new(io: IO, deadline: Duration) -> Self {
         WriteDeadline {
             io,
@@ -108,51 +65,21 @@ impl<IO> WriteDeadline<IO> {
     }
 
     /// The deadline.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use ssekit_tower::WriteDeadline;
-    /// let (io, _peer) = tokio::io::duplex(64);
-    /// assert_eq!(WriteDeadline::new(io, Duration::from_secs(5)).deadline(), Duration::from_secs(5));
-    /// ```
     pub fn deadline(&self) -> Duration {
         self.deadline
     }
 
     /// The wrapped IO.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use ssekit_tower::WriteDeadline;
-    /// let (io, _peer) = tokio::io::duplex(64);
-    /// let io = WriteDeadline::new(io, Duration::from_secs(5));
-    /// let _inner: &tokio::io::DuplexStream = io.get_ref();
-    /// ```
     pub fn get_ref(&self) -> &IO {
         &self.io
     }
 
     /// The wrapped IO, mutably.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use ssekit_tower::WriteDeadline;
-    /// let (io, _peer) = tokio::io::duplex(64);
-    /// let mut io = WriteDeadline::new(io, Duration::from_secs(5));
-    /// let _inner: &mut tokio::io::DuplexStream = io.get_mut();
-    /// ```
     pub fn get_mut(&mut self) -> &mut IO {
         &mut self.io
     }
 
     /// Takes the wrapped IO back.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use ssekit_tower::WriteDeadline;
-    /// let (io, _peer) = tokio::io::duplex(64);
-    /// let _inner: tokio::io::DuplexStream = WriteDeadline::new(io, Duration::from_secs(5)).into_inner();
-    /// ```
     pub fn into_inner(self) -> IO {
         self.io
     }
