@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::Kind;
 use crate::hist::Histogram;
+use crate::server::Kind;
 
 /// Source addresses 127.0.0.2 ..= 127.0.0.(1 + SOURCES): ephemeral ports
 /// are per source address, so 10 000+ connections (and their TIME_WAITs)

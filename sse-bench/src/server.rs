@@ -38,12 +38,29 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::Kind;
 use crate::client::now_micros;
-use crate::payload;
 
 /// The topic every "ours" client follows.
 const TOPIC: &str = "bench";
+
+/// Which server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Kind {
+    /// A broker topic served through `ssekit-axum`.
+    Ours,
+    /// axum's `Sse` over `BroadcastStream` of a `broadcast::channel(1024)`.
+    Reference,
+}
+
+impl Kind {
+    /// The command-line spelling, also the name in the output.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Kind::Ours => "ours",
+            Kind::Reference => "reference",
+        }
+    }
+}
 
 /// How a server is served. Every choice shares one accept loop
 /// ([`BenchListener`]: `TCP_NODELAY` on each accepted socket, the same
@@ -281,6 +298,16 @@ async fn publish(feed: &Feed, rate: f64, size: usize, millis: u64, first: u64) -
         }
     }
     total
+}
+
+/// The data of a bench event: `{seq} {publish time, µs since the epoch} `
+/// padded with `x` to `size` bytes.
+fn payload(seq: u64, size: usize) -> String {
+    let mut data = format!("{seq} {} ", now_micros());
+    if data.len() < size {
+        data.extend(std::iter::repeat_n('x', size - data.len()));
+    }
+    data
 }
 
 /// Ours: a broker topic through `ssekit-axum`, as the chat example serves a room.

@@ -1,0 +1,57 @@
+//! The soak run (`--soak`): many connections to "ours" through one long,
+//! slow phase.
+
+use std::time::Duration;
+
+use crate::BoxError;
+use crate::cli::Cli;
+use crate::client::Clients;
+use crate::phase;
+use crate::process::ServerProcess;
+use crate::procfs;
+use crate::server::Kind;
+
+/// Runs `connections` clients of "ours" through one phase of `length` at
+/// 10 events/s × 100 B, and prints what arrived and the server's RSS before
+/// and after.
+pub async fn run(cli: &Cli, connections: usize, length: Duration) -> Result<(), BoxError> {
+    const RATE: f64 = 10.0;
+    const SIZE: usize = 100;
+    let mut server =
+        ServerProcess::start(&cli.setup(Kind::Ours, None), cli.env(Kind::Ours)).await?;
+    let mut clients = Clients::new(server.addr, Kind::Ours);
+    let live = clients.grow_to(connections, Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_start = server.rss_bytes()?;
+    let result = phase::run(&mut server, &clients, live, RATE, SIZE, length).await?;
+    let rss_end = server.rss_bytes()?;
+    let published = (RATE * length.as_secs_f64()).round();
+    let arrived = result.arrived * published * live as f64;
+    println!(
+        "soak: {live} of {connections} connections, {RATE}/s × {SIZE} B for {} s ({published} events published)",
+        length.as_secs()
+    );
+    println!(
+        "  arrived {:.3} % of published × connections ({:.0} events); delivered {:.0}/s, {:.1} % of ideal",
+        result.arrived * 100.0,
+        arrived,
+        result.delivered_per_s,
+        result.share * 100.0
+    );
+    println!(
+        "  latency p50 {} µs, p99 {} µs, max {} µs",
+        result.p50_us, result.p99_us, result.max_us
+    );
+    println!(
+        "  server RSS {:.1} MB at the start, {:.1} MB at the end; server CPU {:.1} s",
+        rss_start as f64 / 1e6,
+        rss_end as f64 / 1e6,
+        // The phase measured it, per million events received.
+        result.server_cpu_per_m * arrived / 1e6
+    );
+    println!("  {:?}", result.tally);
+    println!("load average {}", procfs::loadavg());
+    clients.close();
+    server.quit().await;
+    Ok(())
+}
