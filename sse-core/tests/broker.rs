@@ -10,8 +10,8 @@ use futures_util::StreamExt;
 use proptest::prelude::*;
 use ssekit_core::Event;
 use ssekit_core::broker::{
-    Broker, EventId, LagPolicy, MemoryBackend, ResetReason, Resume, Subscription, TopicConfig,
-    stamp,
+    Backend, Broker, EventId, LagPolicy, MemoryBackend, ResetReason, Resume, Subscription,
+    TopicConfig, stamp,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -108,9 +108,10 @@ async fn resume_replays_what_followed_the_id_then_continues_live() {
 
 #[tokio::test]
 async fn an_id_from_another_epoch_resets_with_a_notice_carrying_the_position() {
-    let broker = Broker::builder().build_with(MemoryBackend::new().epoch_for_tests(0xabc));
+    let broker = Broker::new();
     let last = broker.publish("t", Event::data("a")).await.unwrap();
-    let mut s = broker.subscribe(&["t"], Some("def-1")).await.unwrap();
+    let foreign = EventId::new(broker.epoch() ^ 1, 1).to_string();
+    let mut s = broker.subscribe(&["t"], Some(&foreign)).await.unwrap();
     assert_eq!(
         s.resume(),
         Resume::Reset {
@@ -121,7 +122,11 @@ async fn an_id_from_another_epoch_resets_with_a_notice_carrying_the_position() {
     let notice = next(&mut s).await.unwrap();
     assert_eq!(
         notice.as_bytes(),
-        b"event: reset\nid: abc-1\ndata: other-epoch\n\n"
+        format!(
+            "event: reset\nid: {:x}-1\ndata: other-epoch\n\n",
+            broker.epoch()
+        )
+        .as_bytes()
     );
     // No replay after a reset.
     assert_eq!(ready(&mut s), None);
@@ -129,7 +134,7 @@ async fn an_id_from_another_epoch_resets_with_a_notice_carrying_the_position() {
 
 #[tokio::test]
 async fn a_malformed_or_future_id_resets() {
-    let broker = Broker::builder().build_with(MemoryBackend::new().epoch_for_tests(1));
+    let broker = Broker::new();
     broker.publish("t", Event::data("a")).await.unwrap();
     let s = broker.subscribe(&["t"], Some("hello")).await.unwrap();
     assert!(matches!(
@@ -139,7 +144,8 @@ async fn a_malformed_or_future_id_resets() {
             ..
         }
     ));
-    let s = broker.subscribe(&["t"], Some("1-99")).await.unwrap();
+    let future = EventId::new(broker.epoch(), 99).to_string();
+    let s = broker.subscribe(&["t"], Some(&future)).await.unwrap();
     assert!(matches!(
         s.resume(),
         Resume::Reset {
@@ -205,18 +211,17 @@ async fn history_is_bounded_by_count() {
 
 #[tokio::test]
 async fn history_is_bounded_by_bytes() {
-    // "data: x\nid: 1-N\n\n" is 17 bytes for one-digit N.
-    let broker = Broker::builder().build_with(
-        MemoryBackend::new()
-            .epoch_for_tests(1)
-            .defaults(TopicConfig::new().max_bytes(40)),
-    );
+    // Room for two frames `data: x\nid: {epoch}-N\n\n` with one-digit N.
+    let backend = MemoryBackend::new();
+    let frame = stamp(&Event::data("x"), EventId::new(backend.epoch(), 1)).len();
+    let broker = Broker::builder()
+        .build_with(backend.defaults(TopicConfig::new().max_bytes(2 * frame + frame / 2)));
     for _ in 0..5 {
         broker.publish("t", Event::data("x")).await.unwrap();
     }
     let stats = broker.stats();
     assert_eq!(stats.topics[0].retained_events, 2);
-    assert_eq!(stats.topics[0].retained_bytes, 34);
+    assert_eq!(stats.topics[0].retained_bytes, 2 * frame);
 }
 
 #[tokio::test]

@@ -34,8 +34,7 @@ use crate::wire::{self, Keys, Stored};
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
 /// let backend = RedisBackend::connect("redis://127.0.0.1:6379").await?;
-/// let broker = Broker::builder().build_with(backend);
-/// # drop(broker);
+/// let _broker = Broker::builder().build_with(backend);
 /// # Ok(())
 /// # }
 /// ```
@@ -66,13 +65,12 @@ pub struct RedisBackend {
 ///
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
-/// let backend = RedisBackend::builder("redis://127.0.0.1:6379")
+/// let _backend = RedisBackend::builder("redis://127.0.0.1:6379")
 ///     .key_prefix("chat:")
 ///     .defaults(TopicConfig::new().max_events(500))
 ///     .command_timeout(Duration::from_secs(1))
 ///     .connect()
 ///     .await?;
-/// # drop(backend);
 /// # Ok(())
 /// # }
 /// ```
@@ -91,11 +89,6 @@ impl RedisBackendBuilder {
     /// (`{prefix}epoch`), the sequence (`{prefix}seq`) and one stream per
     /// topic (`{prefix}topic:{name}`). Processes that share a prefix share
     /// topics and ids.
-    ///
-    /// ```
-    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/").key_prefix("app1:");
-    /// # drop(builder);
-    /// ```
     pub fn key_prefix(mut self, prefix: &str) -> Self {
         self.prefix = prefix.to_owned();
         self
@@ -105,13 +98,6 @@ impl RedisBackendBuilder {
     /// applies the event count (`XADD … MAXLEN ~ n`, at least 1); the byte
     /// and age bounds are not applied. The lag limit and policy apply to
     /// this process's subscribers as in memory.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::TopicConfig;
-    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/")
-    ///     .defaults(TopicConfig::new().max_events(100));
-    /// # drop(builder);
-    /// ```
     pub fn defaults(mut self, config: TopicConfig) -> Self {
         self.defaults = config;
         self
@@ -119,13 +105,6 @@ impl RedisBackendBuilder {
 
     /// Bounds for the topic `name` (see [`defaults`](Self::defaults)).
     /// Give every process the same bounds: the last publisher trims.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::TopicConfig;
-    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/")
-    ///     .topic("ticker", TopicConfig::new().max_events(10));
-    /// # drop(builder);
-    /// ```
     pub fn topic(mut self, name: &str, config: TopicConfig) -> Self {
         self.overrides.insert(name.into(), config);
         self
@@ -134,11 +113,6 @@ impl RedisBackendBuilder {
     /// Trims streams to exactly the event bound (`MAXLEN n`) instead of
     /// approximately (`MAXLEN ~ n`, the default: Redis then keeps up to one
     /// internal node more, and trims more cheaply).
-    ///
-    /// ```
-    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/").exact_trim(true);
-    /// # drop(builder);
-    /// ```
     pub fn exact_trim(mut self, exact: bool) -> Self {
         self.exact_trim = exact;
         self
@@ -146,13 +120,6 @@ impl RedisBackendBuilder {
 
     /// How long a publish or a subscribe waits for Redis before failing
     /// (default 2 s); also each connection attempt's limit.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/")
-    ///     .command_timeout(Duration::from_millis(500));
-    /// # drop(builder);
-    /// ```
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.options.command_timeout = timeout;
         self
@@ -160,13 +127,6 @@ impl RedisBackendBuilder {
 
     /// The delay before a topic reader reconnects: `min` after the first
     /// failure, doubling up to `max` (defaults 50 ms and 2 s).
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/")
-    ///     .reconnect_backoff(Duration::from_millis(10), Duration::from_secs(1));
-    /// # drop(builder);
-    /// ```
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.options.backoff_min = min;
         self.options.backoff_max = max.max(min);
@@ -176,15 +136,6 @@ impl RedisBackendBuilder {
     /// Connects, and reads the shared epoch (setting it if this is the first
     /// process). Must run inside a tokio runtime, which the topic readers
     /// are spawned on.
-    ///
-    /// ```no_run
-    /// # #[tokio::main]
-    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
-    /// let backend = ssekit_redis::RedisBackend::builder("redis://127.0.0.1/").connect().await?;
-    /// # drop(backend);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub async fn connect(self) -> Result<RedisBackend, BrokerError> {
         let runtime = Handle::try_current().map_err(|e| BrokerError::Backend(Box::new(e)))?;
         let client = Client::open(self.url.as_str()).map_err(wire::backend)?;
@@ -252,11 +203,6 @@ fn timed_out(after: Duration) -> BrokerError {
 impl RedisBackend {
     /// A builder for a backend on the Redis at `url`
     /// (`redis://[user:password@]host[:port][/db]`).
-    ///
-    /// ```
-    /// let builder = ssekit_redis::RedisBackend::builder("redis://127.0.0.1:6379/0");
-    /// # drop(builder);
-    /// ```
     pub fn builder(url: &str) -> RedisBackendBuilder {
         RedisBackendBuilder {
             url: url.to_owned(),
@@ -275,15 +221,6 @@ impl RedisBackend {
     }
 
     /// Connects to the Redis at `url` with the default settings.
-    ///
-    /// ```no_run
-    /// # #[tokio::main]
-    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
-    /// let backend = ssekit_redis::RedisBackend::connect("redis://127.0.0.1:6379").await?;
-    /// # drop(backend);
-    /// # Ok(())
-    /// # }
-    /// ```
     pub async fn connect(url: &str) -> Result<RedisBackend, BrokerError> {
         Self::builder(url).connect().await
     }
@@ -408,7 +345,7 @@ impl RedisBackend {
         let (known_epoch, known_seq) = self.known();
         invocation.arg(known_epoch).arg(known_seq);
         for topic in topics {
-            invocation.arg(self.config_for(topic).get_max_events().max(1));
+            invocation.arg(self.config_for(topic).limits().max_events.max(1));
         }
         let mut conn = self.conn.clone();
         let (epoch, seq): (Vec<u8>, u64) = self.timed(invocation.invoke_async(&mut conn)).await?;
@@ -478,11 +415,7 @@ impl RedisBackend {
                 let Some(sender) = &topic.sender else {
                     unreachable!("the topic was checked open under the lock");
                 };
-                live.push(Live {
-                    topic: Arc::clone(key),
-                    receiver: sender.subscribe(),
-                    policy: topic.policy,
-                });
+                live.push(Live::new(Arc::clone(key), sender.subscribe(), topic.policy));
             }
             highest_cursor = position.max(topics.sent_up_to(epoch));
             if added {
@@ -511,18 +444,13 @@ impl RedisBackend {
                 }
             }
             if names.len() > 1 || highest_cursor > position {
-                replay.sort_by_key(|entry| entry.seq);
-                replay.dedup_by_key(|entry| entry.seq);
+                replay.sort_by_key(Entry::seq);
+                replay.dedup_by_key(|entry| entry.seq());
             }
         }
         // Live entries up to where the reader stood were read above (or
         // predate a fresh subscription): the subscription skips them.
-        Ok(Opened {
-            live,
-            replay,
-            reset,
-            position: highest_cursor,
-        })
+        Ok(Opened::new(live, replay, reset, highest_cursor))
     }
 
     /// A new local topic, read from after `cursor`.
@@ -533,7 +461,7 @@ impl RedisBackend {
             sender: Some(sender),
             cursor,
             epoch,
-            policy: config.get_lag_policy(),
+            policy: config.limits().lag_policy,
             stream_key: self.keys.stream(name),
         }
     }
@@ -596,16 +524,11 @@ impl Backend for RedisBackend {
         let mut topics: Vec<TopicStats> = local
             .map
             .iter()
-            .map(|(name, topic)| TopicStats {
-                name: Arc::clone(name),
-                subscribers: topic.subscribers(),
-                // History lives in Redis (`XLEN`), not in this process.
-                retained_events: 0,
-                retained_bytes: 0,
-            })
+            // History lives in Redis (`XLEN`), not in this process.
+            .map(|(name, topic)| TopicStats::new(Arc::clone(name), topic.subscribers()))
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
-        BackendStats { topics, evicted: 0 }
+        BackendStats::new(topics, 0)
     }
 }
 

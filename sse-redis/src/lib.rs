@@ -29,69 +29,32 @@
 //! # Ids
 //!
 //! Ids keep the broker's format, `{epoch:x}-{seq}`, and mean the same in
-//! every process:
-//!
-//! - The epoch is stored in Redis (`{prefix}epoch`), set by the first
-//!   process to need it (`SET` when missing, inside the scripts below). A
-//!   Redis that lost its data (restarted without persistence, flushed) gets
-//!   a new one, so ids issued before are recognised as foreign
-//!   ([`ResetReason::OtherEpoch`](ssekit_core::broker::ResetReason)), never
-//!   misread as positions in the new sequence.
-//! - One sequence for all topics (`INCR {prefix}seq`). A publish is one
-//!   Lua script: it takes the next number and `XADD`s the stamped frame to
-//!   each topic's stream (`{prefix}topic:{name}`) with the explicit stream
-//!   id `{seq}-0` and `MAXLEN ~ n` (the topic's event bound), atomically.
-//!   An event published to several topics keeps one id everywhere.
-//!
-//! Stream ids are therefore the sequence numbers themselves: a
-//! `Last-Event-ID` issued by one process is an `XRANGE` start on any other.
-//! Each entry also records the topic's previous sequence number, which
-//! tells exactly whether events after a position were trimmed
-//! ([`ResetReason::Evicted`](ssekit_core::broker::ResetReason)) or never
-//! existed in that topic.
+//! every process: the epoch and the sequence live in Redis
+//! (`{prefix}epoch`, `{prefix}seq`), and a publish adds the stamped event
+//! to each topic's stream (`{prefix}topic:{name}`) with its sequence number
+//! as the stream id, atomically. A Redis that lost its data, or was
+//! restored from an older snapshot, is moved to a new epoch, so ids issued
+//! before reset
+//! ([`ResetReason::OtherEpoch`](ssekit_core::broker::ResetReason)) instead
+//! of naming other events.
 //!
 //! # Live delivery
 //!
-//! Each process has one reader task, on its own connection, looping on one
-//! `XREAD BLOCK` over the streams of every topic with subscribers in this
-//! process. One `XREAD` is one snapshot of all those streams, so the reader
-//! sends the entries merged by id into each topic's local live feed
-//! (`ssekit_core::broker::ring`): a subscription to several topics
-//! receives them in id order, as with the in-memory backend, and the
-//! `Last-Event-ID` a browser holds never passes an event it has not
-//! received. Every local subscriber reads from those channels: the frame
-//! is encoded once (by the publisher), delivery per subscriber is a
-//! reference-count bump, and a subscriber past the lag limit is handled by
-//! the topic's [`LagPolicy`](ssekit_core::broker::LagPolicy). A topic leaves
-//! the read when its last local subscriber does; a new one joins at once
-//! (the blocked read is ended with `CLIENT UNBLOCK` and started again).
-//!
-//! A subscribe reads, in one script, the epoch, the latest sequence number
-//! and the entries after the client's id, then takes its receivers. If the
-//! reader is already past that snapshot, the entries in between are read
-//! with one more `XRANGE`, so replay then live has no gap and no
-//! duplicate.
+//! Each process reads the streams of its subscribed topics with one
+//! `XREAD BLOCK` task and fans every entry out through the topic's live
+//! feed, as the memory backend does: one encoded frame per event, and the
+//! topic's [`LagPolicy`](ssekit_core::broker::LagPolicy) for a subscriber
+//! that falls behind. A subscription replays from Redis, then continues
+//! live with no gap and no duplicate.
 //!
 //! # Failures
 //!
 //! A publish or subscribe that Redis does not answer within the command
-//! timeout returns [`BrokerError::Backend`](ssekit_core::broker::BrokerError):
-//! nothing is dropped silently. The reader reconnects with exponential
-//! backoff and continues from each topic's last entry, so subscribers get what they missed
-//! while it is still in the stream. When it is not (trimmed meanwhile, or
-//! Redis came back without its data), the topic's subscriptions end; the
-//! client reconnects with its `Last-Event-ID` and gets the broker's
-//! `event: reset` notice, or the replay if the history still has it.
-//!
-//! A Redis restored from an older snapshot holds the same epoch with a
-//! lower sequence: it would give out again ids that browsers already hold,
-//! for other events, and a browser resuming from one would skip what it
-//! never saw. Each process remembers the highest sequence number it has
-//! seen; its next publish or subscribe, or its reader's next read, finds
-//! Redis below it and moves Redis to a fresh epoch first, so those ids
-//! reset instead. (A process that starts after the restore and publishes
-//! before any other notices cannot tell; the others move the epoch at their
-//! next read, within the reader's block time, 2 s by default.)
+//! timeout returns [`BrokerError::Backend`](ssekit_core::broker::BrokerError).
+//! The reader reconnects with exponential backoff and continues where each
+//! topic stood; when what it missed is gone from Redis (trimmed, or a new
+//! epoch), the topic's subscriptions end, and their clients reconnect and
+//! get the replay or an `event: reset`.
 //!
 //! # Bounds
 //!

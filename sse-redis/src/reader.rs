@@ -1,14 +1,7 @@
 //! The one reader per process: an `XREAD BLOCK` loop over the streams of
 //! every topic with local subscribers, which sends each entry into its
-//! topic's local live feed, in id order across topics.
-//!
-//! One reader for all topics, not one per topic: a subscription to several
-//! topics delivers in id order only if every id below one it received on
-//! a topic has already been sent on the others (see
-//! `ssekit_core::broker::Subscription`), and its `Last-Event-ID` relies on
-//! that. One `XREAD` over every stream is one snapshot of all of them, so
-//! the reader can send its entries merged by id; separate readers would
-//! race.
+//! topic's local live feed, in id order across topics (one snapshot of
+//! every stream per read; why one reader: `docs/ARCHITECTURE.md`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,7 +9,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Value};
-use ssekit_core::broker::{Entry, LagPolicy, ring};
+use ssekit_core::broker::{Entry, LagPolicy, LiveSender};
 use tokio::sync::Notify;
 
 use crate::wire::{NEW_EPOCH, Stored, TopicsCache, fresh_epoch, parse_entries, parse_epoch};
@@ -35,7 +28,7 @@ pub(crate) struct Options {
 #[derive(Debug)]
 pub(crate) struct LocalTopic {
     /// `None` once the feed is closed: shutdown, or a position lost.
-    pub(crate) sender: Option<ring::Sender>,
+    pub(crate) sender: Option<LiveSender>,
     /// The last sequence number read from the stream (or the position the
     /// topic was opened at).
     pub(crate) cursor: u64,
@@ -51,7 +44,7 @@ impl LocalTopic {
     }
 
     pub(crate) fn subscribers(&self) -> usize {
-        self.sender.as_ref().map_or(0, ring::Sender::receiver_count)
+        self.sender.as_ref().map_or(0, LiveSender::receiver_count)
     }
 }
 
@@ -207,7 +200,9 @@ impl Reader {
             Ok(Ok(_)) => {}
             // The next publish or subscribe of a process that saw the same
             // makes the move, in `PUBLISH` or `OPEN`.
-            Ok(Err(error)) => tracing::warn!(%error, "ssekit-redis: cannot move Redis to a new epoch"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "ssekit-redis: cannot move Redis to a new epoch")
+            }
             Err(_) => tracing::warn!("ssekit-redis: moving Redis to a new epoch timed out"),
         }
     }

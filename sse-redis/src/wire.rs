@@ -248,13 +248,15 @@ fn parse_entry(item: Value, topics: &mut TopicsCache) -> Result<Stored, BrokerEr
     Ok(Stored {
         seq,
         prev,
-        entry: Entry {
-            seq,
-            // The frame was built by `PUBLISH` from an encoded event and its
-            // id line.
-            event: Event::from_encoded_unchecked(Bytes::from(frame)),
-            topics,
-            visibility,
+        // The frame was built by `PUBLISH` from an encoded event and its id
+        // line.
+        entry: {
+            let event = Event::from_encoded_unchecked(Bytes::from(frame));
+            let entry = Entry::new(seq, event, visibility);
+            match topics {
+                Some(topics) => entry.with_topics(topics),
+                None => entry,
+            }
         },
     })
 }
@@ -306,10 +308,10 @@ mod tests {
             .expect("valid entries");
         assert_eq!(parsed[1].seq, 2);
         let (a, b) = (
-            parsed[0].entry.topics.clone().expect("two topics"),
-            parsed[1].entry.topics.clone().expect("two topics"),
+            parsed[0].entry.topics().expect("two topics"),
+            parsed[1].entry.topics().expect("two topics"),
         );
-        assert!(Arc::ptr_eq(&a, &b));
+        assert!(std::ptr::eq(a, b), "one shared list");
         assert_eq!(&*a[1], "b");
     }
 

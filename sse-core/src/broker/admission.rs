@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::BrokerError;
+use super::error::BrokerError;
 
 /// The limits set on a broker; without any, admitting costs nothing.
 #[derive(Debug, Default)]

@@ -1,4 +1,5 @@
-//! The [`Backend`] trait: where events are kept and how they travel.
+//! The [`Backend`] trait: where events are kept and how they travel, and
+//! the data a backend hands the broker.
 
 use std::fmt;
 use std::future::Future;
@@ -7,162 +8,121 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::config::LagPolicy;
+use super::entry::{Entry, ResetReason, Visibility};
 use super::error::BrokerError;
-use super::grant::Visibility;
 use super::id::EventId;
-use super::ring;
-use super::stats::TopicStats;
-use super::subscription::ResetReason;
+use super::ring::LiveReceiver;
+use super::stats::BackendStats;
 use crate::Event;
 
-/// One published event as it travels to subscribers: its sequence number,
-/// its frame (with the `id:` line already added, see
-/// [`stamp`](super::stamp)), and, for an event published to several topics
-/// at once, the list of those topics, so a subscriber of more than one of
-/// them delivers it once; and who may receive it.
-///
-/// Cloning an entry bumps reference counts; it copies no bytes.
+/// The live feed of one topic for one subscription, as
+/// [`Backend::open`] returns it.
 ///
 /// ```
-/// use ssekit_core::Event;
-/// use ssekit_core::broker::{Entry, Visibility};
+/// use ssekit_core::broker::{Live, TopicConfig};
 ///
-/// let entry = Entry { seq: 1, event: Event::data("x"), topics: None, visibility: Visibility::Public };
-/// assert_eq!(entry.clone().seq, 1);
-/// ```
-#[derive(Clone, Debug)]
-pub struct Entry {
-    /// The event's sequence number in its broker's id space.
-    pub seq: u64,
-    /// The encoded event, id included.
-    pub event: Event,
-    /// Every topic the event was published to, when there were several,
-    /// or when it is private (so a replay, which merges topics, can tell
-    /// which grant admits it).
-    pub topics: Option<Arc<[Arc<str>]>>,
-    /// Public, or only for subscribers granted one of its topics.
-    pub visibility: Visibility,
-}
-
-/// The live feed of one topic for one subscription.
-///
-/// ```
-/// use std::sync::Arc;
-/// use ssekit_core::broker::{LagPolicy, Live, TopicConfig};
-///
-/// let (sender, receiver) = TopicConfig::new().live_feed();
-/// let live = Live { topic: Arc::from("chat"), receiver, policy: LagPolicy::Disconnect };
-/// # drop((sender, live));
+/// let config = TopicConfig::new();
+/// let (sender, receiver) = config.live_feed();
+/// let live = Live::new("chat".into(), receiver, config.limits().lag_policy);
+/// assert_eq!((live.topic(), sender.receiver_count()), ("chat", 1));
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Live {
+    pub(crate) topic: Arc<str>,
+    pub(crate) receiver: LiveReceiver,
+    pub(crate) policy: LagPolicy,
+}
+
+impl Live {
+    /// The feed of `topic`: `receiver` gets every entry published to it
+    /// after the subscription opened, in order, and `policy` applies when
+    /// it lags. A receiver closed before [`Backend::shutdown`] (the backend
+    /// lost the topic's position) ends the subscription.
+    pub fn new(topic: Arc<str>, receiver: LiveReceiver, policy: LagPolicy) -> Self {
+        Live {
+            topic,
+            receiver,
+            policy,
+        }
+    }
+
     /// The topic's name.
-    pub topic: Arc<str>,
-    /// Receives every entry published to the topic after the subscription
-    /// was opened, in order. Closed by [`Backend::shutdown`]; a backend
-    /// that closes it before (it lost the topic's position) ends the
-    /// subscription, so the client reconnects and resumes or resets.
-    pub receiver: ring::Receiver,
-    /// What to do when the receiver lags.
-    pub policy: LagPolicy,
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
 }
 
 /// What [`Backend::open`] returns: the live feeds and the replay, taken
-/// together so that replay followed by live has no gap and no duplicate.
+/// together so that replay then live has no gap and no duplicate.
 ///
 /// ```
-/// use ssekit_core::broker::Opened;
+/// use ssekit_core::broker::{Opened, ResetReason};
 ///
-/// let opened = Opened { live: Vec::new(), replay: Vec::new(), reset: None, position: 0 };
-/// assert!(opened.replay.is_empty());
+/// let opened = Opened::new(Vec::new(), Vec::new(), Some(ResetReason::Evicted), 7);
+/// assert_eq!((opened.position(), opened.reset()), (7, Some(ResetReason::Evicted)));
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Opened {
-    /// One live feed per topic, in the order the topics were given.
-    pub live: Vec<Live>,
-    /// The retained events after the requested position, oldest first, an
-    /// event in several of the topics once. Every event later than the last
-    /// of these arrives through `live`, and none of these does.
-    pub replay: Vec<Entry>,
-    /// Set when a position was requested but cannot be resumed from.
-    pub reset: Option<ResetReason>,
-    /// The sequence number of the latest event published before the feeds
-    /// were opened: where a client that starts over stands. Live entries
-    /// at or before it are skipped (a networked backend's shared reader may
-    /// still be catching up to it).
-    pub position: u64,
+    pub(crate) live: Vec<Live>,
+    pub(crate) replay: Vec<Entry>,
+    pub(crate) reset: Option<ResetReason>,
+    pub(crate) position: u64,
 }
 
-/// Counters and per-topic figures a backend reports for
-/// [`Broker::stats`](super::Broker::stats).
-///
-/// ```
-/// use ssekit_core::broker::BackendStats;
-///
-/// let stats = BackendStats::default();
-/// assert_eq!(stats.evicted, 0);
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BackendStats {
-    /// Every topic the backend holds in this process, by name.
-    pub topics: Vec<TopicStats>,
-    /// History events evicted so far (count, bytes or age bound).
-    pub evicted: u64,
+impl Opened {
+    /// `live`: one feed per topic, in the order the topics were given.
+    /// `replay`: the retained events after the requested position, oldest
+    /// first, each once; every later event arrives through `live`.
+    /// `reset`: why the requested position cannot be resumed from, if so.
+    /// `position`: the sequence number of the latest event published
+    /// before the feeds opened; live entries up to it are skipped.
+    pub fn new(
+        live: Vec<Live>,
+        replay: Vec<Entry>,
+        reset: Option<ResetReason>,
+        position: u64,
+    ) -> Self {
+        Opened {
+            live,
+            replay,
+            reset,
+            position,
+        }
+    }
+
+    /// The sequence number of the latest event before the feeds opened.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Why the requested position cannot be resumed from, if so.
+    pub fn reset(&self) -> Option<ResetReason> {
+        self.reset
+    }
 }
 
-/// Where events are kept and how they travel: the broker's storage and
-/// transport, behind its API.
+/// Where events are kept and how they travel: ids, history and one live
+/// feed per topic in this process
+/// ([`TopicConfig::live_feed`](super::TopicConfig::live_feed)), behind the
+/// [`Broker`](super::Broker)'s API. [`MemoryBackend`](super::MemoryBackend)
+/// is the default.
 ///
-/// The [`Broker`](super::Broker) validates and parses what the application
-/// gives it (topics, `Last-Event-ID`), keeps statistics and hooks, and turns
-/// what a backend returns into a [`Subscription`](super::Subscription). The
-/// backend assigns ids, keeps history, and feeds one live feed per topic in
-/// this process ([`TopicConfig::live_feed`](super::TopicConfig::live_feed)),
-/// from which every local subscriber reads.
-///
-/// [`MemoryBackend`](super::MemoryBackend) is the default. A Redis Streams
-/// backend maps onto the same methods:
-///
-/// - [`epoch`](Self::epoch): a value stored once in Redis (`SET NX`), so
-///   every process shares the id space and a flushed Redis gets a new one.
-/// - [`publish`](Self::publish): a Lua script that `INCR`s a counter and
-///   `XADD`s the event to the stream of every topic with that counter as an
-///   explicit id, atomically, so ids are shared by all processes and an event
-///   in several topics keeps one id. The future resolves when Redis answers.
-/// - [`open`](Self::open): subscribe to the local feed of each topic
-///   first (fed by one `XREAD BLOCK` loop per process over the streams of
-///   every local topic, which sends each entry into its topic's feed,
-///   in id order across topics), then `XRANGE` after the position; the
-///   receiver then holds everything after the range's end, and the
-///   subscription skips live entries up to the last replayed sequence
-///   number. A position before the stream's first retained entry (trimmed
-///   with `MAXLEN`/`MINID`) is [`ResetReason::Evicted`].
-/// - [`release`](Self::release): the last local subscriber of a topic gone,
-///   the loop stops reading its stream.
-///
-/// Live entries must be sent in id order across topics, as the memory
-/// backend does: a subscription to several topics delivers an id only
-/// once the smaller ids of its other topics have arrived.
-///
-/// Futures are [`BackendFuture`]s: ready at once, without allocating, for
-/// an in-process backend; boxed for a networked one.
+/// Live entries must be sent in id order across topics: a subscription to
+/// several topics delivers an id once the smaller ids of its other topics
+/// have arrived. Futures are [`BackendFuture`]s, ready at once for an
+/// in-process backend, boxed for a networked one.
 pub trait Backend: Send + Sync + 'static {
-    /// The id space of this backend's sequence numbers.
-    ///
-    /// The broker asks for it on every subscribe rather than once, so a
-    /// networked backend may move to a new epoch when its store loses its
-    /// data (a Redis restarted without persistence): ids of the old epoch
-    /// are then [`ResetReason::OtherEpoch`], never misread as positions in
-    /// the new sequence. [`Opened::position`] is in the epoch current when
-    /// `open` resolves.
+    /// The id space of this backend's sequence numbers. Asked on every
+    /// subscribe, so it may change when the store loses its data; ids of
+    /// the old epoch then reset with [`ResetReason::OtherEpoch`].
     fn epoch(&self) -> u64;
 
-    /// Assigns `event` the next sequence number, stamps the id on it,
-    /// retains it in each of `topics` (sorted, without duplicates) and sends
-    /// it to their live feeds, as an [`Entry`] of that `visibility`. A
-    /// private entry carries its topics, even a single one; a backend that
-    /// cannot keep them leaves such an entry to subscribers granted every
-    /// topic they follow. Never waits for a subscriber.
+    /// Assigns `event` the next sequence number, stamps the id on it, keeps
+    /// it in each of `topics` (sorted, without duplicates) and sends it to
+    /// their live feeds as an [`Entry`] of that `visibility`, naming its
+    /// topics when private. Never waits for a subscriber.
     fn publish<'a>(
         &'a self,
         topics: &'a [&'a str],
@@ -171,8 +131,8 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BackendFuture<'a, Result<EventId, BrokerError>>;
 
     /// Opens live feeds for `topics` (without duplicates) and, when `after`
-    /// is a sequence number, reads the retained events after it, such that
-    /// replay then live has no gap and no duplicate (see [`Opened`]).
+    /// is a sequence number, reads the retained events after it (see
+    /// [`Opened`]).
     fn open<'a>(
         &'a self,
         topics: &'a [&'a str],
@@ -187,16 +147,15 @@ pub trait Backend: Send + Sync + 'static {
     /// and refuses further publishes and subscriptions.
     fn shutdown(&self);
 
-    /// Evicts history older than its age bound in every topic now, rather
-    /// than on the topic's next use.
+    /// Evicts history past its age bound in every topic now.
     fn evict_expired(&self);
 
     /// Current figures.
     fn stats(&self) -> BackendStats;
 }
 
-/// The future a [`Backend`] method returns: either a value ready at once
-/// (no allocation) or a boxed future.
+/// The future a [`Backend`] method returns: a value ready at once (no
+/// allocation) or a boxed future.
 ///
 /// ```
 /// use ssekit_core::broker::BackendFuture;
@@ -216,23 +175,11 @@ enum Inner<'a, T> {
 
 impl<'a, T> BackendFuture<'a, T> {
     /// A future that resolves to `value` at once.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::BackendFuture;
-    /// let future = BackendFuture::ready("now");
-    /// # drop(future);
-    /// ```
     pub fn ready(value: T) -> Self {
         BackendFuture(Inner::Ready(Some(value)))
     }
 
     /// A future that runs `future`.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::BackendFuture;
-    /// let future = BackendFuture::boxed(async { "later" });
-    /// # drop(future);
-    /// ```
     pub fn boxed(future: impl Future<Output = T> + Send + 'a) -> Self {
         BackendFuture(Inner::Boxed(Box::pin(future)))
     }

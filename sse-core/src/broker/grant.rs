@@ -1,33 +1,9 @@
-//! Private events: [`Visibility`] when publishing, [`Grant`] when
-//! subscribing.
-//!
-//! A topic's public events reach every subscriber of the topic; its private
-//! events reach only the subscribers whose grant names the topic. The
-//! filter runs where the subscriber reads, on replayed history and on live
-//! events alike, so a browser that resumes with a `Last-Event-ID` gets no
-//! more than one that stayed connected. Who gets which grant is the
-//! application's decision (in `ssekit-tower`, an `Authorize` hook run when a
-//! request subscribes).
+//! [`Grant`]: the topics whose private events a subscriber receives, on
+//! replayed and live events alike.
 
 use std::sync::Arc;
 
-use super::backend::Entry;
-
-/// Who may receive a published event.
-///
-/// ```
-/// use ssekit_core::broker::Visibility;
-///
-/// assert_eq!(Visibility::default(), Visibility::Public);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Visibility {
-    /// Every subscriber of the event's topics.
-    #[default]
-    Public,
-    /// Only subscribers granted one of the event's topics (see [`Grant`]).
-    Private,
-}
+use super::entry::{Entry, Visibility};
 
 /// The topics whose private events a subscriber receives. Every subscriber
 /// receives the public events of the topics it subscribed to.
@@ -58,33 +34,17 @@ enum Scope {
 impl Grant {
     /// Public events only: what [`Broker::subscribe`](super::Broker::subscribe)
     /// gives.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::Grant;
-    /// assert_eq!(Grant::none(), Grant::default());
-    /// ```
     pub fn none() -> Self {
         Grant(Scope::None)
     }
 
     /// Private events of every topic subscribed to (a trusted client, such
     /// as another service).
-    ///
-    /// ```
-    /// # use ssekit_core::broker::Grant;
-    /// assert!(Grant::all().reads_private("x"));
-    /// ```
     pub fn all() -> Self {
         Grant(Scope::All)
     }
 
     /// Private events of `topics`.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::Grant;
-    /// let grant = Grant::topics(vec!["b".to_string(), "a".to_string()]);
-    /// assert!(grant.reads_private("a") && grant.reads_private("b"));
-    /// ```
     pub fn topics<I>(topics: I) -> Self
     where
         I: IntoIterator,
@@ -103,11 +63,6 @@ impl Grant {
     }
 
     /// Whether this grant receives the private events of `topic`.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::Grant;
-    /// assert!(!Grant::topics(["a"]).reads_private("b"));
-    /// ```
     pub fn reads_private(&self, topic: &str) -> bool {
         match &self.0 {
             Scope::None => false,
@@ -117,11 +72,8 @@ impl Grant {
     }
 
     /// Whether a subscriber of `subscribed` with this grant receives
-    /// `entry`, taken from the merged history of those topics.
-    ///
-    /// A private entry names its topics when the backend keeps them (the
-    /// memory and Redis backends do); one that does not is received only
-    /// when the grant covers every topic it could be in.
+    /// `entry`: a private entry without its topics only when the grant
+    /// covers every topic subscribed.
     pub(crate) fn admits(&self, entry: &Entry, subscribed: &[&str]) -> bool {
         match entry.visibility {
             Visibility::Public => true,
@@ -141,11 +93,15 @@ mod tests {
     use crate::Event;
 
     fn entry(visibility: Visibility, topics: Option<&[&str]>) -> Entry {
-        Entry {
-            seq: 1,
-            event: Event::data("x"),
-            topics: topics.map(|names| names.iter().map(|&name| Arc::from(name)).collect()),
-            visibility,
+        let entry = Entry::new(1, Event::data("x"), visibility);
+        match topics {
+            Some(names) => entry.with_topics(
+                names
+                    .iter()
+                    .map(|&name| Arc::from(name))
+                    .collect::<Vec<_>>(),
+            ),
+            None => entry,
         }
     }
 
@@ -169,6 +125,15 @@ mod tests {
         assert!(Grant::topics(["a", "b"]).admits(&private, &["a", "b"]));
         assert!(!Grant::topics(["a"]).admits(&private, &["a", "b"]));
         assert!(Grant::all().admits(&private, &["a", "b"]));
+    }
+
+    #[test]
+    fn none_is_the_default_and_topics_are_sorted() {
+        assert_eq!(Grant::none(), Grant::default());
+        let grant = Grant::topics(vec!["b".to_string(), "a".to_string()]);
+        assert!(grant.reads_private("a") && grant.reads_private("b"));
+        assert!(!Grant::topics(["a"]).reads_private("b"));
+        assert!(Grant::all().reads_private("x"));
     }
 
     #[test]

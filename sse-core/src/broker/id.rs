@@ -11,13 +11,8 @@ use bytes::{BufMut, BytesMut};
 use crate::Event;
 
 /// The id the broker gives a published event, and the position a
-/// `Last-Event-ID` names.
-///
-/// It is written `{epoch:x}-{seq}`: the epoch (in hexadecimal) names the id
-/// space, fixed when the broker (or its backend) starts, so an id from before
-/// a restart is recognised as foreign instead of being mistaken for a
-/// position; the sequence number orders every event of the broker, across
-/// all topics, so one id positions a client in all the topics it follows.
+/// `Last-Event-ID` names, written `{epoch:x}-{seq}`: the id space, fixed
+/// when the broker starts, and the event's place among all its events.
 ///
 /// ```
 /// use ssekit_core::broker::EventId;
@@ -120,12 +115,9 @@ pub(crate) fn new_epoch() -> u64 {
     (hasher.finish() >> 16).max(1)
 }
 
-/// `event` with an `id:` line naming `id` added at its end, so the id is
-/// what a browser's `lastEventId` becomes: a later `id:` line wins, so an id
-/// the event already carried is overridden.
-///
-/// This copies the frame once (the one allocation of a publish). Backends
-/// call it when they learn an event's id.
+/// `event` with an `id:` line naming `id` added at its end, where it wins
+/// over an id the event carried. Copies the frame once; a backend calls it
+/// when it learns an event's id.
 ///
 /// ```
 /// use ssekit_core::Event;

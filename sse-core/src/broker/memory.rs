@@ -5,48 +5,31 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
-use super::backend::{Backend, BackendFuture, BackendStats, Entry, Live, Opened};
+use super::backend::{Backend, BackendFuture, Live, Opened};
 use super::config::TopicConfig;
+use super::entry::{Entry, ResetReason, Visibility};
 use super::error::BrokerError;
-use super::grant::Visibility;
 use super::id::{EventId, new_epoch, stamp};
-use super::stats::TopicStats;
-use super::subscription::ResetReason;
+use super::stats::{BackendStats, TopicStats};
 use super::topic::{Topic, TopicState};
 use crate::Event;
 
 type Topics = HashMap<Arc<str>, Topic>;
 
-/// The default [`Backend`]: everything in this process.
-///
-/// - Ids: one counter for all topics, and an epoch drawn when the backend
-///   is created, so ids of a previous run are recognised as foreign.
-/// - History: per topic, the latest events within the [`TopicConfig`]
-///   bounds (count, bytes, age), in a ring searched by binary search.
-/// - Live delivery: per topic with subscribers, one live feed of
-///   [`Entry`]s ([`ring`](super::ring)) holding the lag limit's worth.
-///   Appending to history and sending happen under the topic's lock,
-///   and a subscriber takes its receiver and its replay under the same
-///   lock, so replay then live has no gap and no duplicate.
-///
-/// Topic-map lock first, then topic locks in name order, then the
-/// sequencer: publishing to several topics and subscribing to several
-/// topics see them consistently, and ids go out in the order they are
-/// given, across topics too. The map lock is taken exclusively only to
-/// create or forget a topic; publishing, and subscribing to or leaving a
-/// topic that stays, share it, so subscriber churn on a live topic never
-/// holds up its publishers.
+/// The default [`Backend`]: ids from one counter and a random epoch,
+/// history and live feeds per topic, all in this process.
 ///
 /// ```
-/// use std::time::Duration;
-/// use ssekit_core::broker::{Broker, MemoryBackend, TopicConfig};
+/// use ssekit_core::broker::{Backend, Broker, MemoryBackend, TopicConfig};
 ///
-/// let backend = MemoryBackend::new()
-///     .defaults(TopicConfig::new().max_events(100))
-///     .topic("ticker", TopicConfig::new().max_age(Duration::from_secs(5)));
-/// let broker = Broker::builder().build_with(backend);
-/// # drop(broker);
+/// let backend = MemoryBackend::new().topic("ticker", TopicConfig::new().max_events(10));
+/// let epoch = backend.epoch();
+/// assert_eq!(Broker::builder().build_with(backend).epoch(), epoch);
 /// ```
+// Locks: the topic map first, then topic locks in name order, then the
+// sequencer, so publishing to and subscribing to several topics see them
+// consistently and ids go out in the order they are given. The map lock is
+// taken exclusively only to create or forget a topic.
 #[derive(Debug)]
 pub struct MemoryBackend {
     epoch: u64,
@@ -97,40 +80,16 @@ impl MemoryBackend {
         }
     }
 
-    /// Uses `config` for every topic without its own.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::{MemoryBackend, TopicConfig};
-    /// let backend = MemoryBackend::new().defaults(TopicConfig::new().max_events(10));
-    /// # drop(backend);
-    /// ```
+    /// Uses `config` for every topic without its own (default:
+    /// [`TopicConfig::new`]).
     pub fn defaults(mut self, config: TopicConfig) -> Self {
         self.defaults = config;
         self
     }
 
     /// Uses `config` for the topic `name`.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::{MemoryBackend, TopicConfig};
-    /// let backend = MemoryBackend::new().topic("clock", TopicConfig::new().max_events(1));
-    /// # drop(backend);
-    /// ```
     pub fn topic(mut self, name: &str, config: TopicConfig) -> Self {
         self.overrides.insert(name.into(), config);
-        self
-    }
-
-    /// Uses `epoch` instead of a random one: for tests that need stable
-    /// ids. Two backends with one epoch accept each other's ids, so never
-    /// reuse an epoch across restarts.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::{Backend, MemoryBackend};
-    /// assert_eq!(MemoryBackend::new().epoch_for_tests(7).epoch(), 7);
-    /// ```
-    pub fn epoch_for_tests(mut self, epoch: u64) -> Self {
-        self.epoch = epoch;
         self
     }
 
@@ -221,12 +180,7 @@ impl MemoryBackend {
     fn push_one(&self, state: &mut TopicState, config: &TopicConfig, event: &Event) -> EventId {
         let mut last = self.sequencer();
         let id = self.next_id(&mut last);
-        let entry = Entry {
-            seq: id.seq(),
-            event: stamp(event, id),
-            topics: None,
-            visibility: Visibility::Public,
-        };
+        let entry = Entry::new(id.seq(), stamp(event, id), Visibility::Public);
         let evicted = state.push(entry, config, Instant::now());
         drop(last);
         self.count_evicted(evicted);
@@ -361,24 +315,20 @@ impl MemoryBackend {
             }
         }
 
-        let live =
-            guards
-                .iter_mut()
-                .zip(names)
-                .map(|((topic, state), name)| Live {
-                    topic: Arc::clone(map.get_key_value(*name).map(|(k, _)| k).unwrap_or_else(
-                        || unreachable!("every topic subscribed to is in the map"),
-                    )),
-                    receiver: state.receiver(&topic.config),
-                    policy: topic.config.get_lag_policy(),
-                })
-                .collect();
-        Opened {
-            live,
-            replay,
-            reset,
-            position,
-        }
+        let live = guards
+            .iter_mut()
+            .zip(names)
+            .map(|((topic, state), name)| {
+                Live::new(
+                    Arc::clone(map.get_key_value(*name).map(|(k, _)| k).unwrap_or_else(|| {
+                        unreachable!("every topic subscribed to is in the map")
+                    })),
+                    state.receiver(&topic.config),
+                    topic.config.limits().lag_policy,
+                )
+            })
+            .collect();
+        Opened::new(live, replay, reset, position)
     }
 }
 
@@ -479,18 +429,11 @@ impl Backend for MemoryBackend {
             .map(|(name, topic)| {
                 let state = topic.lock();
                 let (retained_events, retained_bytes) = state.retained();
-                TopicStats {
-                    name: Arc::clone(name),
-                    subscribers: state.subscribers(),
-                    retained_events,
-                    retained_bytes,
-                }
+                TopicStats::new(Arc::clone(name), state.subscribers())
+                    .with_retained(retained_events, retained_bytes)
             })
             .collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
-        BackendStats {
-            topics,
-            evicted: self.evicted.load(Ordering::Relaxed),
-        }
+        BackendStats::new(topics, self.evicted.load(Ordering::Relaxed))
     }
 }

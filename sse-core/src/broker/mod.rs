@@ -2,12 +2,6 @@
 //! fan-out, bounded history, resume by `Last-Event-ID`, and a policy for
 //! slow consumers.
 //!
-//! Every axum, warp or poem application that pushes events to many browsers
-//! otherwise writes the same map of client channels, re-encodes each event
-//! per client, and loses events silently when a client lags. The
-//! [`Broker`] does it once, with no dependency on any web framework;
-//! `ssekit-tower` serves a [`Subscription`] in one line.
-//!
 //! ```
 //! use futures_util::StreamExt;
 //! use ssekit_core::Event;
@@ -38,63 +32,45 @@
 //! # Ids
 //!
 //! Each published event gets an [`EventId`], written `{epoch:x}-{seq}` as
-//! the event's `id:` field (added after the event's own fields, so it wins
-//! over an id the event carried). The sequence number is one counter for the
-//! whole broker, so a browser following several topics has one
-//! `Last-Event-ID` that places it in all of them, and an event published to
-//! several topics at once ([`Broker::publish_to`]) has one id and reaches a
-//! subscriber of several of them once. The epoch is drawn when the broker
-//! starts: an id from before a restart is recognised, not misread.
+//! the event's last `id:` field. One sequence covers the whole broker, so
+//! one `Last-Event-ID` places a browser in every topic it follows, and an
+//! event published to several topics ([`Broker::publish_to`]) has one id.
+//! The epoch is drawn when the broker starts.
 //!
 //! # Resume
 //!
 //! [`Broker::subscribe`] with a `Last-Event-ID` replays the retained events
-//! after it, then continues live, with no gap and no duplicate even while
-//! publishers publish. An id that cannot be resumed from (malformed, another
-//! epoch, never given out, or older than the history) is said so: the
-//! subscription's [`resume`](Subscription::resume) is [`Resume::Reset`] and
-//! its first event is `event: reset` whose `id:` is the current position,
-//! so the browser's next reconnect resumes from there. Without an id there is
-//! no replay.
+//! after it, then continues live, with no gap and no duplicate. An id that
+//! cannot be resumed from gives [`Resume::Reset`] and a first event
+//! `event: reset` whose `id:` is the current position.
 //!
 //! # Bounds
 //!
 //! Per topic ([`TopicConfig`]): history of at most 1000 events, 16 MiB and
-//! 5 minutes by default; a lag limit of 256 events or 4 MiB, after which a
-//! subscriber is disconnected (the default; its browser reconnects and
-//! resumes from history) or skips ahead with an `event: lagged` notice
-//! ([`LagPolicy`]). A subscriber that never reads delays no one and holds
-//! nothing but the few events around its place in the topic's live feed
-//! ([`ring`]). A topic with no subscribers and no history is removed.
+//! 5 minutes by default; past a lag limit of 256 events or 4 MiB a
+//! subscriber is disconnected or skips ahead ([`LagPolicy`]). A topic with
+//! no subscribers and no history is removed.
 //!
 //! # Private events
 //!
 //! [`Broker::publish_private`] publishes an event that only subscriptions
-//! whose [`Grant`] names its topic receive ([`Broker::subscribe_granted`]);
-//! the filter applies to replay and live events alike, and plain
-//! [`subscribe`](Broker::subscribe) grants nothing. Deciding the grant
-//! from a request is `ssekit-tower`'s `Authorize` hook.
+//! whose [`Grant`] names its topic receive ([`Broker::subscribe_granted`]).
 //!
 //! # Backends
 //!
 //! Where events are kept and how they travel is a [`Backend`];
-//! [`MemoryBackend`] is the default, and a Redis Streams backend can plug in
-//! under the same API (see the trait's documentation).
-//!
-//! # Costs
-//!
-//! A publish allocates the same at 1 or 100 000 subscribers: the event's
-//! frame with its id (one copy), a history slot now and then; each
-//! subscriber then clones [`Event`]s, which bumps a reference count.
+//! [`MemoryBackend`] is the default.
 
 mod admission;
 mod backend;
 mod config;
+mod entry;
 mod error;
 mod grant;
 mod id;
 mod memory;
-pub mod ring;
+mod ring;
+mod shared;
 mod stats;
 mod subscription;
 mod topic;
@@ -102,22 +78,23 @@ mod topic;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-pub use self::backend::{Backend, BackendFuture, BackendStats, Entry, Live, Opened};
-pub use self::config::{LagPolicy, TopicConfig};
+pub use self::backend::{Backend, BackendFuture, Live, Opened};
+pub use self::config::{LagPolicy, TopicConfig, TopicLimits};
+pub use self::entry::{Entry, ResetReason, Visibility};
 pub use self::error::BrokerError;
-pub use self::grant::{Grant, Visibility};
+pub use self::grant::Grant;
 pub use self::id::{EventId, ParseEventIdError, stamp};
 pub use self::memory::MemoryBackend;
-pub use self::stats::{Stats, TopicStats};
-pub use self::subscription::{ResetReason, Resume, Subscription};
+pub use self::ring::{LiveReceiver, LiveSender};
+pub use self::stats::{BackendStats, Stats, TopicStats};
+pub use self::subscription::{Resume, Subscription};
 
+use self::shared::Shared;
 use self::stats::{Counters, Hooks};
 use crate::Event;
 
-/// The broker: publish events to topics, subscribe to topics.
-///
-/// Cheap to clone (one `Arc`); every clone is the same broker. See the
-/// [module documentation](self) for ids, resume and bounds.
+/// The broker: publish events to topics, subscribe to topics. Cheap to
+/// clone; every clone is the same broker.
 ///
 /// ```
 /// use ssekit_core::Event;
@@ -134,14 +111,6 @@ use crate::Event;
 #[derive(Clone)]
 pub struct Broker {
     shared: Arc<Shared>,
-}
-
-pub(crate) struct Shared {
-    pub(crate) backend: Box<dyn Backend>,
-    pub(crate) limits: Arc<admission::Limits>,
-    pub(crate) counters: Counters,
-    pub(crate) hooks: Hooks,
-    pub(crate) final_event: OnceLock<Option<Event>>,
 }
 
 impl Default for Broker {
@@ -162,16 +131,7 @@ impl Broker {
         Self::builder().build()
     }
 
-    /// A builder, for hooks, per-topic bounds or another backend.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::{Broker, TopicConfig};
-    /// let broker = Broker::builder()
-    ///     .defaults(TopicConfig::new().max_events(10))
-    ///     .on_subscribe(|topic| println!("+1 in {topic}"))
-    ///     .build();
-    /// # drop(broker);
-    /// ```
+    /// A builder, for hooks, limits, per-topic bounds or another backend.
     pub fn builder() -> BrokerBuilder {
         BrokerBuilder::default()
     }
@@ -187,9 +147,8 @@ impl Broker {
     }
 
     /// Publishes `event` to `topic`: it gets the next id, is kept in the
-    /// topic's history, and goes to every subscriber as the same bytes.
-    /// Never waits for a subscriber; with the memory backend the future is
-    /// ready at once.
+    /// topic's history, and goes to every subscriber as the same bytes,
+    /// without waiting for any.
     ///
     /// ```
     /// # use ssekit_core::Event;
@@ -208,11 +167,9 @@ impl Broker {
             .await
     }
 
-    /// Publishes `event` to `topic` as a private event: like
-    /// [`publish`](Self::publish), but only subscribers whose [`Grant`]
-    /// names the topic receive it, live or replayed. The others never see
-    /// it, not even its id: their `Last-Event-ID` stays where it was, and
-    /// resuming from it still skips the private event.
+    /// Publishes `event` to `topic` like [`publish`](Self::publish), but
+    /// only subscribers whose [`Grant`] names the topic receive it, live or
+    /// replayed; the others never see it, not even its id.
     ///
     /// ```
     /// # use futures_util::StreamExt;
@@ -264,9 +221,8 @@ impl Broker {
     }
 
     /// Publishes one `event` to several topics with the given
-    /// [`Visibility`]. A private event reaches a subscriber whose grant
-    /// names at least one of the topics it subscribed to and the event
-    /// went to.
+    /// [`Visibility`]; a private one reaches a subscriber granted one of
+    /// those topics it subscribed to.
     ///
     /// ```
     /// # use futures_util::StreamExt;
@@ -315,11 +271,10 @@ impl Broker {
         Ok(id)
     }
 
-    /// Subscribes to `topics`. `last_event_id` is the client's
-    /// `Last-Event-ID`: `None` for a first connection (no replay); an id
-    /// still in history replays what followed it; any other value gives a
-    /// [`Resume::Reset`] and a `reset` notice first (see
-    /// [`Subscription`]).
+    /// Subscribes to the public events of `topics`. `last_event_id` is the
+    /// client's `Last-Event-ID`: `None` for no replay; an id still in
+    /// history replays what followed it; any other value gives a
+    /// [`Resume::Reset`] and a `reset` notice first.
     ///
     /// ```
     /// # use ssekit_core::broker::{Broker, Resume};
@@ -334,9 +289,6 @@ impl Broker {
     /// # Ok(())
     /// # }
     /// ```
-    ///
-    /// The subscription receives public events only; see
-    /// [`subscribe_granted`](Self::subscribe_granted) for private ones.
     pub async fn subscribe<T>(
         &self,
         topics: &[T],
@@ -349,9 +301,8 @@ impl Broker {
             .await
     }
 
-    /// Subscribes to `topics` like [`subscribe`](Self::subscribe), and also
-    /// receives the private events of the topics `grant` names, replayed
-    /// and live. Private events of the other topics are left out of both.
+    /// Subscribes to `topics` like [`subscribe`](Self::subscribe), plus the
+    /// private events of the topics `grant` names, replayed and live.
     ///
     /// ```
     /// # use futures_util::StreamExt;
@@ -457,26 +408,15 @@ impl Broker {
         self.shared.backend.shutdown();
     }
 
-    /// Evicts history past its age bound in every topic now (it is
-    /// otherwise evicted when a topic is next used), and forgets topics left
-    /// with no subscriber and no history. Call it from a timer if topics go
-    /// quiet and memory matters.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::Broker;
-    /// Broker::new().evict_expired();
-    /// ```
+    /// Evicts history past its age bound in every topic now, not at the
+    /// topic's next use, and forgets topics left with no subscriber and no
+    /// history.
     pub fn evict_expired(&self) {
         self.shared.backend.evict_expired();
     }
 
     /// A snapshot of the figures: subscriptions, per-topic subscribers and
     /// history, and the publish, delivery, drop and eviction counters.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::Broker;
-    /// assert_eq!(Broker::new().stats().subscriptions, 0);
-    /// ```
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot(self.shared.backend.stats())
     }
@@ -491,57 +431,85 @@ impl fmt::Debug for Broker {
     }
 }
 
-/// Builds a [`Broker`]: bounds for the memory backend, hooks, or another
-/// backend.
+/// Builds a [`Broker`]: hooks, admission limits, and either the bounds of
+/// its [`MemoryBackend`] or another backend
+/// ([`build_with`](BrokerBuilder::build_with)). `B` is the memory backend
+/// once bounds are given, and `()` before.
 ///
 /// ```
-/// use std::time::Duration;
 /// use ssekit_core::broker::{Broker, LagPolicy, TopicConfig};
 ///
 /// let broker = Broker::builder()
-///     .defaults(TopicConfig::new().max_age(Duration::from_secs(60)))
+///     .defaults(TopicConfig::new().max_events(10))
 ///     .topic("ticker", TopicConfig::new().lag_policy(LagPolicy::SkipAhead))
-///     .on_unsubscribe(|topic| eprintln!("-1 in {topic}"))
+///     .max_subscriptions(1000)
 ///     .build();
-/// # drop(broker);
+/// assert_eq!(broker.stats().subscriptions, 0);
 /// ```
 #[derive(Debug, Default)]
-pub struct BrokerBuilder {
-    memory: MemoryBackend,
+pub struct BrokerBuilder<B = ()> {
+    backend: B,
     hooks: Hooks,
     max_subscriptions: Option<usize>,
     max_subscribers_per_topic: Option<usize>,
 }
 
 impl BrokerBuilder {
-    /// Bounds for every topic without its own (memory backend).
+    /// Bounds for every topic without its own, on a [`MemoryBackend`].
+    pub fn defaults(self, config: TopicConfig) -> BrokerBuilder<MemoryBackend> {
+        self.memory().defaults(config)
+    }
+
+    /// Bounds for the topic `name`, on a [`MemoryBackend`].
+    pub fn topic(self, name: &str, config: TopicConfig) -> BrokerBuilder<MemoryBackend> {
+        self.memory().topic(name, config)
+    }
+
+    /// The broker, over a [`MemoryBackend`] with the default bounds.
+    pub fn build(self) -> Broker {
+        self.memory().build()
+    }
+
+    /// The broker, over `backend`.
     ///
     /// ```
-    /// # use ssekit_core::broker::{Broker, TopicConfig};
-    /// let broker = Broker::builder().defaults(TopicConfig::new().max_events(5)).build();
-    /// # drop(broker);
+    /// # use ssekit_core::broker::{Backend, Broker, MemoryBackend};
+    /// let backend = MemoryBackend::new();
+    /// let epoch = backend.epoch();
+    /// assert_eq!(Broker::builder().build_with(backend).epoch(), epoch);
     /// ```
+    pub fn build_with(self, backend: impl Backend) -> Broker {
+        self.with_backend(backend).finish()
+    }
+
+    fn memory(self) -> BrokerBuilder<MemoryBackend> {
+        self.with_backend(MemoryBackend::new())
+    }
+}
+
+impl BrokerBuilder<MemoryBackend> {
+    /// Bounds for every topic without its own.
     pub fn defaults(mut self, config: TopicConfig) -> Self {
-        self.memory = self.memory.defaults(config);
+        self.backend = self.backend.defaults(config);
         self
     }
 
-    /// Bounds for the topic `name` (memory backend).
-    ///
-    /// ```
-    /// # use ssekit_core::broker::{Broker, TopicConfig};
-    /// let broker = Broker::builder().topic("x", TopicConfig::new().max_events(5)).build();
-    /// # drop(broker);
-    /// ```
+    /// Bounds for the topic `name`.
     pub fn topic(mut self, name: &str, config: TopicConfig) -> Self {
-        self.memory = self.memory.topic(name, config);
+        self.backend = self.backend.topic(name, config);
         self
     }
 
+    /// The broker, over the memory backend with the bounds given.
+    pub fn build(self) -> Broker {
+        self.finish()
+    }
+}
+
+impl<B> BrokerBuilder<B> {
     /// Admits at most `max` subscriptions at a time; beyond it,
     /// [`subscribe`](Broker::subscribe) fails with
-    /// [`BrokerError::TooManySubscriptions`] until one is dropped. No limit
-    /// by default.
+    /// [`BrokerError::TooManySubscriptions`]. No limit by default.
     ///
     /// ```
     /// # use ssekit_core::broker::{Broker, BrokerError};
@@ -581,62 +549,37 @@ impl BrokerBuilder {
     }
 
     /// Calls `hook` with each topic of every new subscription.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::Broker;
-    /// let broker = Broker::builder().on_subscribe(|topic| assert!(!topic.is_empty())).build();
-    /// # drop(broker);
-    /// ```
     pub fn on_subscribe(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.hooks.on_subscribe = Some(Arc::new(hook));
         self
     }
 
     /// Calls `hook` with each topic of every subscription dropped.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::Broker;
-    /// let broker = Broker::builder().on_unsubscribe(|topic| assert!(!topic.is_empty())).build();
-    /// # drop(broker);
-    /// ```
     pub fn on_unsubscribe(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.hooks.on_unsubscribe = Some(Arc::new(hook));
         self
     }
 
-    /// The broker, over a [`MemoryBackend`] with the bounds given.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::Broker;
-    /// let broker = Broker::builder().build();
-    /// # drop(broker);
-    /// ```
-    pub fn build(self) -> Broker {
-        let memory = Box::new(self.memory);
-        let limits = admission::Limits::new(self.max_subscriptions, self.max_subscribers_per_topic);
-        Self::finish(memory, self.hooks, limits)
+    fn with_backend<N>(self, backend: N) -> BrokerBuilder<N> {
+        BrokerBuilder {
+            backend,
+            hooks: self.hooks,
+            max_subscriptions: self.max_subscriptions,
+            max_subscribers_per_topic: self.max_subscribers_per_topic,
+        }
     }
 
-    /// The broker, over `backend`. Bounds given to this builder apply to the
-    /// memory backend only; configure `backend` itself.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::{Broker, MemoryBackend};
-    /// let broker = Broker::builder().build_with(MemoryBackend::new());
-    /// # drop(broker);
-    /// ```
-    pub fn build_with(self, backend: impl Backend) -> Broker {
+    fn finish(self) -> Broker
+    where
+        B: Backend,
+    {
         let limits = admission::Limits::new(self.max_subscriptions, self.max_subscribers_per_topic);
-        Self::finish(Box::new(backend), self.hooks, limits)
-    }
-
-    fn finish(backend: Box<dyn Backend>, hooks: Hooks, limits: admission::Limits) -> Broker {
         Broker {
             shared: Arc::new(Shared {
-                backend,
+                backend: Box::new(self.backend),
                 limits: Arc::new(limits),
                 counters: Counters::default(),
-                hooks,
+                hooks: self.hooks,
                 final_event: OnceLock::new(),
             }),
         }

@@ -1,20 +1,8 @@
-//! [`channel`]: the live feed of one topic, a bounded ring that
-//! subscribers read without taking a lock.
-//!
-//! Every subscriber of a topic reads every entry, so what a read costs is
-//! paid once per subscriber per event. `tokio::sync::broadcast` takes a
-//! read lock on the slot and decrements the slot's reader count for each
-//! read: three atomic read-modify-writes on a line that every reader
-//! shares. Here entries are written once into segments of 32 slots that
-//! never change after, so a read is a load (`OnceLock::get`), a second load
-//! to see whether the reader lagged, and the `Entry` clone; the ring's lock
-//! is taken once per segment. Measured in `docs/BENCHMARKS.md` (broker,
-//! publish and deliver).
-//!
-//! The ring keeps the newest entries within a count and a byte bound (a
-//! topic's lag limits). A reader whose position fell out of it has lagged
-//! and continues from the oldest entry kept; a reader that does not read
-//! holds the one segment it stands in and nothing else.
+//! The live feed of one topic: a bounded ring of [`Entry`]s that every
+//! subscriber reads without taking a lock (why: `docs/ARCHITECTURE.md`).
+//! It keeps the newest entries within the topic's lag limits; a reader
+//! whose position fell out of it has lagged and continues from the oldest
+//! entry kept.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -25,7 +13,7 @@ use std::task::{Context, Poll};
 use tokio::sync::Notify;
 use tokio_util::sync::ReusableBoxFuture;
 
-use super::backend::Entry;
+use super::entry::Entry;
 
 /// Slots per segment: the ring's lock is taken by a reader once per this
 /// many entries, and a stalled reader holds at most this many beyond the
@@ -34,17 +22,7 @@ const SEGMENT: usize = 32;
 
 /// A live feed bounded to `max_events` entries and `max_bytes` bytes of
 /// encoded events (each at least one; the newest entry is always kept).
-///
-/// ```
-/// use ssekit_core::Event;
-/// use ssekit_core::broker::{Entry, Visibility, ring};
-///
-/// let (sender, mut receiver) = ring::channel(16, 1 << 20);
-/// sender.send(Entry { seq: 1, event: Event::data("hi"), topics: None, visibility: Visibility::Public });
-/// assert_eq!(receiver.try_recv().unwrap().seq, 1);
-/// assert!(matches!(receiver.try_recv(), Err(ring::TryRecvError::Empty)));
-/// ```
-pub fn channel(max_events: usize, max_bytes: usize) -> (Sender, Receiver) {
+pub(crate) fn channel(max_events: usize, max_bytes: usize) -> (LiveSender, LiveReceiver) {
     let first = Arc::new(Segment::new(0));
     let shared = Arc::new(Shared {
         ring: Mutex::new(Ring {
@@ -61,18 +39,21 @@ pub fn channel(max_events: usize, max_bytes: usize) -> (Sender, Receiver) {
         receivers: AtomicUsize::new(1),
         notify: Notify::new(),
     });
-    let receiver = Receiver::new(Arc::clone(&shared), first, 0);
-    (Sender { shared }, receiver)
+    let receiver = LiveReceiver::new(Arc::clone(&shared), first, 0);
+    (LiveSender { shared }, receiver)
 }
 
-/// The sending half: one per topic. Dropping it ends the feed; receivers
-/// read what is left, then see [`RecvError::Closed`].
-pub struct Sender {
+/// The sending half of a topic's live feed, from
+/// [`TopicConfig::live_feed`](super::TopicConfig::live_feed): a backend
+/// sends each of the topic's entries into it. Dropping it ends the feed once
+/// its receivers have read what is left.
+pub struct LiveSender {
     shared: Arc<Shared>,
 }
 
-/// The receiving half: one per subscriber and topic.
-pub struct Receiver {
+/// The receiving half of a topic's live feed, one per subscriber: a backend
+/// hands it to the broker in a [`Live`](super::Live).
+pub struct LiveReceiver {
     shared: Arc<Shared>,
     /// The segment holding `next`, or ending just before it.
     segment: Arc<Segment>,
@@ -84,9 +65,9 @@ pub struct Receiver {
     armed: bool,
 }
 
-/// Why [`Receiver::poll_recv`] has no entry.
+/// Why [`LiveReceiver::poll_recv`] has no entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecvError {
+pub(crate) enum RecvError {
     /// The receiver fell out of the ring: this many entries were skipped,
     /// and it continues with the oldest entry kept.
     Lagged(u64),
@@ -94,9 +75,9 @@ pub enum RecvError {
     Closed,
 }
 
-/// Why [`Receiver::try_recv`] has no entry.
+/// Why [`LiveReceiver::try_recv`] has no entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TryRecvError {
+pub(crate) enum TryRecvError {
     /// Nothing to read yet.
     Empty,
     /// See [`RecvError::Lagged`].
@@ -170,20 +151,9 @@ impl Ring {
     }
 }
 
-impl Sender {
-    /// Sends `entry` to every receiver, evicting the oldest entries over
-    /// the bounds. Never waits for a reader.
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// # use ssekit_core::broker::{Entry, Visibility, ring};
-    /// let (sender, mut receiver) = ring::channel(1, 1 << 20);
-    /// for seq in 1..=3 {
-    ///     sender.send(Entry { seq, event: Event::data("x"), topics: None, visibility: Visibility::Public });
-    /// }
-    /// assert!(matches!(receiver.try_recv(), Err(ring::TryRecvError::Lagged(2))));
-    /// assert_eq!(receiver.try_recv().unwrap().seq, 3);
-    /// ```
+impl LiveSender {
+    /// Sends `entry` to every receiver, evicting the oldest entries over the
+    /// feed's bounds; never waits for a reader.
     pub fn send(&self, entry: Entry) {
         let mut ring = self.shared.lock();
         let position = ring.tail;
@@ -215,37 +185,22 @@ impl Sender {
     }
 
     /// A receiver that reads what is sent from now on.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::ring;
-    /// let (sender, first) = ring::channel(16, 1 << 20);
-    /// let second = sender.subscribe();
-    /// assert_eq!(sender.receiver_count(), 2);
-    /// # drop((first, second));
-    /// ```
-    pub fn subscribe(&self) -> Receiver {
+    pub fn subscribe(&self) -> LiveReceiver {
         let ring = self.shared.lock();
         let segment = Arc::clone(ring.segment(ring.tail));
         let next = ring.tail;
         drop(ring);
         self.shared.receivers.fetch_add(1, Ordering::Relaxed);
-        Receiver::new(Arc::clone(&self.shared), segment, next)
+        LiveReceiver::new(Arc::clone(&self.shared), segment, next)
     }
 
-    /// Receivers now.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::ring;
-    /// let (sender, receiver) = ring::channel(16, 1 << 20);
-    /// drop(receiver);
-    /// assert_eq!(sender.receiver_count(), 0);
-    /// ```
+    /// How many receivers the feed has now.
     pub fn receiver_count(&self) -> usize {
         self.shared.receivers.load(Ordering::Relaxed)
     }
 }
 
-impl Drop for Sender {
+impl Drop for LiveSender {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::Release);
         self.shared.notify.notify_waiters();
@@ -263,9 +218,9 @@ async fn sent(shared: Arc<Shared>, next: u64) {
     notified.await;
 }
 
-impl Receiver {
+impl LiveReceiver {
     fn new(shared: Arc<Shared>, segment: Arc<Segment>, next: u64) -> Self {
-        Receiver {
+        LiveReceiver {
             shared,
             segment,
             next,
@@ -275,16 +230,8 @@ impl Receiver {
     }
 
     /// The next entry if one is there.
-    ///
-    /// ```
-    /// # use ssekit_core::broker::ring;
-    /// let (sender, mut receiver) = ring::channel(16, 1 << 20);
-    /// assert!(matches!(receiver.try_recv(), Err(ring::TryRecvError::Empty)));
-    /// drop(sender);
-    /// assert!(matches!(receiver.try_recv(), Err(ring::TryRecvError::Closed)));
-    /// ```
     #[inline]
-    pub fn try_recv(&mut self) -> Result<Entry, TryRecvError> {
+    pub(crate) fn try_recv(&mut self) -> Result<Entry, TryRecvError> {
         let crossing = self.next - self.segment.start == SEGMENT as u64;
         if crossing || self.next < self.shared.oldest.load(Ordering::Acquire) {
             let ring = self.shared.lock();
@@ -311,19 +258,8 @@ impl Receiver {
 
     /// Polls for the next entry, registering the task to be woken by the
     /// next send when there is none.
-    ///
-    /// ```
-    /// # use std::task::{Context, Poll, Waker};
-    /// # use ssekit_core::Event;
-    /// # use ssekit_core::broker::{Entry, Visibility, ring};
-    /// let (sender, mut receiver) = ring::channel(16, 1 << 20);
-    /// let mut cx = Context::from_waker(Waker::noop());
-    /// assert!(receiver.poll_recv(&mut cx).is_pending());
-    /// sender.send(Entry { seq: 7, event: Event::data("x"), topics: None, visibility: Visibility::Public });
-    /// assert!(matches!(receiver.poll_recv(&mut cx), Poll::Ready(Ok(entry)) if entry.seq == 7));
-    /// ```
     #[inline]
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Entry, RecvError>> {
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Entry, RecvError>> {
         loop {
             match self.try_recv() {
                 Ok(entry) => return Poll::Ready(Ok(entry)),
@@ -350,23 +286,23 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
+impl Drop for LiveReceiver {
     fn drop(&mut self) {
         self.shared.receivers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-impl fmt::Debug for Sender {
+impl fmt::Debug for LiveSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender")
+        f.debug_struct("LiveSender")
             .field("receivers", &self.receiver_count())
             .finish_non_exhaustive()
     }
 }
 
-impl fmt::Debug for Receiver {
+impl fmt::Debug for LiveReceiver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver")
+        f.debug_struct("LiveReceiver")
             .field("next", &self.next)
             .finish_non_exhaustive()
     }
@@ -381,15 +317,10 @@ mod tests {
     use crate::broker::Visibility;
 
     fn entry(seq: u64, data: &str) -> Entry {
-        Entry {
-            seq,
-            event: Event::data(data),
-            topics: None,
-            visibility: Visibility::Public,
-        }
+        Entry::new(seq, Event::data(data), Visibility::Public)
     }
 
-    fn drain(receiver: &mut Receiver) -> Vec<Result<u64, TryRecvError>> {
+    fn drain(receiver: &mut LiveReceiver) -> Vec<Result<u64, TryRecvError>> {
         let mut out = Vec::new();
         loop {
             match receiver.try_recv() {
@@ -401,6 +332,36 @@ mod tests {
                 other => out.push(other.map(|entry| entry.seq)),
             }
         }
+    }
+
+    #[test]
+    fn send_then_try_recv_then_empty_then_closed() {
+        let (sender, mut receiver) = channel(16, 1 << 20);
+        assert!(matches!(receiver.try_recv(), Err(TryRecvError::Empty)));
+        sender.send(entry(1, "hi"));
+        assert_eq!(receiver.try_recv().unwrap().seq, 1);
+        assert!(matches!(receiver.try_recv(), Err(TryRecvError::Empty)));
+        drop(sender);
+        assert!(matches!(receiver.try_recv(), Err(TryRecvError::Closed)));
+    }
+
+    #[test]
+    fn a_one_entry_feed_keeps_the_newest() {
+        let (sender, mut receiver) = channel(1, 1 << 20);
+        for seq in 1..=3 {
+            sender.send(entry(seq, "x"));
+        }
+        assert!(matches!(receiver.try_recv(), Err(TryRecvError::Lagged(2))));
+        assert_eq!(receiver.try_recv().unwrap().seq, 3);
+    }
+
+    #[test]
+    fn poll_recv_is_pending_then_ready() {
+        let (sender, mut receiver) = channel(16, 1 << 20);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(receiver.poll_recv(&mut cx).is_pending());
+        sender.send(entry(7, "x"));
+        assert!(matches!(receiver.poll_recv(&mut cx), Poll::Ready(Ok(entry)) if entry.seq == 7));
     }
 
     #[test]
@@ -561,12 +522,7 @@ mod tests {
             .collect();
         let event = Event::data("x");
         for seq in 0..SENDS {
-            sender.send(Entry {
-                seq,
-                event: event.clone(),
-                topics: None,
-                visibility: Visibility::Public,
-            });
+            sender.send(Entry::new(seq, event.clone(), Visibility::Public));
             if (seq + 1) % BATCH == 0 {
                 let caught_up = async {
                     while progress

@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use super::backend::Entry;
 use super::config::TopicConfig;
-use super::ring;
+use super::entry::Entry;
+use super::ring::{LiveReceiver, LiveSender};
 
 /// A topic: everything is behind one lock, so that appending to history and
 /// sending live happen together, and a subscriber takes its receiver and its
@@ -21,7 +21,7 @@ pub(crate) struct Topic {
 pub(crate) struct TopicState {
     /// Present while the topic has subscribers: the live feed exists only
     /// then.
-    pub(crate) sender: Option<ring::Sender>,
+    pub(crate) sender: Option<LiveSender>,
     history: VecDeque<(Entry, Instant)>,
     bytes: usize,
     /// Every event with a sequence number up to this one is gone from
@@ -50,7 +50,7 @@ impl Topic {
 impl TopicState {
     /// Subscribers now.
     pub(crate) fn subscribers(&self) -> usize {
-        self.sender.as_ref().map_or(0, ring::Sender::receiver_count)
+        self.sender.as_ref().map_or(0, LiveSender::receiver_count)
     }
 
     pub(crate) fn retained(&self) -> (usize, usize) {
@@ -63,7 +63,7 @@ impl TopicState {
     }
 
     /// A receiver for a new subscriber, creating the ring if needed.
-    pub(crate) fn receiver(&mut self, config: &TopicConfig) -> ring::Receiver {
+    pub(crate) fn receiver(&mut self, config: &TopicConfig) -> LiveReceiver {
         match &self.sender {
             Some(sender) => sender.subscribe(),
             None => {
@@ -107,11 +107,12 @@ impl TopicState {
 
     /// Evicts what is over the bounds; returns how many events went.
     pub(crate) fn evict(&mut self, config: &TopicConfig, now: Instant) -> u64 {
+        let limits = config.limits();
         let mut evicted = 0;
         while let Some((entry, at)) = self.history.front() {
-            let over = self.history.len() > config.get_max_events()
-                || self.bytes > config.get_max_bytes()
-                || now.saturating_duration_since(*at) >= config.get_max_age();
+            let over = self.history.len() > limits.max_events
+                || self.bytes > limits.max_bytes
+                || now.saturating_duration_since(*at) >= limits.max_age;
             if !over {
                 break;
             }
