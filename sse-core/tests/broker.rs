@@ -675,3 +675,84 @@ fn a_subscription_opened_during_shutdown_ends() {
         }
     }
 }
+
+/// The modules of `src/broker/` (`mod.rs` aside) import each other without
+/// a circle: each `super::x` or `crate::broker::x` path in code (not in
+/// comments, nor in unit tests) is an edge, and a depth-first walk finds no
+/// way back.
+#[test]
+fn broker_modules_import_each_other_without_a_circle() {
+    use std::collections::BTreeMap;
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/broker");
+    let mut sources = BTreeMap::new();
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let path = file.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        if name != "mod" && path.extension().is_some_and(|ext| ext == "rs") {
+            sources.insert(name, std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    let names: Vec<String> = sources.keys().cloned().collect();
+    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, source) in &sources {
+        let code: String = source
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap()
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut deps = Vec::new();
+        for prefix in ["super::", "crate::broker::"] {
+            for (at, _) in code.match_indices(prefix) {
+                let rest = &code[at + prefix.len()..];
+                let group = match rest.strip_prefix('{') {
+                    Some(inner) => &inner[..inner.find('}').unwrap()],
+                    None => rest,
+                };
+                for part in group.split(',') {
+                    let module: String = part
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if names.contains(&module) && module != *name && !deps.contains(&module) {
+                        deps.push(module);
+                    }
+                }
+            }
+        }
+        graph.insert(name.clone(), deps);
+    }
+
+    fn walk<'a>(
+        graph: &'a BTreeMap<String, Vec<String>>,
+        module: &'a str,
+        path: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) {
+        if let Some(at) = path.iter().position(|m| *m == module) {
+            panic!(
+                "import circle: {}",
+                [&path[at..], &[module]].concat().join(" -> ")
+            );
+        }
+        if done.contains(&module) {
+            return;
+        }
+        path.push(module);
+        for dep in &graph[module] {
+            walk(graph, dep, path, done);
+        }
+        path.pop();
+        done.push(module);
+    }
+    let mut done = Vec::new();
+    for module in graph.keys() {
+        walk(&graph, module, &mut Vec::new(), &mut done);
+    }
+    assert!(graph["entry"].is_empty(), "entry.rs imports no sibling");
+    assert_eq!(done.len(), names.len());
+}

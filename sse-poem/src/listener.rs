@@ -1,5 +1,4 @@
-//! [`WriteDeadlineListener`]: a poem listener with a write deadline on
-//! every connection.
+//! [`WriteDeadlineListener`]: a poem listener with a write deadline.
 
 use std::future::Future;
 use std::time::Duration;
@@ -8,55 +7,14 @@ use poem::listener::{Acceptor, Listener};
 use poem::web::{LocalAddr, RemoteAddr};
 use ssekit_tower::WriteDeadline;
 
-/// Wraps a listener so that every connection it accepts is a
-/// [`WriteDeadline`]: a client that stops reading is disconnected once a
-/// write has made no progress for `deadline`, and its stream (and broker
-/// subscription) is dropped. See [`ssekit_tower::write_deadline`].
-///
-/// ```no_run
-/// use std::time::Duration;
-/// use poem::{Route, Server, listener::TcpListener};
-/// use ssekit_poem::WriteDeadlineListener;
-///
-/// # async fn run(app: Route) -> std::io::Result<()> {
-/// let listener = WriteDeadlineListener::new(TcpListener::bind("127.0.0.1:3000"), Duration::from_secs(30));
-/// Server::new(listener).run(app).await
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct WriteDeadlineListener<L> {
-    inner: L,
-    deadline: Duration,
-}
-
-impl<L> WriteDeadlineListener<L> {
-    /// Wraps `inner`; its connections' writes time out after `deadline`
-    /// without progress.
-    ///
+ssekit_tower::__write_deadline_listener! {
+    /// ```no_run
+    /// # async fn run(app: poem::Route) -> std::io::Result<()> {
+    /// let listener = poem::listener::TcpListener::bind("127.0.0.1:3000");
+    /// let listener = ssekit_poem::WriteDeadlineListener::new(listener, std::time::Duration::from_secs(30));
+    /// poem::Server::new(listener).run(app).await
+    /// # }
     /// ```
-    /// # use std::time::Duration;
-    /// use poem::listener::TcpListener;
-    /// use ssekit_poem::WriteDeadlineListener;
-    ///
-    /// let listener = WriteDeadlineListener::new(TcpListener::bind("127.0.0.1:0"), Duration::from_secs(30));
-    /// assert_eq!(listener.deadline(), Duration::from_secs(30));
-    /// ```
-    pub fn new(inner: L, deadline: Duration) -> Self {
-        WriteDeadlineListener { inner, deadline }
-    }
-
-    /// The deadline given to each connection.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use poem::listener::TcpListener;
-    /// # use ssekit_poem::WriteDeadlineListener;
-    /// let listener = WriteDeadlineListener::new(TcpListener::bind("127.0.0.1:0"), Duration::from_secs(5));
-    /// assert_eq!(listener.deadline(), Duration::from_secs(5));
-    /// ```
-    pub fn deadline(&self) -> Duration {
-        self.deadline
-    }
 }
 
 impl<L: Listener> Listener for WriteDeadlineListener<L> {
@@ -72,20 +30,6 @@ impl<L: Listener> Listener for WriteDeadlineListener<L> {
 
 /// The acceptor of a [`WriteDeadlineListener`]: its connections are
 /// [`WriteDeadline`]s.
-///
-/// ```
-/// # use std::time::Duration;
-/// use poem::listener::{Acceptor, Listener, TcpListener};
-/// use ssekit_poem::WriteDeadlineListener;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> std::io::Result<()> {
-/// let listener = WriteDeadlineListener::new(TcpListener::bind("127.0.0.1:0"), Duration::from_secs(30));
-/// let acceptor = listener.into_acceptor().await?;
-/// assert_eq!(acceptor.local_addr().len(), 1);
-/// # Ok(())
-/// # }
-/// ```
 #[derive(Debug)]
 pub struct WriteDeadlineAcceptor<A> {
     inner: A,

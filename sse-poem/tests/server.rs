@@ -1,214 +1,110 @@
-//! ssekit-poem over a real TCP server on 127.0.0.1 (`poem::Server`).
+//! ssekit-poem over `poem::Server` on 127.0.0.1: the adapter suite, and
+//! poem's compression.
 
-use sse_test_support as common;
+use sse_test_support::adapter_suite::{self as suite, Fixture, Served};
 
-use std::cell::Cell;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Client, FrameReader, gzip_lines, next_line_promptly, text, within};
-use futures_util::StreamExt;
-use futures_util::stream::{self, Stream};
+use futures_util::Stream;
+use futures_util::stream::{self, Pending};
 use poem::listener::TcpAcceptor;
 use poem::middleware::Compression;
 use poem::web::Data;
-use poem::{Endpoint, EndpointExt, IntoResponse, Route, Server, get, handler};
-use ssekit_poem::{Event, KeepAlive, LastEventId, SseResponse};
+use poem::{Endpoint, EndpointExt, Request, Route, Server, get, handler};
+use ssekit_poem::broker::Subscription;
+use ssekit_poem::{Error, Event, KeepAlive, LastEventId, SseResponse, Topics};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_stream::wrappers::UnboundedReceiverStream;
-use tokio_util::sync::CancellationToken;
 
-/// Serves `app` until `shutdown` is cancelled, then shuts down gracefully
-/// (with no forced timeout: open streams must end by themselves).
-async fn serve<E>(app: E, shutdown: CancellationToken) -> (SocketAddr, JoinHandle<()>)
-where
-    E: Endpoint + 'static,
-{
+/// poem notices a client that left only when it writes: the keep-alive is
+/// what drops its subscription.
+fn keep_alive() -> KeepAlive {
+    KeepAlive::new().interval(Duration::from_millis(50))
+}
+
+#[handler]
+async fn events(
+    fixture: Data<&Fixture>,
+    topics: Topics,
+    last_event_id: LastEventId,
+) -> Result<SseResponse<Subscription>, Error> {
+    let response = SseResponse::subscribe(&fixture.broker, &topics, &last_event_id).await?;
+    Ok(response.keep_alive(keep_alive()))
+}
+
+#[handler]
+async fn private(
+    request: &Request,
+    fixture: Data<&Fixture>,
+    topics: Topics,
+    last_event_id: LastEventId,
+) -> Result<SseResponse<Subscription>, Error> {
+    let authorize = sse_test_support::private::by_token;
+    let broker = &fixture.broker;
+    let response =
+        SseResponse::subscribe_authorized(broker, &authorize, request, &topics, &last_event_id)
+            .await?;
+    Ok(response.keep_alive(keep_alive()))
+}
+
+#[handler]
+fn numbered(id: LastEventId) -> SseResponse<impl Stream<Item = Event>> {
+    SseResponse::new(suite::numbered_after(&id))
+}
+
+#[handler]
+fn idle() -> SseResponse<Pending<Event>> {
+    SseResponse::new(stream::pending()).keep_alive(suite::fast_keep_alive())
+}
+
+#[handler]
+fn closing(fixture: Data<&Fixture>) -> SseResponse<Pending<Event>> {
+    SseResponse::new(stream::pending()).shutdown(suite::closing(&fixture.shutdown))
+}
+
+#[handler]
+fn pushed(fixture: Data<&Fixture>) -> SseResponse<impl Stream<Item = Event> + use<>> {
+    SseResponse::new(suite::pushed(&fixture.senders)).keep_alive(KeepAlive::disabled())
+}
+
+#[handler]
+fn not_sync() -> SseResponse<impl Stream<Item = Event>> {
+    SseResponse::new(suite::not_sync())
+}
+
+fn routes() -> Route {
+    Route::new()
+        .at("/numbered", get(numbered))
+        .at("/idle", get(idle))
+        .at("/closing", get(closing))
+        .at("/pushed", get(pushed))
+        .at("/not-sync", get(not_sync))
+        .at("/events", get(events))
+        .at("/private", get(private))
+}
+
+/// Serves `app` until the fixture's token is cancelled, then shuts down
+/// gracefully (with no forced timeout: open streams must end by
+/// themselves).
+async fn serve_app(app: impl Endpoint + 'static, fixture: Fixture) -> Served {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
-    let task = tokio::spawn(async move {
+    let shutdown = fixture.shutdown.clone().cancelled_owned();
+    let app = app.data(fixture);
+    let server = tokio::spawn(async move {
         Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, shutdown.cancelled_owned(), None)
+            .run_with_graceful_shutdown(app, shutdown, None)
             .await
             .unwrap();
     });
-    (addr, task)
+    Served { addr, server }
 }
 
-fn numbered(n: u64) -> Event {
-    Event::builder()
-        .id(n.to_string())
-        .data(format!("event {n}"))
-        .build()
-        .unwrap()
+async fn serve(fixture: Fixture) -> Served {
+    serve_app(routes(), fixture).await
 }
 
-/// Three events after the client's last event id (or from 0), then the end.
-#[handler]
-fn resumable(last_event_id: LastEventId) -> SseResponse<impl Stream<Item = Event>> {
-    let start = last_event_id
-        .as_str()
-        .map_or(0, |id| id.parse::<u64>().unwrap() + 1);
-    SseResponse::new(stream::iter((start..start + 3).map(numbered)))
-}
-
-fn resumable_app() -> impl Endpoint + 'static {
-    Route::new().at("/events", get(resumable))
-}
-
-/// Each request hands the test a sender that feeds its stream.
-type Senders = mpsc::UnboundedSender<mpsc::UnboundedSender<Event>>;
-
-#[handler]
-fn pushed(senders: Data<&Senders>) -> impl IntoResponse {
-    let (tx, rx) = mpsc::unbounded_channel();
-    senders.send(tx).unwrap();
-    SseResponse::new(UnboundedReceiverStream::new(rx)).keep_alive(KeepAlive::disabled())
-}
-
-#[tokio::test]
-async fn the_response_has_the_event_stream_headers() {
-    let (addr, _server) = serve(resumable_app(), CancellationToken::new()).await;
-    let response = Client::connect(addr).await.get("/events", &[]).await;
-
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    assert_eq!(
-        response.headers()["cache-control"],
-        "no-cache, no-transform"
-    );
-    assert_eq!(response.headers()["x-accel-buffering"], "no");
-    assert!(!response.headers().contains_key("content-length"));
-}
-
-#[tokio::test]
-async fn events_arrive_in_order_and_the_end_of_the_stream_ends_the_response() {
-    let (addr, _server) = serve(resumable_app(), CancellationToken::new()).await;
-    let response = Client::connect(addr).await.get("/events", &[]).await;
-
-    assert_eq!(
-        text(response).await,
-        "id: 0\ndata: event 0\n\nid: 1\ndata: event 1\n\nid: 2\ndata: event 2\n\n"
-    );
-}
-
-#[tokio::test]
-async fn an_idle_stream_gets_keep_alive_comments() {
-    #[handler]
-    fn idle() -> SseResponse<stream::Pending<Event>> {
-        SseResponse::new(stream::pending())
-            .keep_alive(KeepAlive::new().interval(Duration::from_millis(50)))
-    }
-    let (addr, _server) = serve(
-        Route::new().at("/events", get(idle)),
-        CancellationToken::new(),
-    )
-    .await;
-    let mut frames = FrameReader::new(Client::connect(addr).await.get("/events", &[]).await);
-
-    assert_eq!(frames.next().await.unwrap(), ":\n\n");
-    assert_eq!(frames.next().await.unwrap(), ":\n\n");
-}
-
-#[tokio::test]
-async fn resume_with_the_last_event_id_header() {
-    let (addr, _server) = serve(resumable_app(), CancellationToken::new()).await;
-    let response = Client::connect(addr)
-        .await
-        .get("/events", &[("last-event-id", b"41")])
-        .await;
-
-    assert_eq!(
-        text(response).await,
-        "id: 42\ndata: event 42\n\nid: 43\ndata: event 43\n\nid: 44\ndata: event 44\n\n"
-    );
-}
-
-#[tokio::test]
-async fn resume_with_the_last_event_id_query_parameter() {
-    let (addr, _server) = serve(resumable_app(), CancellationToken::new()).await;
-    let response = Client::connect(addr)
-        .await
-        .get("/events?lastEventId=41", &[])
-        .await;
-
-    assert_eq!(
-        text(response).await,
-        "id: 42\ndata: event 42\n\nid: 43\ndata: event 43\n\nid: 44\ndata: event 44\n\n"
-    );
-}
-
-#[tokio::test]
-async fn the_header_wins_over_the_query_parameter() {
-    let (addr, _server) = serve(resumable_app(), CancellationToken::new()).await;
-    let mut frames = FrameReader::new(
-        Client::connect(addr)
-            .await
-            .get("/events?lastEventId=7", &[("last-event-id", b"41")])
-            .await,
-    );
-
-    assert_eq!(frames.next().await.unwrap(), "id: 42\ndata: event 42\n\n");
-}
-
-#[tokio::test]
-async fn an_invalid_last_event_id_header_is_400_with_the_reason() {
-    let (addr, _server) = serve(resumable_app(), CancellationToken::new()).await;
-    let response = Client::connect(addr)
-        .await
-        .get("/events", &[("last-event-id", b"caf\xe9")])
-        .await;
-
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.headers()["content-type"],
-        "text/plain; charset=utf-8"
-    );
-    assert_eq!(text(response).await, "the last event id is not valid UTF-8");
-}
-
-#[tokio::test]
-async fn an_invalid_last_event_id_query_parameter_is_400_with_the_reason() {
-    let (addr, _server) = serve(resumable_app(), CancellationToken::new()).await;
-    let response = Client::connect(addr)
-        .await
-        .get("/events?lastEventId=a%0Ab", &[])
-        .await;
-
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        text(response).await,
-        "the last event id contains NUL, CR or LF"
-    );
-}
-
-#[tokio::test]
-async fn graceful_shutdown_ends_open_streams_within_a_second() {
-    #[handler]
-    fn closable(token: Data<&CancellationToken>) -> impl IntoResponse {
-        SseResponse::new(stream::pending::<Event>())
-            .shutdown(ssekit_poem::Shutdown::new(token.0.clone()).final_event(Event::comment("bye")))
-    }
-    let token = CancellationToken::new();
-    let app = Route::new()
-        .at("/events", get(closable))
-        .data(token.clone());
-    let (addr, server) = serve(app, token.clone()).await;
-    let mut first = FrameReader::new(Client::connect(addr).await.get("/events", &[]).await);
-    let mut second = FrameReader::new(Client::connect(addr).await.get("/events", &[]).await);
-
-    let started = Instant::now();
-    token.cancel();
-    within("the server to stop", server).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1));
-    assert_eq!(first.next().await.unwrap(), ":bye\n\n");
-    assert_eq!(first.next().await, None);
-    assert_eq!(second.next().await.unwrap(), ":bye\n\n");
-    assert_eq!(second.next().await, None);
-}
+sse_test_support::adapter_suite!(serve);
 
 #[tokio::test]
 async fn outside_poem_compression_the_stream_is_uncompressed_and_unbuffered() {
@@ -216,80 +112,17 @@ async fn outside_poem_compression_the_stream_is_uncompressed_and_unbuffered() {
     fn page() -> &'static str {
         "page"
     }
-    let (senders, mut senders_rx) = mpsc::unbounded_channel::<mpsc::UnboundedSender<Event>>();
-    let app = Route::new()
-        .at("/events", get(pushed))
-        .at("/page", get(page).with(Compression::new()))
-        .data(senders);
-    let (addr, _server) = serve(app, CancellationToken::new()).await;
-    let response = Client::connect(addr)
-        .await
-        .get("/events", &[("accept-encoding", b"gzip")])
-        .await;
-    assert!(!response.headers().contains_key("content-encoding"));
-    let tx = within("the stream", senders_rx.recv()).await.unwrap();
-    let mut frames = FrameReader::new(response);
-
-    // The stream stays open (the sender is alive) while each event arrives.
-    for n in 0..3 {
-        tx.send(numbered(n)).unwrap();
-        assert_eq!(
-            frames.next_promptly().await.unwrap(),
-            format!("id: {n}\ndata: event {n}\n\n")
-        );
-    }
+    suite::assert_pushed_events_arrive_uncompressed_and_promptly(|fixture: Fixture| async move {
+        let app = routes().at("/page", get(page).with(Compression::new()));
+        serve_app(app, fixture).await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn poem_compression_compresses_the_stream_but_each_event_arrives_promptly() {
-    let (senders, mut senders_rx) = mpsc::unbounded_channel::<mpsc::UnboundedSender<Event>>();
-    let app = Route::new()
-        .at("/events", get(pushed))
-        .with(Compression::new())
-        .data(senders);
-    let (addr, _server) = serve(app, CancellationToken::new()).await;
-    let response = Client::connect(addr)
-        .await
-        .get("/events", &[("accept-encoding", b"gzip")])
-        .await;
-    assert_eq!(response.headers()["content-encoding"], "gzip");
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let tx = within("the stream", senders_rx.recv()).await.unwrap();
-    let mut lines = gzip_lines(response);
-
-    // Each event comes out of the compressor before the next one exists,
-    // while the stream stays open.
-    for n in 0..3 {
-        tx.send(numbered(n)).unwrap();
-        assert_eq!(next_line_promptly(&mut lines).await, format!("id: {n}"));
-        assert_eq!(
-            next_line_promptly(&mut lines).await,
-            format!("data: event {n}")
-        );
-        assert_eq!(next_line_promptly(&mut lines).await, "");
-    }
-}
-
-#[tokio::test]
-async fn a_stream_that_is_not_sync_is_served() {
-    #[handler]
-    fn not_sync() -> impl IntoResponse {
-        // `Cell` is `Send` but not `Sync`, and so is the closure holding it.
-        let seen = Cell::new(0);
-        SseResponse::new(stream::iter(0..2).map(move |n| {
-            seen.set(seen.get() + 1);
-            numbered(n)
-        }))
-    }
-    let (addr, _server) = serve(
-        Route::new().at("/events", get(not_sync)),
-        CancellationToken::new(),
-    )
+    suite::assert_gzip_events_arrive_promptly(|fixture: Fixture| async move {
+        serve_app(routes().with(Compression::new()), fixture).await
+    })
     .await;
-    let response = Client::connect(addr).await.get("/events", &[]).await;
-
-    assert_eq!(
-        text(response).await,
-        "id: 0\ndata: event 0\n\nid: 1\ndata: event 1\n\n"
-    );
 }

@@ -18,6 +18,8 @@ use http::StatusCode;
 use http::request::Parts;
 use ssekit_core::broker::{BrokerError, Grant};
 
+use crate::topics::InvalidTopics;
+
 /// Decides, when a request subscribes to `topics`, what it may read.
 ///
 /// Implemented for closures `Fn(&Parts, &[String]) -> impl Future` whose
@@ -129,8 +131,9 @@ impl fmt::Display for Denied {
 
 impl Error for Denied {}
 
-/// Why a subscription was not opened: refused by the [`Authorize`] hook or
-/// by the broker. [`refusal`](crate::refusal) answers either.
+/// Why a subscription was not opened: refused by the [`Authorize`] hook, by
+/// the broker, or for the request's topics. [`refusal`](crate::refusal)
+/// answers each.
 ///
 /// ```
 /// use ssekit_core::broker::BrokerError;
@@ -146,6 +149,8 @@ pub enum Refused {
     Denied(Denied),
     /// The broker refused the subscription.
     Broker(BrokerError),
+    /// The request's topics are missing or invalid.
+    Topics(InvalidTopics),
 }
 
 impl From<Denied> for Refused {
@@ -160,11 +165,18 @@ impl From<BrokerError> for Refused {
     }
 }
 
+impl From<InvalidTopics> for Refused {
+    fn from(invalid: InvalidTopics) -> Self {
+        Refused::Topics(invalid)
+    }
+}
+
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refused::Denied(denied) => denied.fmt(f),
             Refused::Broker(error) => error.fmt(f),
+            Refused::Topics(invalid) => invalid.fmt(f),
         }
     }
 }
@@ -174,6 +186,7 @@ impl Error for Refused {
         match self {
             Refused::Denied(denied) => Some(denied),
             Refused::Broker(error) => Some(error),
+            Refused::Topics(invalid) => Some(invalid),
         }
     }
 }

@@ -1,24 +1,6 @@
-//! The `Last-Event-ID` request header, parsed once for every framework.
-//!
-//! An `EventSource` that reconnects sends the id of the last event it
-//! received, so the server can resume after it. The header is client input:
-//! it may be missing, malformed, or huge. [`LastEventId`] tells these cases
-//! apart so a service can resume, start over, or refuse, and it never copies
-//! more than the configured limit ([`LastEventId::DEFAULT_MAX_LEN`], 1 KiB by
-//! default).
-//!
-//! [`SseLayer`](crate::SseLayer) inserts a `LastEventId` into every request's
-//! extensions. Framework adapters call [`LastEventId::from_headers`] (or
-//! [`LastEventId::parse`]) instead of parsing the header themselves.
-//!
-//! # Why an oversized value is not a `400`
-//!
-//! A value over the limit becomes [`LastEventId::Invalid`] with
-//! [`InvalidLastEventId::TooLong`]; the layer does not answer `400 Bad
-//! Request` itself. `EventSource` treats any error status as final and stops
-//! reconnecting for good, while a server that sent an over-long id by mistake
-//! usually wants the client back, from the start. The service decides; the
-//! value is neither copied nor kept, so memory stays bounded either way.
+//! The `Last-Event-ID` request header (or `lastEventId` query parameter),
+//! parsed once for every framework: absent, a valid id, or invalid, never
+//! copying more than a limit.
 
 use std::error::Error;
 use std::fmt;
@@ -85,9 +67,7 @@ pub enum InvalidLastEventId {
 }
 
 impl LastEventId {
-    /// The default limit on the header's length: 1 KiB, far above any id a
-    /// server sensibly sends (a UUID is 36 bytes) and small enough to keep
-    /// per-request memory bounded.
+    /// The default limit on the header's length: 1 KiB.
     pub const DEFAULT_MAX_LEN: usize = 1024;
 
     /// Reads the header from `headers`, with the default limit.
@@ -247,8 +227,7 @@ impl LastEventId {
     }
 
     /// The id as a `Result`: `Ok(None)` when absent, `Ok(Some(id))` when
-    /// present, `Err(reason)` when invalid — the shape a framework's
-    /// extractor needs to accept a request or answer `400`.
+    /// present, `Err(reason)` when invalid.
     ///
     /// ```
     /// use ssekit_tower::{InvalidLastEventId, LastEventId};

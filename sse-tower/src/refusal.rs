@@ -1,7 +1,7 @@
 //! Answering a refused subscription: the [`Refusal`] trait (a status,
 //! headers and a reason) and [`refusal`], the response built from one, for
-//! the broker's errors and the [`Authorize`](crate::Authorize) hook's
-//! denials alike.
+//! the broker's errors, the [`Authorize`](crate::Authorize) hook's denials
+//! and invalid topics alike.
 
 use std::fmt;
 use std::time::Duration;
@@ -11,25 +11,18 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use ssekit_core::broker::BrokerError;
 
 use crate::authorize::{Denied, Refused};
+use crate::topics::InvalidTopics;
 
 /// How long a client is asked to wait before it tries again when the broker
 /// refuses a subscription for a reason that passes (a limit is full, the
 /// backend is unreachable): the `Retry-After` of [`refusal`].
 pub const REFUSAL_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// The response for a refused subscription, its body the reason as text
-/// (see [`Refusal`]):
-///
-/// - a full admission limit ([`BrokerError::TooManySubscriptions`],
-///   [`BrokerError::TooManySubscribers`]) or a failing backend:
-///   `503 Service Unavailable` with `Retry-After` ([`REFUSAL_RETRY_AFTER`]);
-/// - a broker that has shut down: `503` without `Retry-After` (this process
-///   will not serve it again; a load balancer should go elsewhere);
-/// - no topic: `400 Bad Request`;
-/// - refused by the [`Authorize`](crate::Authorize) hook: `401` or `403` ([`Denied`](crate::Denied)).
-///
-/// A browser's `EventSource` treats any status but `200` as final and does
-/// not reconnect by itself; a page that wants to retry re-creates it.
+/// The response for a refused subscription, its body the reason as text:
+/// `503` with `Retry-After` ([`REFUSAL_RETRY_AFTER`]) for a full admission
+/// limit or a failing backend, `503` without it once the broker has shut
+/// down, `400` for missing or invalid topics, `401`/`403` for a
+/// [`Denied`](crate::Denied).
 ///
 /// ```
 /// use ssekit_core::broker::Broker;
@@ -121,6 +114,7 @@ impl Refusal for Refused {
         match self {
             Refused::Denied(denied) => Refusal::status(denied),
             Refused::Broker(error) => error.status(),
+            Refused::Topics(invalid) => invalid.status(),
         }
     }
 
@@ -128,6 +122,13 @@ impl Refusal for Refused {
         match self {
             Refused::Denied(denied) => denied.headers(headers),
             Refused::Broker(error) => error.headers(headers),
+            Refused::Topics(invalid) => invalid.headers(headers),
         }
+    }
+}
+
+impl Refusal for InvalidTopics {
+    fn status(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
     }
 }

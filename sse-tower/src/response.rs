@@ -112,12 +112,8 @@ pub fn response<S>(stream: S) -> Response<SseBody<S>> {
     SseResponse::new(stream).into_response()
 }
 
-/// Builds an event stream response from a stream, for code that does not
-/// use [`SseLayer`](crate::SseLayer): a hand-written hyper service, or a
-/// framework adapter.
-///
-/// It takes the same [`SseConfig`] as the layer, and its builder methods are
-/// the config's.
+/// Builds an event stream response from a stream without a layer; its
+/// builder methods are those of [`SseConfig`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -141,13 +137,6 @@ pub struct SseResponse<S> {
 
 impl<S> SseResponse<S> {
     /// A response over `stream` with the default [`SseConfig`].
-    ///
-    /// ```
-    /// # use ssekit_core::Event;
-    /// # use ssekit_tower::SseResponse;
-    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
-    /// # let _ = response;
-    /// ```
     pub fn new(stream: S) -> Self {
         SseResponse {
             stream,
@@ -176,16 +165,15 @@ impl<S> SseResponse<S> {
         response
     }
 
-    /// The stream and the configuration, for a framework adapter that
-    /// wraps this builder in its own response type.
+    /// The stream and the configuration.
     ///
     /// ```
+    /// # use futures_core::Stream;
     /// # use ssekit_core::Event;
-    /// # use ssekit_tower::{KeepAlive, SseResponse};
-    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]))
-    ///     .keep_alive(KeepAlive::disabled());
-    /// let (_stream, config) = response.into_parts();
-    /// assert!(config.get_keep_alive().get_interval().is_none());
+    /// # use ssekit_tower::SseResponse;
+    /// let response = SseResponse::new(futures_util::stream::iter([Event::data("hi")]));
+    /// let (stream, _config) = response.into_parts();
+    /// assert_eq!(stream.size_hint(), (1, Some(1)));
     /// ```
     pub fn into_parts(self) -> (S, SseConfig) {
         (self.stream, self.config)

@@ -1,15 +1,10 @@
-//! The topics a request subscribes to, from its query string.
-//!
-//! `GET /events?topic=news&topic=weather` is the usual way for a page to
-//! say what it wants to follow. The query is client input: it may name
-//! thousands of topics, huge ones, or bytes that are not text. [`Topics`]
-//! parses it within bounds (a count and a length, checked before anything
-//! is copied), so a hostile query costs no more than its own bytes and is
-//! answered with a clear reason ([`InvalidTopics`]), which the framework
-//! adapters turn into `400 Bad Request`.
+//! The topics a request subscribes to, from its `topic` query parameters,
+//! parsed within a count and a length limit checked before anything is
+//! copied.
 
 use std::error::Error;
 use std::fmt;
+use std::ops::Deref;
 
 use crate::query::{form_decode, params};
 
@@ -143,6 +138,14 @@ impl Topics {
     /// ```
     pub fn into_inner(self) -> Vec<String> {
         self.0
+    }
+}
+
+impl Deref for Topics {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.0
     }
 }
 

@@ -1,37 +1,47 @@
-//! [`request_parts`]: the request's head, for an [`Authorize`] hook.
+//! The filters: [`last_event_id`], [`topics`], [`request_parts`], and
+//! [`recover`] for their rejections.
+
+use std::convert::Infallible;
 
 use http::request::Parts;
 use http::{HeaderMap, Method, Uri};
-use warp::Filter;
 use warp::filters::path::FullPath;
+use warp::reply::Response;
+use warp::{Filter, Rejection};
 
-#[cfg(doc)]
-use ssekit_tower::Authorize;
+use crate::{Error, LastEventId, Topics, refusal};
 
-/// Extracts the request's method, URI (path and query) and headers as an
-/// [`http::request::Parts`], what an [`Authorize`] hook reads. warp keeps
-/// no request object to hand on, so this rebuilds its head; extensions
-/// are empty.
-///
-/// ```
-/// use warp::Filter;
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let route = ssekit_warp::request_parts().map(|request: http::request::Parts| request.uri.to_string());
-/// let response = warp::test::request().path("/events?token=t").reply(&route).await;
-/// assert_eq!(response.body(), "/events?token=t");
-/// # }
-/// ```
-pub fn request_parts() -> impl Filter<Extract = (Parts,), Error = std::convert::Infallible> + Clone
-{
-    let query = warp::query::raw()
+/// The raw query string, if the request has one.
+fn query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Copy {
+    warp::query::raw()
         .map(Some)
         .or(warp::any().map(|| None))
-        .unify();
+        .unify()
+}
+
+/// Extracts the [`LastEventId`]; never rejects.
+pub fn last_event_id() -> impl Filter<Extract = (LastEventId,), Error = Infallible> + Copy {
+    warp::header::headers_cloned()
+        .and(query())
+        .map(|headers: HeaderMap, query: Option<String>| {
+            LastEventId::from_headers_or_query(&headers, query.as_deref())
+        })
+}
+
+/// Extracts the [`Topics`]; rejects with an [`Error`] when they are
+/// missing or invalid, which [`recover`] answers.
+pub fn topics() -> impl Filter<Extract = (Topics,), Error = Rejection> + Copy {
+    query().and_then(|query: Option<String>| async move {
+        Topics::from_query(query.as_deref()).map_err(warp::reject::custom)
+    })
+}
+
+/// Extracts the request's method, URI and headers, what an
+/// [`Authorize`](crate::Authorize) hook reads; extensions are empty.
+pub fn request_parts() -> impl Filter<Extract = (Parts,), Error = Infallible> + Clone {
     warp::method()
         .and(warp::path::full())
-        .and(query)
+        .and(query())
         .and(warp::header::headers_cloned())
         .map(
             |method: Method, path: FullPath, query: Option<String>, headers: HeaderMap| {
@@ -39,13 +49,21 @@ pub fn request_parts() -> impl Filter<Extract = (Parts,), Error = std::convert::
                     Some(query) => format!("{}?{query}", path.as_str()),
                     None => path.as_str().to_owned(),
                 };
-                // warp parsed this URI from the request line already.
-                let uri = target.parse::<Uri>().unwrap_or_default();
                 let (mut parts, ()) = http::Request::new(()).into_parts();
                 parts.method = method;
-                parts.uri = uri;
+                // warp parsed this URI from the request line already.
+                parts.uri = target.parse::<Uri>().unwrap_or_default();
                 parts.headers = headers;
                 parts
             },
         )
+}
+
+/// Answers an [`Error`] rejection with [`refusal`] and passes any other
+/// on; use it with [`Filter::recover`].
+pub async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
+    match rejection.find::<Error>() {
+        Some(error) => Ok(refusal(&error.0)),
+        None => Err(rejection),
+    }
 }

@@ -1,6 +1,7 @@
 //! Test support shared by the framework adapters' tests: an HTTP/1.1
 //! client over hyper that reads an event stream frame by frame (and through
-//! gzip), with every wait bounded, and the broker checks the adapters share.
+//! gzip), with every wait bounded, and the behaviour suite every adapter
+//! passes ([`adapter_suite`]).
 //!
 //! Not published; a dev-dependency of `ssekit-axum`, `ssekit-warp` and `ssekit-poem`,
 //! so the three adapters are tested by the same client code, and of
@@ -9,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod adapter_suite;
 pub mod private;
 pub mod process;
 pub mod redis;
@@ -193,27 +195,4 @@ pub async fn subscriptions_become(broker: &Broker, n: u64) {
         }
     })
     .await;
-}
-
-/// The admission check of every adapter's broker test: `broker`, built
-/// with `max_subscribers_per_topic(1)`, serves topic `chat` at `/events` on
-/// `addr`. A second client gets `503` with `Retry-After` and a reason naming
-/// the topic; once the first leaves, a new client is admitted.
-pub async fn assert_one_subscriber_per_topic_is_admitted(addr: SocketAddr, broker: &Broker) {
-    let mut first = Client::connect(addr).await;
-    let held = first.get("/events", &[]).await;
-    assert_eq!(held.status(), 200);
-    subscriptions_become(broker, 1).await;
-
-    let refused = Client::connect(addr).await.get("/events", &[]).await;
-    assert_eq!(refused.status(), 503);
-    assert_eq!(refused.headers()["retry-after"], "5");
-    let reason = text(refused).await;
-    assert!(reason.contains("topic \"chat\""), "{reason}");
-
-    drop(held);
-    first.disconnect();
-    subscriptions_become(broker, 0).await;
-    let again = Client::connect(addr).await.get("/events", &[]).await;
-    assert_eq!(again.status(), 200, "the place is free again");
 }
