@@ -455,7 +455,14 @@ pub struct BrokerBuilder<B = ()> {
 }
 
 impl BrokerBuilder {
-    /// Bounds for every topic without its own, on a [`MemoryBackend`].
+    /// Bounds for every topic without its own, on a [`MemoryBackend`]; the
+    /// builder then offers no [`build_with`](Self::build_with).
+    ///
+    /// ```compile_fail
+    /// # use ssekit_core::broker::{Broker, MemoryBackend, TopicConfig};
+    /// let config = TopicConfig::new().max_events(5);
+    /// Broker::builder().defaults(config).build_with(MemoryBackend::new());
+    /// ```
     pub fn defaults(self, config: TopicConfig) -> BrokerBuilder<MemoryBackend> {
         self.memory().defaults(config)
     }
