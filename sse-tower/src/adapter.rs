@@ -49,6 +49,11 @@ macro_rules! __adapter {
 
             $crate::__delegate_config_builders!();
 
+            /// The stream.
+            pub fn get_ref(&self) -> &S {
+                &self.stream
+            }
+
             /// The [`ssekit_tower::SseResponse`] this one is made of.
             pub fn into_tower(self) -> $crate::SseResponse<S> {
                 $crate::SseResponse::new(self.stream).config(self.config)

@@ -19,7 +19,9 @@ type Routes = BoxedFilter<(Box<dyn Reply>,)>;
 fn boxed<R: Reply + 'static>(
     filter: impl Filter<Extract = (R,), Error = Rejection> + Clone + Send + Sync + 'static,
 ) -> Routes {
-    filter.map(|reply: R| Box::new(reply) as Box<dyn Reply>).boxed()
+    filter
+        .map(|reply: R| Box::new(reply) as Box<dyn Reply>)
+        .boxed()
 }
 
 async fn events(
@@ -48,9 +50,11 @@ async fn private(
 /// The pushed stream's route alone.
 fn pushed(fixture: &Fixture) -> Routes {
     let senders = fixture.senders.clone();
-    boxed(warp::path("pushed").map(move || {
-        SseResponse::new(suite::pushed(&senders)).keep_alive(KeepAlive::disabled())
-    }))
+    boxed(
+        warp::path("pushed").map(move || {
+            SseResponse::new(suite::pushed(&senders)).keep_alive(KeepAlive::disabled())
+        }),
+    )
 }
 
 fn routes(fixture: &Fixture) -> Routes {
@@ -62,9 +66,8 @@ fn routes(fixture: &Fixture) -> Routes {
     let numbered = warp::path("numbered")
         .and(ssekit_warp::last_event_id())
         .map(|id: LastEventId| SseResponse::new(suite::numbered_after(&id)));
-    let idle = warp::path("idle").map(|| {
-        SseResponse::new(stream::pending::<Event>()).keep_alive(suite::fast_keep_alive())
-    });
+    let idle = warp::path("idle")
+        .map(|| SseResponse::new(stream::pending::<Event>()).keep_alive(suite::fast_keep_alive()));
     let closing = warp::path("closing").map(move || {
         SseResponse::new(stream::pending::<Event>()).shutdown(suite::closing(&shutdown))
     });

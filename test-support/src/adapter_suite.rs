@@ -56,7 +56,12 @@ pub struct Served {
 }
 
 /// A fixture over `broker`, and the receiver of its `/pushed` senders.
-pub fn fixture(broker: Broker) -> (Fixture, mpsc::UnboundedReceiver<mpsc::UnboundedSender<Event>>) {
+pub fn fixture(
+    broker: Broker,
+) -> (
+    Fixture,
+    mpsc::UnboundedReceiver<mpsc::UnboundedSender<Event>>,
+) {
     let (senders, senders_rx) = mpsc::unbounded_channel();
     let fixture = Fixture {
         broker,
@@ -280,10 +285,7 @@ where
         .await
         .unwrap();
     let path = format!("/events?topic=chat{query}");
-    let response = Client::connect(served.addr)
-        .await
-        .get(&path, headers)
-        .await;
+    let response = Client::connect(served.addr).await.get(&path, headers).await;
 
     assert_eq!(response.status(), 200);
     let first = FrameReader::new(response).next().await.unwrap();
@@ -320,9 +322,18 @@ where
     Fut: Future<Output = Served>,
 {
     let (served, fixture) = start(serve, Broker::new()).await;
-    let mut first = FrameReader::new(Client::connect(served.addr).await.get("/closing", &[]).await);
-    let mut second =
-        FrameReader::new(Client::connect(served.addr).await.get("/closing", &[]).await);
+    let mut first = FrameReader::new(
+        Client::connect(served.addr)
+            .await
+            .get("/closing", &[])
+            .await,
+    );
+    let mut second = FrameReader::new(
+        Client::connect(served.addr)
+            .await
+            .get("/closing", &[])
+            .await,
+    );
 
     let started = Instant::now();
     fixture.shutdown.cancel();
@@ -429,7 +440,10 @@ where
     let ids = publish_three(&fixture.broker).await;
     let response = Client::connect(served.addr)
         .await
-        .get("/events?topic=chat", &[("last-event-id", ids[0].as_bytes())])
+        .get(
+            "/events?topic=chat",
+            &[("last-event-id", ids[0].as_bytes())],
+        )
         .await;
     let mut frames = FrameReader::new(response);
 

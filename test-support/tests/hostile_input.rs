@@ -1,34 +1,39 @@
 //! Hostile requests against a live server (`ssekit-axum` over `axum::serve`,
-//! topics from the query as `ssekit_tower::Topics` parses them): each gets a
-//! clear 4xx, or the documented fallback, never a panic and nothing left
-//! subscribed; the server goes on serving.
+//! its `Topics` and `LastEventId` extractors): each gets a clear 4xx, or the
+//! documented fallback (an invalid id opens the stream with the broker's
+//! reset), never a panic and nothing left subscribed; the server goes on
+//! serving.
 
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse};
-use ssekit_core::broker::Broker;
-use sse_test_support::{Client, FrameReader, text};
-use ssekit_tower::Topics;
+use sse_test_support::{Client, FrameReader, subscriptions_become, text};
+use ssekit_axum::broker::Broker;
+use ssekit_axum::{Error, Event, KeepAlive, LastEventId, SseResponse, Topics};
 use tokio::net::TcpListener;
 
+/// The broker's stream; an invalid id's reason, which the extractor
+/// keeps, goes back in `x-invalid-last-event-id`.
 async fn events(
     State(broker): State<Broker>,
-    RawQuery(query): RawQuery,
+    topics: Topics,
     last_event_id: LastEventId,
-) -> Response {
-    let topics = match Topics::from_query(query.as_deref()) {
-        Ok(topics) => topics,
-        Err(reason) => return (StatusCode::BAD_REQUEST, reason.to_string()).into_response(),
-    };
-    match SseResponse::subscribe(&broker, topics.as_slice(), &last_event_id).await {
-        Ok(response) => response.keep_alive(KeepAlive::disabled()).into_response(),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response(),
+) -> Result<Response, Error> {
+    let reason = last_event_id
+        .invalid_reason()
+        .map(|reason| reason.to_string());
+    let response = SseResponse::subscribe(&broker, &topics, &last_event_id).await?;
+    let mut response = response.keep_alive(KeepAlive::disabled()).into_response();
+    if let Some(reason) = reason {
+        let value = reason.parse().unwrap();
+        response
+            .headers_mut()
+            .insert("x-invalid-last-event-id", value);
     }
+    Ok(response)
 }
 
 async fn serve(broker: Broker) -> SocketAddr {
@@ -52,7 +57,7 @@ async fn refused(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> (u1
 /// The server still serves a well-formed subscription, and the broker
 /// holds no subscription from the hostile requests.
 async fn still_serves(addr: SocketAddr, broker: &Broker) {
-    assert_eq!(broker.stats().subscriptions, 0);
+    subscriptions_become(broker, 0).await;
     let mut client = Client::connect(addr).await;
     let response = client.get("/events?topic=feed", &[]).await;
     assert_eq!(response.status(), 200);
@@ -60,38 +65,58 @@ async fn still_serves(addr: SocketAddr, broker: &Broker) {
     client.disconnect();
 }
 
-#[tokio::test]
-async fn a_64_kib_last_event_id_is_refused_with_a_reason() {
+/// Opens `path` with `headers` on a broker that holds one event, checks
+/// that the stream opens with the broker's `reset` notice and replays
+/// nothing, and returns the reason the handler was given, then leaves.
+async fn opens_with_a_reset(addr: SocketAddr, path: &str, headers: &[(&str, &[u8])]) -> String {
+    let mut client = Client::connect(addr).await;
+    let response = client.get(path, headers).await;
+    assert_eq!(response.status(), 200);
+    let reason = response.headers()["x-invalid-last-event-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let first = FrameReader::new(response).next().await.unwrap();
+    assert!(first.starts_with("event: reset\n"), "{first:?}");
+    assert!(!first.contains("old"), "nothing is replayed: {first:?}");
+    client.disconnect();
+    reason
+}
+
+/// A server over a broker that holds one event of `feed`.
+async fn serve_one_event() -> (SocketAddr, Broker) {
     let broker = Broker::new();
-    let addr = serve(broker.clone()).await;
+    broker.publish("feed", Event::data("old")).await.unwrap();
+    (serve(broker.clone()).await, broker)
+}
+
+#[tokio::test]
+async fn a_64_kib_last_event_id_opens_the_stream_with_a_reset_and_a_reason() {
+    let (addr, broker) = serve_one_event().await;
     let id = vec![b'7'; 64 << 10];
-    let (status, body) = refused(addr, "/events?topic=feed", &[("last-event-id", &id)]).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("limit"), "the reason names the limit: {body}");
+    let reason = opens_with_a_reset(addr, "/events?topic=feed", &[("last-event-id", &id)]).await;
+    assert!(
+        reason.contains("limit"),
+        "the reason names the limit: {reason}"
+    );
     still_serves(addr, &broker).await;
 }
 
 #[tokio::test]
-async fn a_last_event_id_that_is_not_utf8_is_refused_with_a_reason() {
-    let broker = Broker::new();
-    let addr = serve(broker.clone()).await;
-    let (status, body) = refused(
-        addr,
-        "/events?topic=feed",
-        &[("last-event-id", b"12\xff\xfe")],
-    )
-    .await;
-    assert_eq!(status, 400);
-    assert!(body.contains("UTF-8"), "the reason says why: {body}");
+async fn a_last_event_id_that_is_not_utf8_opens_the_stream_with_a_reset_and_a_reason() {
+    let (addr, broker) = serve_one_event().await;
+    let headers: &[(&str, &[u8])] = &[("last-event-id", b"12\xff\xfe")];
+    let reason = opens_with_a_reset(addr, "/events?topic=feed", headers).await;
+    assert!(reason.contains("UTF-8"), "the reason says why: {reason}");
     still_serves(addr, &broker).await;
 }
 
 #[tokio::test]
-async fn a_last_event_id_query_of_invalid_bytes_is_refused() {
-    let broker = Broker::new();
-    let addr = serve(broker.clone()).await;
-    let (status, body) = refused(addr, "/events?topic=feed&lastEventId=%FF%00%0A%C3", &[]).await;
-    assert_eq!(status, 400, "{body}");
+async fn a_last_event_id_query_of_invalid_bytes_opens_the_stream_with_a_reset() {
+    let (addr, broker) = serve_one_event().await;
+    let path = "/events?topic=feed&lastEventId=%FF%00%0A%C3";
+    let reason = opens_with_a_reset(addr, path, &[]).await;
+    assert!(!reason.is_empty());
     still_serves(addr, &broker).await;
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use ssekit_core::Event;
-use ssekit_core::broker::{Broker, BrokerBuilder, BrokerError, EventId, Subscription};
+use ssekit_core::broker::{Broker, BrokerBuilder, BrokerError, EventId};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -161,15 +161,9 @@ impl Chat {
         }
     }
 
-    /// The events of `room` and the `stats` events, after `last_event_id`
-    /// when the client sent one.
-    pub async fn subscribe(
-        &self,
-        room: &str,
-        last_event_id: Option<&str>,
-    ) -> Result<Subscription, BrokerError> {
-        let topics = [room_topic(room), STATS_TOPIC.to_owned()];
-        self.inner.broker.subscribe(&topics, last_event_id).await
+    /// The topics a page of `room` follows: the room's and `stats`.
+    pub fn topics(room: &str) -> [String; 2] {
+        [room_topic(room), STATS_TOPIC.to_owned()]
     }
 
     /// The token that ends the event streams opened now: on shutdown, or

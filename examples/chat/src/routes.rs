@@ -10,7 +10,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use ssekit_axum::{Event, LastEventId, SseResponse};
-use ssekit_core::broker::BrokerError;
 
 use crate::chat::{Chat, Message, RoomView};
 
@@ -82,9 +81,10 @@ async fn stream(
     last_event_id: LastEventId,
 ) -> Result<impl IntoResponse, Error> {
     let room = valid_room(room)?;
-    let events = chat.subscribe(&room, last_event_id.as_str()).await?;
-    tracing::info!(%room, resume = ?events.resume(), "stream opened");
-    Ok(SseResponse::new(events)
+    let topics = Chat::topics(&room);
+    let response = SseResponse::subscribe(chat.broker(), &topics, &last_event_id).await?;
+    tracing::info!(%room, resume = ?response.get_ref().resume(), "stream opened");
+    Ok(response
         .first_event(Event::retry(RECONNECT))
         .shutdown(chat.stream_shutdown())
         .on_disconnect(move || tracing::info!(%room, "stream closed")))
@@ -159,31 +159,31 @@ fn escape(text: &str) -> String {
     escaped
 }
 
-/// What a request can fail with.
+/// What a request can fail with: the chat's own refusals, or the broker's
+/// (answered by `ssekit_axum::Error`).
 #[derive(Debug)]
 pub enum Error {
     BadRequest(String),
     NotFound(String),
-    Broker(BrokerError),
+    Sse(ssekit_axum::Error),
 }
 
-impl From<BrokerError> for Error {
-    fn from(error: BrokerError) -> Self {
-        Error::Broker(error)
+impl<E: Into<ssekit_axum::Error>> From<E> for Error {
+    fn from(error: E) -> Self {
+        Error::Sse(error.into())
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let (status, reason) = match self {
-            Error::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason),
-            Error::NotFound(reason) => (StatusCode::NOT_FOUND, reason),
-            Error::Broker(error) => {
+        match self {
+            Error::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason).into_response(),
+            Error::NotFound(reason) => (StatusCode::NOT_FOUND, reason).into_response(),
+            Error::Sse(error) => {
                 tracing::warn!(%error, "broker");
-                return ssekit_axum::refusal(&error);
+                error.into_response()
             }
-        };
-        (status, reason).into_response()
+        }
     }
 }
 

@@ -8,17 +8,16 @@
 //!
 //! Run: `cargo run -p clock -- --addr 127.0.0.1:3001 --every 5`
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use ssekit_core::broker::Broker;
-use ssekit_warp::{Event, LastEventId, SseResponse};
+use ssekit_warp::broker::{Broker, Subscription};
+use ssekit_warp::{Error, Event, LastEventId, SseResponse};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
-use warp::{Filter, Reply};
+use warp::Filter;
 
 const PAGE: &str = include_str!("../static/index.html");
 
@@ -56,11 +55,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let events = warp::path!("events")
         .and(warp::get())
         .and(ssekit_warp::last_event_id())
-        .and_then({
+        .then({
             let shutdown = shutdown.clone();
             move |last_event_id| events(broker.clone(), last_event_id, shutdown.clone())
-        })
-        .recover(ssekit_warp::recover);
+        });
     let routes = page.or(events).with(warp::log("clock"));
 
     let listener = TcpListener::bind(args.addr).await?;
@@ -90,12 +88,9 @@ async fn events(
     broker: Broker,
     last_event_id: LastEventId,
     shutdown: CancellationToken,
-) -> Result<warp::reply::Response, Infallible> {
-    let reply = match SseResponse::subscribe(&broker, &[TOPIC], &last_event_id).await {
-        Ok(response) => response.shutdown(shutdown).into_response(),
-        Err(error) => ssekit_warp::refusal(&error),
-    };
-    Ok(reply)
+) -> Result<SseResponse<Subscription>, Error> {
+    let response = SseResponse::subscribe(&broker, &[TOPIC], &last_event_id).await?;
+    Ok(response.shutdown(shutdown))
 }
 
 /// Publishes `Message: N - the time is …` every `every`.

@@ -31,8 +31,8 @@ use poem::middleware::{Cors, Tracing};
 use poem::web::{Data, Html, Json};
 use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler, post};
 use serde::{Deserialize, Serialize};
-use ssekit_core::broker::{Broker, Grant, Visibility};
-use ssekit_poem::{Authorize, Denied, Event, LastEventId, SseResponse};
+use ssekit_poem::broker::{Broker, Grant, Subscription, Visibility};
+use ssekit_poem::{Authorize, Denied, Error, Event, LastEventId, SseResponse};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -168,21 +168,17 @@ fn page() -> Html<&'static str> {
 /// `GET /events`: every event the request may read, resuming after
 /// `Last-Event-ID`.
 #[handler]
-async fn events(request: &Request, Data(app): Data<&App>, last_event_id: LastEventId) -> Response {
+async fn events(
+    request: &Request,
+    Data(app): Data<&App>,
+    last_event_id: LastEventId,
+) -> Result<SseResponse<Subscription>, Error> {
     let topics = [TOPIC.to_owned()];
     let authorize = &app.subscribers;
-    match SseResponse::subscribe_authorized(
-        &app.broker,
-        authorize,
-        request,
-        &topics,
-        &last_event_id,
-    )
-    .await
-    {
-        Ok(response) => response.shutdown(app.shutdown.clone()).into_response(),
-        Err(refused) => ssekit_poem::refusal(&refused),
-    }
+    let response =
+        SseResponse::subscribe_authorized(&app.broker, authorize, request, &topics, &last_event_id)
+            .await?;
+    Ok(response.shutdown(app.shutdown.clone()))
 }
 
 /// `POST /publish`: `202` and `{"id"}`, or `400` and the reason.

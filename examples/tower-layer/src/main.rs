@@ -66,7 +66,11 @@ async fn counter(
     request: Request<Incoming>,
 ) -> Result<Response<impl tokio_stream::Stream<Item = Event>>, Infallible> {
     let start = match request.extensions().get::<LastEventId>() {
-        Some(LastEventId::Present(id)) => id.parse::<u64>().map_or(0, |id| id + 1),
+        Some(LastEventId::Present(id)) => id
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| id.checked_add(1))
+            .unwrap_or(0),
         _ => 0,
     };
     tracing::info!(start, "event stream opened");
@@ -74,7 +78,7 @@ async fn counter(
     let mut next = start;
     let events = ticks.map(move |_| {
         let n = next;
-        next += 1;
+        next = next.saturating_add(1);
         Event::builder()
             .event("tick")
             .id(n.to_string())
