@@ -2,6 +2,7 @@
 //! tower-http's compression.
 
 use sse_test_support::adapter_suite::{self as suite, Fixture, Served};
+use sse_test_support::private::by_token;
 
 use axum::Router;
 use axum::extract::State;
@@ -14,24 +15,22 @@ use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 
 async fn events(
-    State(fixture): State<Fixture>,
+    State(Fixture { broker, .. }): State<Fixture>,
     topics: Topics,
     last_event_id: LastEventId,
 ) -> Result<SseResponse<Subscription>, Error> {
-    let response = SseResponse::subscribe(&fixture.broker, &topics, &last_event_id).await?;
+    let response = SseResponse::subscribe(&broker, &topics, &last_event_id).await?;
     Ok(response.keep_alive(KeepAlive::disabled()))
 }
 
 async fn private(
-    State(fixture): State<Fixture>,
+    State(Fixture { broker, .. }): State<Fixture>,
     request: Parts,
     topics: Topics,
     last_event_id: LastEventId,
 ) -> Result<SseResponse<Subscription>, Error> {
-    let authorize = sse_test_support::private::by_token;
-    let broker = &fixture.broker;
     let response =
-        SseResponse::subscribe_authorized(broker, &authorize, &request, &topics, &last_event_id)
+        SseResponse::subscribe_authorized(&broker, &by_token, &request, &topics, &last_event_id)
             .await?;
     Ok(response.keep_alive(KeepAlive::disabled()))
 }

@@ -16,13 +16,12 @@ where
     S::Item: SseItem,
 {
     fn into_response(self) -> Response {
-        let (parts, body) = self.into_tower().into_response().into_parts();
         // `from_bytes_stream` asks no `Sync` of the stream; each frame stays
         // one chunk.
-        let body = Body::from_bytes_stream(
-            BodyDataStream::new(body).map_err(|never| -> std::io::Error { match never {} }),
-        );
-        from_http(parts, body)
+        from_http(self.into_tower().into_response().map(|body| {
+            let data = BodyDataStream::new(body);
+            Body::from_bytes_stream(data.map_err(|never| -> std::io::Error { match never {} }))
+        }))
     }
 }
 
@@ -38,12 +37,12 @@ impl ResponseError for Error {
 
 /// [`ssekit_tower::refusal`] as a poem response.
 pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response {
-    let (parts, body) = ssekit_tower::refusal(reason).into_parts();
-    from_http(parts, Body::from_string(body))
+    from_http(ssekit_tower::refusal(reason).map(Body::from_string))
 }
 
-/// A poem response with the head of an `http` one.
-fn from_http(parts: http::response::Parts, body: Body) -> Response {
+/// An `http` response as poem's.
+fn from_http(response: http::Response<Body>) -> Response {
+    let (parts, body) = response.into_parts();
     let parts = ResponseParts {
         status: parts.status,
         version: parts.version,

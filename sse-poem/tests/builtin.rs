@@ -2,7 +2,9 @@
 //! a browser would, next to ours: the README's comparison table states only
 //! what these tests show.
 
-use sse_test_support::received;
+use sse_test_support::{
+    INJECTING_ID, assert_builtin_injects_a_field_ours_refuses_the_id, received,
+};
 
 /// The wire bytes of one of poem's built-in events.
 fn builtin_wire(event: poem::web::sse::Event) -> Vec<u8> {
@@ -30,23 +32,6 @@ fn builtin_drops_a_trailing_line_break_in_data_ours_keeps_it() {
 
 #[test]
 fn builtin_lets_a_line_break_in_an_id_inject_a_field_ours_returns_an_error() {
-    let builtin = received(&builtin_wire(
-        poem::web::sse::Event::message("x").id("1\nevent: admin"),
-    ));
-    assert_eq!(
-        builtin[0].event_type(),
-        "admin",
-        "the id injected an event type"
-    );
-
-    let ours = ssekit_poem::Event::builder()
-        .id("1\nevent: admin")
-        .data("x")
-        .build();
-    assert!(matches!(
-        ours,
-        Err(ssekit_core::EventError::LineBreak {
-            field: ssekit_core::Field::Id
-        })
-    ));
+    let builtin = poem::web::sse::Event::message("x").id(INJECTING_ID);
+    assert_builtin_injects_a_field_ours_refuses_the_id(&builtin_wire(builtin));
 }

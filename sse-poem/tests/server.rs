@@ -34,16 +34,16 @@ async fn events(
 #[handler]
 async fn private(
     request: &Request,
-    fixture: Data<&Fixture>,
+    Data(Fixture { broker, .. }): Data<&Fixture>,
     topics: Topics,
-    last_event_id: LastEventId,
-) -> Result<SseResponse<Subscription>, Error> {
+    id: LastEventId,
+) -> poem::Result<SseResponse<Subscription>> {
     let authorize = sse_test_support::private::by_token;
-    let broker = &fixture.broker;
-    let response =
-        SseResponse::subscribe_authorized(broker, &authorize, request, &topics, &last_event_id)
-            .await?;
-    Ok(response.keep_alive(keep_alive()))
+    let subscribed = SseResponse::subscribe_authorized(broker, &authorize, request, &topics, &id);
+    Ok(subscribed
+        .await
+        .map_err(Error::from)?
+        .keep_alive(keep_alive()))
 }
 
 #[handler]

@@ -16,13 +16,15 @@ where
     S::Item: SseItem,
 {
     fn into_response(self) -> Response {
-        let (parts, body) = self.into_tower().into_response().into_parts();
         // `reply::stream` wants a `Sync` stream; `SyncStream` is `Sync`
         // without asking it of the stream, and each frame stays one chunk.
-        let body = warp::reply::stream(SyncStream::new(BodyDataStream::new(body)))
-            .into_response()
-            .into_body();
-        http::Response::from_parts(parts, body)
+        let stream = |body| SyncStream::new(BodyDataStream::new(body));
+        let response = self.into_tower().into_response();
+        response.map(|body| {
+            warp::reply::stream(stream(body))
+                .into_response()
+                .into_body()
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use sse_test_support::adapter_suite::{self as suite, Fixture, Served};
 
 use futures_util::stream;
 use http::request::Parts;
-use ssekit_warp::broker::Subscription;
+use ssekit_warp::broker::Broker;
 use ssekit_warp::{Error, Event, KeepAlive, LastEventId, SseResponse, Topics};
 use tokio::net::TcpListener;
 use warp::filters::BoxedFilter;
@@ -24,27 +24,20 @@ fn boxed<R: Reply + 'static>(
         .boxed()
 }
 
-async fn events(
-    fixture: Fixture,
-    topics: Topics,
-    last_event_id: LastEventId,
-) -> Result<SseResponse<Subscription>, Error> {
-    let response = SseResponse::subscribe(&fixture.broker, &topics, &last_event_id).await?;
+async fn events(broker: Broker, topics: Topics, id: LastEventId) -> Result<impl Reply, Error> {
+    let response = SseResponse::subscribe(&broker, &topics, &id).await?;
     Ok(response.keep_alive(KeepAlive::disabled()))
 }
 
 async fn private(
-    fixture: Fixture,
+    broker: Broker,
     request: Parts,
     topics: Topics,
-    last_event_id: LastEventId,
-) -> Result<SseResponse<Subscription>, Error> {
+    id: LastEventId,
+) -> Result<impl Reply, Error> {
     let authorize = sse_test_support::private::by_token;
-    let broker = &fixture.broker;
-    let response =
-        SseResponse::subscribe_authorized(broker, &authorize, &request, &topics, &last_event_id)
-            .await?;
-    Ok(response.keep_alive(KeepAlive::disabled()))
+    let response = SseResponse::subscribe_authorized(&broker, &authorize, &request, &topics, &id);
+    Ok(response.await?.keep_alive(KeepAlive::disabled()))
 }
 
 /// The pushed stream's route alone.
@@ -59,8 +52,8 @@ fn pushed(fixture: &Fixture) -> Routes {
 
 fn routes(fixture: &Fixture) -> Routes {
     let with = {
-        let fixture = fixture.clone();
-        warp::any().map(move || fixture.clone())
+        let broker = fixture.broker.clone();
+        warp::any().map(move || broker.clone())
     };
     let shutdown = fixture.shutdown.clone();
     let numbered = warp::path("numbered")

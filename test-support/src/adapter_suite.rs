@@ -23,6 +23,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, Stream, StreamExt};
+use http::Response;
+use hyper::body::Incoming;
 use ssekit_core::Event;
 use ssekit_core::broker::Broker;
 use ssekit_tower::{KeepAlive, LastEventId, Shutdown};
@@ -53,6 +55,30 @@ pub struct Served {
     pub addr: SocketAddr,
     /// The server's task.
     pub server: JoinHandle<()>,
+}
+
+/// What serves a [`Fixture`]: an adapter's `serve` function.
+pub trait Serve {
+    /// Serves `fixture`'s routes.
+    fn serve(&self, fixture: Fixture) -> impl Future<Output = Served>;
+}
+
+impl<F, Fut> Serve for F
+where
+    F: Fn(Fixture) -> Fut,
+    Fut: Future<Output = Served>,
+{
+    fn serve(&self, fixture: Fixture) -> impl Future<Output = Served> {
+        self(fixture)
+    }
+}
+
+/// `GET path` with `headers` on a new server's new connection.
+async fn get(serve: impl Serve, path: &str, headers: &[(&str, &[u8])]) -> Response<Incoming> {
+    Client::connect(addr(serve).await)
+        .await
+        .get(path, headers)
+        .await
 }
 
 /// A fixture over `broker`, and the receiver of its `/pushed` senders.
@@ -117,21 +143,13 @@ pub fn not_sync() -> impl Stream<Item = Event> + Send + use<> {
 }
 
 /// Serves a fixture over `broker` with `serve`.
-async fn start<F, Fut>(serve: F, broker: Broker) -> (Served, Fixture)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+async fn start(serve: impl Serve, broker: Broker) -> (Served, Fixture) {
     let (fixture, _senders) = fixture(broker);
-    (serve(fixture.clone()).await, fixture)
+    (serve.serve(fixture.clone()).await, fixture)
 }
 
 /// The address of a new server over a new broker.
-async fn addr<F, Fut>(serve: F) -> SocketAddr
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+async fn addr(serve: impl Serve) -> SocketAddr {
     start(serve, Broker::new()).await.0.addr
 }
 
@@ -170,15 +188,8 @@ macro_rules! adapter_suite {
 }
 
 /// `/numbered` carries the event stream headers and no length.
-pub async fn the_response_has_the_event_stream_headers<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
-    let response = Client::connect(addr(serve).await)
-        .await
-        .get("/numbered", &[])
-        .await;
+pub async fn the_response_has_the_event_stream_headers(serve: impl Serve) {
+    let response = get(serve, "/numbered", &[]).await;
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
@@ -191,15 +202,8 @@ where
 }
 
 /// `/numbered` sends its three events in order, then ends.
-pub async fn events_arrive_in_order_and_the_end_of_the_stream_ends_the_response<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
-    let response = Client::connect(addr(serve).await)
-        .await
-        .get("/numbered", &[])
-        .await;
+pub async fn events_arrive_in_order_and_the_end_of_the_stream_ends_the_response(serve: impl Serve) {
+    let response = get(serve, "/numbered", &[]).await;
 
     assert_eq!(
         text(response).await,
@@ -208,15 +212,8 @@ where
 }
 
 /// `/idle` sends keep-alive comments.
-pub async fn an_idle_stream_gets_keep_alive_comments<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
-    let response = Client::connect(addr(serve).await)
-        .await
-        .get("/idle", &[])
-        .await;
+pub async fn an_idle_stream_gets_keep_alive_comments(serve: impl Serve) {
+    let response = get(serve, "/idle", &[]).await;
     let mut frames = FrameReader::new(response);
 
     assert_eq!(frames.next().await.unwrap(), ":\n\n");
@@ -228,43 +225,27 @@ const AFTER_41: &str =
     "id: 42\ndata: event 42\n\nid: 43\ndata: event 43\n\nid: 44\ndata: event 44\n\n";
 
 /// `Last-Event-ID: 41` resumes `/numbered` at 42.
-pub async fn resume_with_the_last_event_id_header<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
-    let response = Client::connect(addr(serve).await)
-        .await
-        .get("/numbered", &[("last-event-id", b"41")])
-        .await;
+pub async fn resume_with_the_last_event_id_header(serve: impl Serve) {
+    let response = get(serve, "/numbered", &[("last-event-id", b"41")]).await;
 
     assert_eq!(text(response).await, AFTER_41);
 }
 
 /// `?lastEventId=41` resumes `/numbered` at 42.
-pub async fn resume_with_the_last_event_id_query_parameter<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
-    let response = Client::connect(addr(serve).await)
-        .await
-        .get("/numbered?lastEventId=41", &[])
-        .await;
+pub async fn resume_with_the_last_event_id_query_parameter(serve: impl Serve) {
+    let response = get(serve, "/numbered?lastEventId=41", &[]).await;
 
     assert_eq!(text(response).await, AFTER_41);
 }
 
 /// With both, the header is the id.
-pub async fn the_header_wins_over_the_query_parameter<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
-    let response = Client::connect(addr(serve).await)
-        .await
-        .get("/numbered?lastEventId=7", &[("last-event-id", b"41")])
-        .await;
+pub async fn the_header_wins_over_the_query_parameter(serve: impl Serve) {
+    let response = get(
+        serve,
+        "/numbered?lastEventId=7",
+        &[("last-event-id", b"41")],
+    )
+    .await;
     let mut frames = FrameReader::new(response);
 
     assert_eq!(frames.next().await.unwrap(), "id: 42\ndata: event 42\n\n");
@@ -273,11 +254,7 @@ where
 /// Asks `/events?topic=chat` with `path_query` and `headers` after one
 /// publish, and checks that the stream opens with the broker's reset
 /// notice and replays nothing.
-async fn assert_opens_with_a_reset<F, Fut>(serve: F, query: &str, headers: &[(&str, &[u8])])
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+async fn assert_opens_with_a_reset(serve: impl Serve, query: &str, headers: &[(&str, &[u8])]) {
     let (served, fixture) = start(serve, Broker::new()).await;
     fixture
         .broker
@@ -295,32 +272,21 @@ where
 
 /// A `Last-Event-ID` that is not UTF-8 is an id the broker cannot place:
 /// `200`, and the stream opens with its `reset` notice.
-pub async fn an_invalid_last_event_id_header_opens_the_stream_with_a_reset<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+pub async fn an_invalid_last_event_id_header_opens_the_stream_with_a_reset(serve: impl Serve) {
     assert_opens_with_a_reset(serve, "", &[("last-event-id", b"caf\xe9")]).await;
 }
 
 /// A `lastEventId` with a line break opens the stream with the `reset`
 /// notice.
-pub async fn an_invalid_last_event_id_query_parameter_opens_the_stream_with_a_reset<F, Fut>(
-    serve: F,
-) where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+pub async fn an_invalid_last_event_id_query_parameter_opens_the_stream_with_a_reset(
+    serve: impl Serve,
+) {
     assert_opens_with_a_reset(serve, "&lastEventId=a%0Ab", &[]).await;
 }
 
 /// Cancelling the shutdown token ends two open `/closing` streams with
 /// their final event, and the server stops within a second.
-pub async fn graceful_shutdown_ends_open_streams_within_a_second<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+pub async fn graceful_shutdown_ends_open_streams_within_a_second(serve: impl Serve) {
     let (served, fixture) = start(serve, Broker::new()).await;
     let mut first = FrameReader::new(
         Client::connect(served.addr)
@@ -346,15 +312,8 @@ where
 }
 
 /// `/not-sync` serves a stream that is not `Sync`.
-pub async fn a_stream_that_is_not_sync_is_served<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
-    let response = Client::connect(addr(serve).await)
-        .await
-        .get("/not-sync", &[])
-        .await;
+pub async fn a_stream_that_is_not_sync_is_served(serve: impl Serve) {
+    let response = get(serve, "/not-sync", &[]).await;
 
     assert_eq!(
         text(response).await,
@@ -362,22 +321,29 @@ where
     );
 }
 
-/// `/pushed` with `Accept-Encoding: gzip` (served by `serve`, which puts
-/// the framework's compression on other routes or none) comes
-/// uncompressed, each event at once while the stream stays open.
-pub async fn assert_pushed_events_arrive_uncompressed_and_promptly<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+/// `GET /pushed` with `Accept-Encoding: gzip` on a new server, and the
+/// sender that feeds its stream.
+async fn get_pushed_with_gzip(
+    serve: impl Serve,
+) -> (Response<Incoming>, mpsc::UnboundedSender<Event>) {
     let (fixture, mut senders) = fixture(Broker::new());
-    let served = serve(fixture).await;
+    let served = serve.serve(fixture).await;
     let response = Client::connect(served.addr)
         .await
         .get("/pushed", &[("accept-encoding", b"gzip")])
         .await;
+    (
+        response,
+        within("the stream", senders.recv()).await.unwrap(),
+    )
+}
+
+/// `/pushed` with `Accept-Encoding: gzip` (served by `serve`, which puts
+/// the framework's compression on other routes or none) comes
+/// uncompressed, each event at once while the stream stays open.
+pub async fn assert_pushed_events_arrive_uncompressed_and_promptly(serve: impl Serve) {
+    let (response, tx) = get_pushed_with_gzip(serve).await;
     assert!(!response.headers().contains_key("content-encoding"));
-    let tx = within("the stream", senders.recv()).await.unwrap();
     let mut frames = FrameReader::new(response);
 
     for n in 0..3 {
@@ -392,20 +358,10 @@ where
 /// `/pushed` under the framework's gzip compression (served so by `serve`)
 /// is compressed, and each event comes out of the compressor before the
 /// next one exists, while the stream stays open.
-pub async fn assert_gzip_events_arrive_promptly<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
-    let (fixture, mut senders) = fixture(Broker::new());
-    let served = serve(fixture).await;
-    let response = Client::connect(served.addr)
-        .await
-        .get("/pushed", &[("accept-encoding", b"gzip")])
-        .await;
+pub async fn assert_gzip_events_arrive_promptly(serve: impl Serve) {
+    let (response, tx) = get_pushed_with_gzip(serve).await;
     assert_eq!(response.headers()["content-encoding"], "gzip");
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let tx = within("the stream", senders.recv()).await.unwrap();
     let mut lines: GzipLines = gzip_lines(response);
 
     for n in 0..3 {
@@ -431,11 +387,7 @@ async fn publish_three(broker: &Broker) -> Vec<String> {
 
 /// `/events` with the first of three ids in `Last-Event-ID` replays the
 /// other two.
-pub async fn resume_from_the_broker_with_the_last_event_id_header<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+pub async fn resume_from_the_broker_with_the_last_event_id_header(serve: impl Serve) {
     let (served, fixture) = start(serve, Broker::new()).await;
     let ids = publish_three(&fixture.broker).await;
     let response = Client::connect(served.addr)
@@ -459,11 +411,7 @@ where
 
 /// `/events?lastEventId=` the second of three ids replays the third, then
 /// streams a live event.
-pub async fn resume_from_the_broker_with_the_last_event_id_query_parameter<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+pub async fn resume_from_the_broker_with_the_last_event_id_query_parameter(serve: impl Serve) {
     let (served, fixture) = start(serve, Broker::new()).await;
     let ids = publish_three(&fixture.broker).await;
     let path = format!("/events?topic=chat&lastEventId={}", ids[1]);
@@ -485,11 +433,7 @@ where
 }
 
 /// A client that disconnects leaves no subscription behind.
-pub async fn the_subscriber_count_is_back_to_0_after_the_client_disconnects<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+pub async fn the_subscriber_count_is_back_to_0_after_the_client_disconnects(serve: impl Serve) {
     let (served, fixture) = start(serve, Broker::new()).await;
     let mut client = Client::connect(served.addr).await;
     let response = client.get("/events?topic=chat", &[]).await;
@@ -504,11 +448,7 @@ where
 /// With one subscriber per topic, a second client gets `503` with
 /// `Retry-After` and a reason naming the topic; once the first leaves, a
 /// new client is admitted.
-pub async fn beyond_the_admission_limit_a_subscription_is_503_with_retry_after<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+pub async fn beyond_the_admission_limit_a_subscription_is_503_with_retry_after(serve: impl Serve) {
     let broker = Broker::builder().max_subscribers_per_topic(1).build();
     let (served, fixture) = start(serve, broker).await;
     let (addr, broker) = (served.addr, &fixture.broker);
@@ -538,11 +478,7 @@ where
 
 /// `/events` without a topic, or with an empty one, is `400` with the
 /// reason as plain text.
-pub async fn missing_or_invalid_topics_are_400_with_the_reason<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+pub async fn missing_or_invalid_topics_are_400_with_the_reason(serve: impl Serve) {
     let addr = addr(serve).await;
     for (path, reason) in [
         ("/events", "no topic given (add ?topic=…)"),
@@ -560,11 +496,7 @@ where
 
 /// `/private` gives private events only to the clients the hook granted
 /// them, live and replayed, and refuses with `401` and `403`.
-pub async fn private_events_reach_only_the_clients_the_hook_authorized<F, Fut>(serve: F)
-where
-    F: Fn(Fixture) -> Fut,
-    Fut: Future<Output = Served>,
-{
+pub async fn private_events_reach_only_the_clients_the_hook_authorized(serve: impl Serve) {
     let (served, fixture) = start(serve, Broker::new()).await;
     private::assert_private_events_reach_only_authorized(served.addr, &fixture.broker).await;
 }

@@ -196,3 +196,29 @@ pub async fn subscriptions_become(broker: &Broker, n: u64) {
     })
     .await;
 }
+
+/// The id with which a framework's own event injects a field.
+pub const INJECTING_ID: &str = "1\nevent: admin";
+
+/// Checks that `builtin`, the wire bytes of a framework's own event with id
+/// [`INJECTING_ID`], lets the id inject an event type, and that ours refuses
+/// that id with an error naming the field.
+pub fn assert_builtin_injects_a_field_ours_refuses_the_id(builtin: &[u8]) {
+    let builtin = received(builtin);
+    assert_eq!(
+        builtin[0].event_type(),
+        "admin",
+        "the id injected an event type"
+    );
+
+    let ours = ssekit_core::Event::builder()
+        .id(INJECTING_ID)
+        .data("x")
+        .build();
+    assert!(matches!(
+        ours,
+        Err(ssekit_core::EventError::LineBreak {
+            field: ssekit_core::Field::Id
+        })
+    ));
+}
