@@ -86,3 +86,22 @@ fn every_reason_reads_as_a_sentence() {
         "no topic given (add ?topic=…)"
     );
 }
+
+#[test]
+fn invalid_topics_are_refused_with_400_and_the_reason() {
+    let invalid = Topics::from_query(Some("topic=")).unwrap_err();
+    let response = ssekit_tower::refusal(&ssekit_tower::Refused::from(invalid));
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(response.body(), "a topic is empty");
+}
+
+#[test]
+fn topics_are_a_slice_of_strings() {
+    let topics = Topics::from_query(Some("topic=a&topic=b")).unwrap();
+    assert_eq!(topics.len(), 2);
+    assert_eq!(&topics[..], ["a", "b"]);
+}
