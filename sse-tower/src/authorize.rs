@@ -1,14 +1,6 @@
-//! Authorization at subscribe time: which of the requested topics a request
-//! may read, and whose private events it receives.
-//!
-//! An event stream is a long-lived `GET` that a browser's `EventSource`
-//! opens with no custom header, so its credentials are a cookie or a token
-//! in the query string. [`Authorize`] is the hook that reads them, once per
-//! subscription, before anything is replayed: it answers a
-//! [`Grant`](ssekit_core::broker::Grant) (the topics whose private events the
-//! request receives; public events of every requested topic are always
-//! readable) or [`Denied`], which refuses the whole request. The grant is
-//! then applied by the broker to replayed history and to live events alike.
+//! Authorization at subscribe time: [`Authorize`] decides which of the
+//! requested topics a request may read, and whose private events it
+//! receives, before anything is replayed.
 
 use std::error::Error;
 use std::fmt;
@@ -20,11 +12,10 @@ use ssekit_core::broker::{BrokerError, Grant};
 
 use crate::topics::InvalidTopics;
 
-/// Decides, when a request subscribes to `topics`, what it may read.
-///
-/// Implemented for closures `Fn(&Parts, &[String]) -> impl Future` whose
-/// future owns what it needs (take the token out of the request first),
-/// and for any type with its own `authorize`, whose future may borrow.
+/// Decides, when a request subscribes to `topics`, what it may read: a
+/// [`Grant`] (public events of every topic are always readable), or
+/// [`Denied`]. Implemented for closures `Fn(&Parts, &[String]) -> impl
+/// Future` whose future owns what it needs.
 ///
 /// ```
 /// use http::request::Parts;

@@ -14,23 +14,12 @@ const NO: HeaderValue = HeaderValue::from_static("no");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// Makes `headers` those of an event stream response. The layer and
-/// [`SseResponse`] both go through here, so they cannot drift apart.
-///
-/// - sets `content-type: text/event-stream`;
-/// - sets `cache-control: no-cache, no-transform`: no cache may store the
-///   stream, and no proxy may recompress or otherwise transform it;
-/// - sets `x-accel-buffering: no`, which makes nginx pass each event on
-///   instead of buffering the response;
-/// - removes `content-length` (the stream has no length) and the
-///   connection-specific headers, which are not allowed in an HTTP/2
-///   response (RFC 9113, section 8.2.2): `connection` and every header it
-///   names, `keep-alive`, `proxy-connection`, `te`, `transfer-encoding` and
-///   `upgrade`; the server sets HTTP/1.1 framing itself.
-///
-/// Every other header, and any value of these three headers the service
-/// set, is replaced or kept as said above; nothing else changes. No
-/// `content-encoding` is added: see the crate docs on compression.
+/// Makes `headers` those of an event stream response, valid on HTTP/1.1
+/// and HTTP/2: sets `content-type: text/event-stream`, `cache-control:
+/// no-cache, no-transform` and `x-accel-buffering: no`, and removes
+/// `content-length` and the connection-specific headers (`connection` and
+/// the headers it names, `keep-alive`, `proxy-connection`, `te`,
+/// `transfer-encoding`, `upgrade`). Other headers are kept.
 ///
 /// ```
 /// use http::HeaderMap;
