@@ -6,13 +6,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use sse_test_support::private;
+use sse_test_support::redis::RedisServer;
 use ssekit_core::Event;
 use ssekit_core::broker::{
     Broker, BrokerError, EventId, LagPolicy, ResetReason, Resume, Subscription, TopicConfig, stamp,
 };
 use ssekit_redis::{RedisBackend, RedisBackendBuilder};
-use sse_test_support::private;
-use sse_test_support::redis::RedisServer;
 
 const WAIT: Duration = Duration::from_secs(10);
 

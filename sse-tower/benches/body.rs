@@ -228,7 +228,10 @@ fn through_hyper(c: &mut Criterion) {
     group.throughput(Throughput::Elements(EVENTS as u64));
     for (name, addr) in [
         ("axum Sse, one frame per event", axum),
-        ("ssekit-tower SseBody, coalesce 0 (one frame per event)", plain),
+        (
+            "ssekit-tower SseBody, coalesce 0 (one frame per event)",
+            plain,
+        ),
         (
             "ssekit-tower SseBody, coalesce 16 KiB (default)",
             coalesced_16k,

@@ -122,9 +122,10 @@ async fn an_invalid_last_event_id_starts_with_a_reset_notice() {
 async fn an_empty_last_event_id_is_a_first_connection_not_a_reset() {
     let broker = Broker::new();
     broker.publish("room", Event::data("before")).await.unwrap();
-    let response = ssekit_tower::subscribe(&broker, &["room"], &LastEventId::Present(String::new()))
-        .await
-        .unwrap();
+    let response =
+        ssekit_tower::subscribe(&broker, &["room"], &LastEventId::Present(String::new()))
+            .await
+            .unwrap();
     let (subscription, _config) = response.into_parts();
     assert_eq!(subscription.resume(), ssekit_core::broker::Resume::Fresh);
 }

@@ -9,9 +9,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use futures_util::StreamExt;
+use sse_test_support::{Client, FrameReader, within};
 use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse};
 use ssekit_core::broker::{Broker, Subscription};
-use sse_test_support::{Client, FrameReader, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -4,8 +4,8 @@
 //! on random scripts against the model in `sse_test_support::private`.
 
 use proptest::prelude::*;
-use ssekit_core::broker::{Broker, Visibility};
 use sse_test_support::private::{self, Publish, Reader};
+use ssekit_core::broker::{Broker, Visibility};
 
 #[tokio::test]
 async fn private_events_reach_only_granted_subscribers_live_and_replayed() {

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse, WriteDeadlineListener};
-use ssekit_core::broker::{Broker, Subscription};
 use sse_test_support::process::{ensure_nofile_limit, rss_bytes};
 use sse_test_support::within;
+use ssekit_axum::{Event, KeepAlive, LastEventId, SseResponse, WriteDeadlineListener};
+use ssekit_core::broker::{Broker, Subscription};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 

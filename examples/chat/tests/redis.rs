@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use browser_test::{Example, within};
 use futures_util::StreamExt;
-use ssekit_client::{EventSource, Item};
 use sse_test_support::redis::RedisServer;
+use ssekit_client::{EventSource, Item};
 
 /// The next `message` event of `source` (stats events are skipped): its id
 /// and its data.
