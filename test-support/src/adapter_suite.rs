@@ -4,7 +4,7 @@
 //! An adapter's test file writes one `serve(Fixture) -> Served` that serves
 //! these routes with the framework's server until [`Fixture::shutdown`] is
 //! cancelled (then shuts down gracefully), and expands
-//! [`adapter_suite!`](crate::adapter_suite) with it: one `#[tokio::test]` per
+//! [`adapter_suite!`](crate::adapter_suite!) with it: one `#[tokio::test]` per
 //! rule below, named after it.
 //!
 //! | route | answers |

@@ -1,7 +1,7 @@
 //! Test support shared by the framework adapters' tests: an HTTP/1.1
 //! client over hyper that reads an event stream frame by frame (and through
 //! gzip), with every wait bounded, and the behaviour suite every adapter
-//! passes ([`adapter_suite`]).
+//! passes ([`adapter_suite`](mod@adapter_suite)).
 //!
 //! Not published; a dev-dependency of `ssekit-axum`, `ssekit-warp` and `ssekit-poem`,
 //! so the three adapters are tested by the same client code, and of
