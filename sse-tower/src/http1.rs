@@ -107,6 +107,58 @@ where
     B::Error: Into<BoxError>,
     F: Future<Output = ()> + Send + 'static,
 {
+    connection(builder, io, service, shutdown, None)
+}
+
+/// What a handed-off event stream does when the server shuts down
+/// (`crate::serve`): it writes what its body has ready, then
+/// `final_event` unless the body ended by itself, and closes.
+#[derive(Clone)]
+#[cfg_attr(not(feature = "serve"), allow(dead_code))]
+pub(crate) struct Ending {
+    pub(crate) token: tokio_util::sync::CancellationToken,
+    pub(crate) final_event: Option<bytes::Bytes>,
+}
+
+/// [`serve_connection_with_shutdown`], whose event stream, once handed
+/// off, also ends when `ending`'s token is cancelled.
+#[cfg(feature = "serve")]
+pub(crate) fn serve_connection_ending<I, S, B>(
+    builder: &http1::Builder,
+    io: I,
+    service: S,
+    ending: Ending,
+) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let signal = ending.token.clone().cancelled_owned();
+    connection(builder, io, service, signal, Some(ending))
+}
+
+fn connection<I, S, B, F>(
+    builder: &http1::Builder,
+    io: I,
+    service: S,
+    shutdown: F,
+    ending: Option<Ending>,
+) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    F: Future<Output = ()> + Send + 'static,
+{
     let handed_off = Arc::new(Mutex::new(None));
     let service = HandOff {
         inner: service,
@@ -146,7 +198,7 @@ where
             .take();
         let mut io = parts.io.into_inner();
         match body {
-            Some(body) => write_events(&mut io, body).await,
+            Some(body) => write_events(&mut io, body, ending.as_ref()).await,
             // Not an event stream: hyper is done with the connection.
             None => {
                 let _ = io.shutdown().await;
@@ -254,26 +306,56 @@ where
 /// At most this many frames go out in one vectored write, as with hyper.
 const GATHER: usize = 16;
 
-/// Writes the body to `io` until it ends, a write fails or the client
-/// closes, then closes the connection.
-async fn write_events<I, B>(io: &mut I, body: B)
+/// At most this many ready frames are written when the server shuts down.
+const DRAIN: usize = 4 * GATHER;
+
+/// What the writer waits for next.
+enum Next<F> {
+    Frame(Option<F>),
+    Ending,
+}
+
+/// Writes the body to `io` until it ends, a write fails, the client closes
+/// or `ending` fires, then closes the connection.
+async fn write_events<I, B>(io: &mut I, body: B, ending: Option<&Ending>)
 where
     I: AsyncRead + AsyncWrite + Unpin,
     B: Body,
     B::Error: Into<BoxError>,
 {
     let mut body = pin!(body);
+    let signal = async {
+        match ending {
+            Some(ending) => ending.token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut signal = pin!(signal);
     let mut ended = false;
     while !ended {
-        let first = poll_fn(|cx| {
-            if client_closed(io, cx) {
-                return Poll::Ready(None);
+        let next = poll_fn(|cx| {
+            if signal.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Next::Ending);
             }
-            body.as_mut().poll_frame(cx)
+            if client_closed(io, cx) {
+                return Poll::Ready(Next::Frame(None));
+            }
+            body.as_mut()
+                .poll_frame(cx)
+                .map(|frame| Next::Frame(frame.map(|frame| frame.map_err(Into::into))))
         })
         .await;
+        let first = match next {
+            Next::Frame(first) => first,
+            Next::Ending => {
+                if let Some(ending) = ending {
+                    end_on_signal(io, body, ending).await;
+                }
+                return;
+            }
+        };
         let mut gathered = Gathered(VecDeque::new());
-        match first.map(|frame| frame.map_err(Into::into)) {
+        match first {
             Some(Ok(frame)) => gathered.push(frame),
             Some(Err(error)) => {
                 tracing::debug!(error = %error, "event stream body failed");
@@ -282,22 +364,60 @@ where
             None => break,
         }
         // What else is ready now, without waiting for it.
-        while gathered.0.len() < GATHER && !ended {
-            match poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
-                Poll::Ready(Some(Ok(frame))) => gathered.push(frame),
-                Poll::Ready(Some(Err(error))) => {
-                    tracing::debug!(error = %error.into(), "event stream body failed");
-                    ended = true;
-                }
-                Poll::Ready(None) => ended = true,
-                Poll::Pending => break,
-            }
-        }
+        ended = gather_ready(&mut body, &mut gathered, GATHER).await;
         if io.write_all_buf(&mut gathered).await.is_err() || io.flush().await.is_err() {
             tracing::debug!("event stream client gone (write failed)");
             return;
         }
     }
+    let _ = io.shutdown().await;
+}
+
+/// Moves the frames `body` has ready into `gathered`, up to `limit` in
+/// all; true if the body ended.
+async fn gather_ready<B>(
+    body: &mut Pin<&mut B>,
+    gathered: &mut Gathered<B::Data>,
+    limit: usize,
+) -> bool
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    while gathered.0.len() < limit {
+        match poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
+            Poll::Ready(Some(Ok(frame))) => gathered.push(frame),
+            Poll::Ready(Some(Err(error))) => {
+                tracing::debug!(error = %error.into(), "event stream body failed");
+                return true;
+            }
+            Poll::Ready(None) => return true,
+            Poll::Pending => return false,
+        }
+    }
+    false
+}
+
+/// The server is shutting down: writes what `body` has ready (with its own
+/// final event if its `Shutdown` fired), then the server's final event if
+/// the body did not end by itself, and closes.
+async fn end_on_signal<I, B>(io: &mut I, mut body: Pin<&mut B>, ending: &Ending)
+where
+    I: AsyncWrite + Unpin,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let mut gathered = Gathered(VecDeque::new());
+    let ended = gather_ready(&mut body, &mut gathered, DRAIN).await;
+    if io.write_all_buf(&mut gathered).await.is_err() {
+        return;
+    }
+    if let (false, Some(event)) = (ended, &ending.final_event) {
+        if io.write_all(event).await.is_err() {
+            return;
+        }
+    }
+    let _ = io.flush().await;
     let _ = io.shutdown().await;
 }
 

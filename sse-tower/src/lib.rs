@@ -16,6 +16,8 @@
 //!   first, and [`refusal`] answers a refused one.
 //! - `http1::serve_connection` (feature `http1`) serves HTTP/1 with hyper
 //!   and takes an event stream's socket back once its head is written.
+//! - `serve` (feature `serve`) is the server around it: accept loop,
+//!   graceful shutdown that ends every stream, timeouts.
 //!
 //! Behind `tower_http`'s `CompressionLayer`, event streams stay
 //! uncompressed with its default predicate; a custom predicate keeps that
@@ -75,6 +77,8 @@ mod query;
 #[cfg(feature = "broker")]
 mod refusal;
 mod response;
+#[cfg(feature = "serve")]
+pub mod serve;
 mod service;
 pub mod shutdown;
 #[cfg(feature = "broker")]
@@ -94,6 +98,8 @@ pub use layer::SseLayer;
 #[cfg(feature = "broker")]
 pub use refusal::{REFUSAL_RETRY_AFTER, Refusal, refusal};
 pub use response::{SseResponse, response, set_event_stream_headers};
+#[cfg(feature = "serve")]
+pub use serve::{Serve, serve};
 pub use service::SseService;
 pub use shutdown::Shutdown;
 #[cfg(feature = "broker")]

@@ -1,0 +1,68 @@
+//! What [`serve`](super::serve) accepts connections from, and what it does
+//! when accepting fails.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+
+/// A source of connections for [`serve`](super::serve), like
+/// `axum::serve::Listener`, except that `accept` returns its error:
+/// `serve` retries a failed connection at once and waits a second after
+/// any other error (such as `EMFILE`, too many open files).
+pub trait Listener: Send + 'static {
+    /// A connection.
+    type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// A peer's address.
+    type Addr: Send + 'static;
+
+    /// Accepts the next connection.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, Self::Addr)>> + Send;
+
+    /// The address this listener is bound to.
+    fn local_addr(&self) -> io::Result<Self::Addr>;
+}
+
+impl Listener for TcpListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, Self::Addr)>> + Send {
+        TcpListener::accept(self)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        TcpListener::local_addr(self)
+    }
+}
+
+#[cfg(unix)]
+impl Listener for tokio::net::UnixListener {
+    type Io = tokio::net::UnixStream;
+    type Addr = tokio::net::unix::SocketAddr;
+
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, Self::Addr)>> + Send {
+        tokio::net::UnixListener::accept(self)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        tokio::net::UnixListener::local_addr(self)
+    }
+}
+
+/// How long the accept loop waits after an error that is not one
+/// connection's, as `axum::serve` does.
+pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Whether `error` is one connection's failure (it went away before it was
+/// accepted), so the next accept may follow at once.
+pub(super) fn is_connection_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}

@@ -1,0 +1,279 @@
+//! [`serve`]: an HTTP/1.1 server for a tower service, as easy as
+//! `axum::serve`, that hands event streams off after their head
+//! ([`http1`](crate::http1)) and ends them all on graceful shutdown.
+
+mod listener;
+
+use std::any::Any;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
+use ssekit_core::Event;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_service::Service;
+
+pub use listener::Listener;
+use listener::{ACCEPT_BACKOFF, is_connection_error};
+
+use crate::WriteDeadline;
+use crate::http1::{Ending, serve_connection_ending};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+type MakeService<A, S> = Box<dyn FnMut(&A) -> S + Send>;
+
+/// Serves `service` on `listener` over HTTP/1.1 until the returned
+/// [`Serve`] is dropped or its graceful shutdown ends, with the defaults
+/// listed at [`Serve`]. Every event stream response is handed off after
+/// its head, as [`http1::serve_connection`](crate::http1::serve_connection)
+/// does. HTTP/2 and TLS are not served yet.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use ssekit_core::Event;
+/// use ssekit_tower::SseLayer;
+/// use tower::ServiceBuilder;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let service = ServiceBuilder::new().layer(SseLayer::new()).service_fn(
+///     |_: http::Request<hyper::body::Incoming>| async {
+///         let events = futures_util::stream::iter([Event::data("hello")]);
+///         Ok::<_, Infallible>(http::Response::new(events))
+///     },
+/// );
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// ssekit_tower::serve(listener, service)
+///     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap() })
+///     .await
+/// # }
+/// ```
+pub fn serve<L, S>(listener: L, service: S) -> Serve<L, S>
+where
+    L: Listener,
+    S: Clone + Send + 'static,
+{
+    serve_with(listener, move |_: &L::Addr| service.clone())
+}
+
+/// [`serve`], with a service made for each connection from its peer's
+/// address, for services that want to know it (the adapters insert it
+/// into each request's extensions so).
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use std::net::SocketAddr;
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// ssekit_tower::serve::serve_with(listener, |peer: &SocketAddr| {
+///     let peer = *peer;
+///     tower::service_fn(move |_: http::Request<hyper::body::Incoming>| async move {
+///         Ok::<_, Infallible>(http::Response::new(peer.to_string()))
+///     })
+/// })
+/// .await
+/// # }
+/// ```
+pub fn serve_with<L, S, F>(listener: L, make_service: F) -> Serve<L, S>
+where
+    L: Listener,
+    F: FnMut(&L::Addr) -> S + Send + 'static,
+{
+    Serve {
+        listener,
+        make_service: Box::new(make_service),
+        signal: Box::pin(std::future::pending()),
+        header_read_timeout: Duration::from_secs(10),
+        write_deadline: Duration::from_secs(30),
+        shutdown_event: None,
+        shutdown_grace: Duration::from_millis(500),
+    }
+}
+
+/// A server from [`serve`]: `.await` it to run it. It resolves once a
+/// graceful shutdown is done; accept errors are retried, never returned.
+///
+/// Defaults: a request head must arrive within 10 s
+/// ([`header_read_timeout`](Self::header_read_timeout)); a write that makes
+/// no progress for 30 s closes its connection
+/// ([`write_deadline`](Self::write_deadline)); on shutdown, no server-wide
+/// final event and 500 ms of grace ([`shutdown_grace`](Self::shutdown_grace)).
+/// Every TCP connection gets `TCP_NODELAY`.
+#[must_use = "a server does nothing until it is awaited"]
+pub struct Serve<L: Listener, S> {
+    listener: L,
+    make_service: MakeService<L::Addr, S>,
+    signal: Pin<Box<dyn Future<Output = ()> + Send>>,
+    header_read_timeout: Duration,
+    write_deadline: Duration,
+    shutdown_event: Option<Event>,
+    shutdown_grace: Duration,
+}
+
+impl<L: Listener, S> Serve<L, S> {
+    /// Shuts down gracefully when `signal` completes: stops accepting,
+    /// lets the responses in flight finish and closes idle connections,
+    /// and ends every handed-off event stream after the events its body
+    /// has ready (its own `Shutdown` final event among them), then the
+    /// [`shutdown_event`](Self::shutdown_event) if its body did not end.
+    /// What is still open after the [grace](Self::shutdown_grace) is closed.
+    pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.signal = Box::pin(signal);
+        self
+    }
+
+    /// Closes a connection whose request head has not fully arrived
+    /// `timeout` after it started (default 10 s).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Closes a connection whose writes make no progress for `deadline`
+    /// (default 30 s): see [`WriteDeadline`].
+    pub fn write_deadline(mut self, deadline: Duration) -> Self {
+        self.write_deadline = deadline;
+        self
+    }
+
+    /// Sends `event` last on every handed-off event stream that shutdown
+    /// ends, unless its body ended by itself (default: none).
+    pub fn shutdown_event(mut self, event: Event) -> Self {
+        self.shutdown_event = Some(event);
+        self
+    }
+
+    /// How long a graceful shutdown waits for connections to finish before
+    /// closing them (default 500 ms).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<L::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+impl<L: Listener, S> fmt::Debug for Serve<L, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve")
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("write_deadline", &self.write_deadline)
+            .field("shutdown_event", &self.shutdown_event)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L, S, B> IntoFuture for Serve<L, S>
+where
+    L: Listener,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(run(self))
+    }
+}
+
+async fn run<L, S, B>(serve: Serve<L, S>) -> io::Result<()>
+where
+    L: Listener,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let Serve {
+        mut listener,
+        mut make_service,
+        mut signal,
+        header_read_timeout,
+        write_deadline,
+        shutdown_event,
+        shutdown_grace,
+    } = serve;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let ending = Ending {
+        token: CancellationToken::new(),
+        final_event: shutdown_event.map(Bytes::from),
+    };
+    // Closes what is left once the grace is over.
+    let close = CancellationToken::new();
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut signal => break,
+        };
+        let (mut io, addr) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) if is_connection_error(&error) => continue,
+            Err(error) => {
+                tracing::error!(%error, "accept failed; retrying in {ACCEPT_BACKOFF:?}");
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                    () = &mut signal => break,
+                }
+            }
+        };
+        if let Some(tcp) = (&mut io as &mut dyn Any).downcast_mut::<TcpStream>() {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "TCP_NODELAY not set");
+            }
+        }
+        let service = make_service(&addr);
+        let io = WriteDeadline::new(io, write_deadline);
+        let connection = serve_connection_ending(&builder, io, service, ending.clone());
+        let close = close.clone();
+        connections.spawn(async move {
+            tokio::select! {
+                served = connection => {
+                    if let Err(error) = served {
+                        tracing::debug!(%error, "connection failed");
+                    }
+                }
+                () = close.cancelled() => {}
+            }
+        });
+    }
+    drop(listener);
+    ending.token.cancel();
+    connections.close();
+    if tokio::time::timeout(shutdown_grace, connections.wait())
+        .await
+        .is_err()
+    {
+        close.cancel();
+        connections.wait().await;
+    }
+    Ok(())
+}
