@@ -28,6 +28,41 @@ use tower_service::Service;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// A tower service that [`serve_connection`] serves (any service of
+/// `Request<Incoming>` that is `Clone`, `Send` and `'static`, with a
+/// `Send` future and an error that boxes).
+pub trait HttpService<B>:
+    Service<
+        Request<Incoming>,
+        Response = Response<B>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> HttpService<B> for S
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+}
+
+/// A response body that [`serve_connection`] writes (any `Send + 'static`
+/// body with `Send` data and an error that boxes).
+pub trait ResponseBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> ResponseBody for B
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+}
+
 /// Serves one connection with `builder` as `builder.serve_connection(io,
 /// service)` would, with event streams taken back from hyper (see the
 /// [module docs](self)). Resolves with hyper's error if hyper failed, and
@@ -41,12 +76,8 @@ pub fn serve_connection<I, S, B>(
 ) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<B>,
+    B: ResponseBody,
 {
     serve_connection_with_shutdown(builder, io, service, std::future::pending())
 }
@@ -99,12 +130,8 @@ pub fn serve_connection_with_shutdown<I, S, B, F>(
 ) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<B>,
+    B: ResponseBody,
     F: Future<Output = ()> + Send + 'static,
 {
     connection(builder, io, service, shutdown, None)
@@ -120,29 +147,9 @@ pub(crate) struct Ending {
     pub(crate) final_event: Option<bytes::Bytes>,
 }
 
-/// [`serve_connection_with_shutdown`], whose event stream, once handed
-/// off, also ends when `ending`'s token is cancelled.
-#[cfg(feature = "serve")]
-pub(crate) fn serve_connection_ending<I, S, B>(
-    builder: &http1::Builder,
-    io: I,
-    service: S,
-    ending: Ending,
-) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    let signal = ending.token.clone().cancelled_owned();
-    connection(builder, io, service, signal, Some(ending))
-}
-
-fn connection<I, S, B, F>(
+/// [`serve_connection_with_shutdown`], with `ending` for a handed-off
+/// event stream.
+pub(crate) fn connection<I, S, B, F>(
     builder: &http1::Builder,
     io: I,
     service: S,
@@ -151,12 +158,8 @@ fn connection<I, S, B, F>(
 ) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: HttpService<B>,
+    B: ResponseBody,
     F: Future<Output = ()> + Send + 'static,
 {
     let handed_off = Arc::new(Mutex::new(None));
@@ -220,9 +223,7 @@ impl<S, B> Unpin for HandOff<S, B> {}
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for HandOff<S, B>
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
+    S: HttpService<B>,
     B: Body + Send + 'static,
 {
     type Response = Response<Served<B>>;

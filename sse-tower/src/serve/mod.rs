@@ -5,7 +5,6 @@
 mod listener;
 
 use std::any::Any;
-use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::io;
@@ -14,7 +13,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
@@ -28,9 +26,8 @@ pub use listener::Listener;
 use listener::{ACCEPT_BACKOFF, is_connection_error};
 
 use crate::WriteDeadline;
-use crate::http1::{Ending, serve_connection_ending};
+use crate::http1::{Ending, HttpService, ResponseBody, connection};
 
-type BoxError = Box<dyn StdError + Send + Sync>;
 type MakeService<A, S> = Box<dyn FnMut(&A) -> S + Send>;
 
 /// Serves `service` on `listener` over HTTP/1.1 until the returned
@@ -184,12 +181,8 @@ impl<L: Listener, S> fmt::Debug for Serve<L, S> {
 impl<L, S, B> IntoFuture for Serve<L, S>
 where
     L: Listener,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: Service<Request<Incoming>, Response = Response<B>> + HttpService<B>,
+    B: ResponseBody,
 {
     type Output = io::Result<()>;
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
@@ -199,16 +192,9 @@ where
     }
 }
 
-async fn run<L, S, B>(serve: Serve<L, S>) -> io::Result<()>
-where
-    L: Listener,
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
+    serve: Serve<L, S>,
+) -> io::Result<()> {
     let Serve {
         mut listener,
         mut make_service,
@@ -252,7 +238,8 @@ where
         }
         let service = make_service(&addr);
         let io = WriteDeadline::new(io, write_deadline);
-        let connection = serve_connection_ending(&builder, io, service, ending.clone());
+        let signal = ending.token.clone().cancelled_owned();
+        let connection = connection(&builder, io, service, signal, Some(ending.clone()));
         let close = close.clone();
         connections.spawn(async move {
             tokio::select! {
