@@ -3,7 +3,8 @@
 //! [`Error`] answers a refused subscription, and [`WriteDeadlineListener`]
 //! gives `axum::serve`'s connections a write deadline. For graceful
 //! shutdown, give the responses a [`Shutdown`] made from the token that
-//! drives `with_graceful_shutdown`.
+//! drives `with_graceful_shutdown`, or serve with [`serve()`] (feature
+//! `serve`, default), which ends every stream itself.
 //!
 //! ```
 //! use axum::{Router, body::Body, extract::State, routing::get};
@@ -29,9 +30,13 @@
 mod extract;
 mod listener;
 mod response;
+#[cfg(feature = "serve")]
+mod serve;
 
 pub use listener::WriteDeadlineListener;
 pub use response::refusal;
+#[cfg(feature = "serve")]
+pub use serve::{AxumListener, serve};
 
 ssekit_tower::__adapter!(
     krate: ssekit_axum,

@@ -14,6 +14,7 @@ pub mod adapter_suite;
 pub mod private;
 pub mod process;
 pub mod redis;
+pub mod serve;
 
 use std::future::Future;
 use std::net::SocketAddr;
