@@ -4,7 +4,8 @@
 //! rejections. Keep event stream routes outside
 //! `warp::filters::compression`, which compresses every reply it wraps.
 //! For graceful shutdown, give the responses a [`Shutdown`] made from the
-//! token that drives `graceful`.
+//! token that drives `graceful`, or serve with [`serve()`] (feature
+//! `serve`, default), which ends every stream itself.
 //!
 //! ```
 //! use ssekit_warp::broker::Broker;
@@ -33,9 +34,13 @@
 
 mod filter;
 mod reply;
+#[cfg(feature = "serve")]
+mod serve;
 
 pub use filter::{last_event_id, recover, request_parts, topics};
 pub use reply::refusal;
+#[cfg(feature = "serve")]
+pub use serve::{FilterService, Rejects, serve};
 
 ssekit_tower::__adapter!(
     krate: ssekit_warp,
