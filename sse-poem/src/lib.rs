@@ -6,7 +6,8 @@
 //! and keep the keep-alive on: poem notices a client that left only when
 //! it next writes. For graceful shutdown, give the responses a
 //! [`Shutdown`] made from the token that drives
-//! `run_with_graceful_shutdown`.
+//! `run_with_graceful_shutdown`, or serve with [`serve()`] (feature
+//! `serve`, default), which ends every stream itself.
 //!
 //! ```
 //! use poem::web::Data;
@@ -38,9 +39,13 @@
 mod extract;
 mod listener;
 mod response;
+#[cfg(feature = "serve")]
+mod serve;
 
 pub use listener::{WriteDeadlineAcceptor, WriteDeadlineListener};
 pub use response::refusal;
+#[cfg(feature = "serve")]
+pub use serve::{EndpointService, serve};
 
 ssekit_tower::__adapter!(
     krate: ssekit_poem,
