@@ -221,18 +221,19 @@ async fn graceful_shutdown_ends_every_stream_with_its_final_event_within_a_secon
     }
 }
 
-#[tokio::test]
-async fn a_request_head_that_does_not_arrive_in_time_is_closed() {
+/// How long after `socket`'s last request a server with a 300 ms head
+/// timeout closes it.
+async fn closed_after_the_head_timeout(request: &[u8], answered: Option<&[u8]>) {
     const TIMEOUT: Duration = Duration::from_millis(300);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        ssekit_tower::serve(listener, app())
-            .header_read_timeout(TIMEOUT)
-            .into_future(),
-    );
+    let server = ssekit_tower::serve(listener, app()).header_read_timeout(TIMEOUT);
+    tokio::spawn(server.into_future());
 
-    let mut socket = connect(addr, b"GET / HTTP/1.1\r\n").await;
+    let mut socket = connect(addr, request).await;
+    if let Some(answer) = answered {
+        read_until(&mut socket, &mut Vec::new(), answer).await;
+    }
     let start = Instant::now();
     read_to_end(&mut socket, Duration::from_secs(5)).await;
     let elapsed = start.elapsed();
@@ -242,24 +243,28 @@ async fn a_request_head_that_does_not_arrive_in_time_is_closed() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_never_reads_is_disconnected_after_the_write_deadline() {
-    const DEADLINE: Duration = Duration::from_millis(300);
+#[tokio::test]
+async fn a_request_head_that_does_not_arrive_in_time_is_closed() {
+    closed_after_the_head_timeout(b"GET / HTTP/1.1\r\n", None).await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_head_timeout() {
+    let request = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+    closed_after_the_head_timeout(request, Some(b"\r\n\r\nok")).await;
+}
+
+/// A listener whose accepted sockets have a small send buffer (they
+/// inherit the listener's), so that the server's writes block soon.
+fn small_send_buffer_listener() -> TcpListener {
     let socket = TcpSocket::new_v4().unwrap();
-    // Accepted sockets inherit the listener's send buffer: small, so that
-    // the server's writes block soon.
     socket.set_send_buffer_size(4096).unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let listener = socket.listen(64).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = app();
-    let dropped = Arc::clone(&app.dropped);
-    tokio::spawn(
-        ssekit_tower::serve(listener, app)
-            .write_deadline(DEADLINE)
-            .into_future(),
-    );
+    socket.listen(64).unwrap()
+}
 
+/// Requests `/flood` with a small receive window, and never reads.
+async fn stalled_flood(addr: SocketAddr) -> TcpStream {
     let client = TcpSocket::new_v4().unwrap();
     // Before connecting, so that the advertised window is small too.
     client.set_recv_buffer_size(4096).unwrap();
@@ -268,23 +273,64 @@ async fn a_client_that_never_reads_is_disconnected_after_the_write_deadline() {
         .write_all(b"GET /flood HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n")
         .await
         .unwrap();
+    stalled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_disconnected_after_the_write_deadline() {
+    const DEADLINE: Duration = Duration::from_millis(300);
+    let listener = small_send_buffer_listener();
+    let addr = listener.local_addr().unwrap();
+    let app = app();
+    let dropped = Arc::clone(&app.dropped);
+    let server = ssekit_tower::serve(listener, app).write_deadline(DEADLINE);
+    tokio::spawn(server.into_future());
+    let _stalled = stalled_flood(addr).await;
 
     let start = Instant::now();
-    within(
-        "the stalled stream to be dropped",
-        DEADLINE + Duration::from_secs(5),
-        async {
-            while !dropped.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        },
-    )
+    let bound = DEADLINE + Duration::from_secs(5);
+    within("the stalled stream to be dropped", bound, async {
+        while !dropped.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
     .await;
     let elapsed = start.elapsed();
     assert!(
         elapsed >= DEADLINE,
         "dropped after {elapsed:?}, before the deadline"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stopped_reading_does_not_hold_the_shutdown() {
+    let listener = small_send_buffer_listener();
+    let addr = listener.local_addr().unwrap();
+    let app = app();
+    let (token, dropped) = (app.token.clone(), Arc::clone(&app.dropped));
+    let signal = token.clone().cancelled_owned();
+    let server = tokio::spawn(
+        ssekit_tower::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .into_future(),
+    );
+    let _stalled = stalled_flood(addr).await;
+    // Long enough for the server's write to block (1 KiB every ms into
+    // buffers of a few KiB); the write deadline (30 s) is far off.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let start = Instant::now();
+    token.cancel();
+    within("the server", Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "shutdown took {elapsed:?}"
+    );
+    assert!(dropped.load(Ordering::SeqCst));
 }
 
 /// A listener whose every accept fails with `error`, counting the calls;

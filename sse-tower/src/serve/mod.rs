@@ -133,8 +133,9 @@ impl<L: Listener, S> Serve<L, S> {
         self
     }
 
-    /// Closes a connection whose request head has not fully arrived
-    /// `timeout` after it started (default 10 s).
+    /// Closes a connection whose next request head has not fully arrived
+    /// `timeout` after it opened or after its last response (default
+    /// 10 s), so an idle keep-alive connection closes after it too.
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
