@@ -30,11 +30,11 @@ use crate::http1::{Ending, HttpService, ResponseBody, connection};
 
 type MakeService<A, S> = Box<dyn FnMut(&A) -> S + Send>;
 
-/// Serves `service` on `listener` over HTTP/1.1 until the returned
-/// [`Serve`] is dropped or its graceful shutdown ends, with the defaults
-/// listed at [`Serve`]. Every event stream response is handed off after
+/// Serves `service` on `listener` over HTTP/1.1 once the returned
+/// [`Serve`] is awaited, until its graceful shutdown ends, with the
+/// defaults listed at [`Serve`]. Every event stream response is handed off after
 /// its head, as [`http1::serve_connection`](crate::http1::serve_connection)
-/// does. HTTP/2 and TLS are not served yet.
+/// does. HTTP/2, TLS and upgrades (WebSocket) are not served yet.
 ///
 /// ```no_run
 /// use std::convert::Infallible;
