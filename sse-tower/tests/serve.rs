@@ -147,6 +147,22 @@ async fn connect(addr: SocketAddr, request: &[u8]) -> TcpStream {
     socket
 }
 
+/// Cancels `token`, the server's signal, and checks that the server is
+/// done within a second.
+async fn shuts_down_within_a_second(token: &CancellationToken, server: JoinHandle<io::Result<()>>) {
+    let start = Instant::now();
+    token.cancel();
+    within("the server", Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "shutdown took {elapsed:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn graceful_shutdown_ends_every_stream_with_its_final_event_within_a_second() {
     let app = app();
@@ -194,17 +210,7 @@ async fn graceful_shutdown_ends_every_stream_with_its_final_event_within_a_secon
         half_sent.push(connect(addr, b"GET / HTTP/1.1\r\nhost:").await);
     }
 
-    let start = Instant::now();
-    token.cancel();
-    within("the server", Duration::from_secs(1), server)
-        .await
-        .unwrap()
-        .unwrap();
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed < Duration::from_secs(1),
-        "shutdown took {elapsed:?}"
-    );
+    shuts_down_within_a_second(&token, server).await;
 
     for (path, mut socket) in streams {
         let rest = read_to_end(&mut socket, Duration::from_secs(1)).await;
@@ -319,17 +325,7 @@ async fn a_client_that_stopped_reading_does_not_hold_the_shutdown() {
     // buffers of a few KiB); the write deadline (30 s) is far off.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let start = Instant::now();
-    token.cancel();
-    within("the server", Duration::from_secs(5), server)
-        .await
-        .unwrap()
-        .unwrap();
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed < Duration::from_secs(1),
-        "shutdown took {elapsed:?}"
-    );
+    shuts_down_within_a_second(&token, server).await;
     assert!(dropped.load(Ordering::SeqCst));
 }
 
