@@ -6,6 +6,12 @@
 //! messages as they arrive. The broker's hooks log `Added new client` and
 //! `Removed client`; each broadcast logs how many clients it reached.
 //!
+//! The routes are served by `ssekit_warp::serve` (HTTP/1.1) in place of
+//! `warp::serve`: an event stream leaves hyper once its head is written, so
+//! an idle browser costs a few KB rather than hyper's buffers, with a 10 s
+//! request-head timeout and a 30 s write deadline. Ctrl-C ends every open
+//! stream and the server's graceful shutdown completes.
+//!
 //! Run: `cargo run -p clock -- --addr 127.0.0.1:3001 --every 5`
 
 use std::net::SocketAddr;
@@ -75,11 +81,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown.cancelled_owned())
-        .run()
-        .await;
+    ssekit_warp::serve(listener, routes)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
     Ok(())
 }
 
