@@ -17,6 +17,12 @@
 //! Events go through a [`Broker`], so a client that reconnects with
 //! `Last-Event-ID` gets what it missed.
 //!
+//! The routes are served by `ssekit_poem::serve` (HTTP/1.1) in place of
+//! `poem::Server`: an event stream leaves hyper once its head is written,
+//! so an idle subscriber costs a few KB rather than hyper's buffers, with a
+//! 10 s request-head timeout and a 30 s write deadline. Ctrl-C ends every
+//! open stream and the server's graceful shutdown completes.
+//!
 //! Run: `cargo run -p json-broker -- --addr 127.0.0.1:3002 --every 2 --subscriber-token s3cret`
 
 use std::net::SocketAddr;
@@ -26,13 +32,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 use poem::http::StatusCode;
 use poem::http::request::Parts;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::{Cors, Tracing};
 use poem::web::{Data, Html, Json};
-use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, get, handler, post};
+use poem::{EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 use serde::{Deserialize, Serialize};
 use ssekit_poem::broker::{Broker, Grant, Subscription, Visibility};
 use ssekit_poem::{Authorize, Denied, Error, Event, LastEventId, SseResponse};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -136,12 +142,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with(Cors::new())
         .with(Tracing);
 
-    let acceptor = TcpListener::bind(args.addr).into_acceptor().await?;
-    let addr = acceptor.local_addr()[0]
-        .as_socket_addr()
-        .copied()
-        .ok_or("not a socket address")?;
-    println!("json-broker listening on http://{addr}/");
+    let listener = TcpListener::bind(args.addr).await?;
+    println!(
+        "json-broker listening on http://{}/",
+        listener.local_addr()?
+    );
 
     let signal = app.shutdown.clone();
     tokio::spawn(async move {
@@ -154,8 +159,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(routes, app.shutdown.cancelled_owned(), None)
+    ssekit_poem::serve(listener, routes)
+        .with_graceful_shutdown(app.shutdown.cancelled_owned())
         .await?;
     Ok(())
 }
