@@ -1,21 +1,26 @@
-//! The smallest complete use of `ssekit-tower`: a plain hyper server and tower
-//! services, no web framework.
+//! The smallest complete use of `ssekit-tower`: tower services and a
+//! server, no web framework.
 //!
 //! - `/` serves a small HTML page whose `EventSource` lists the events;
 //! - `/events` is an ordinary service that answers with a *stream of events*
 //!   (a counter, one event per second); `SseLayer` turns it into a proper
 //!   event stream response (headers, flushing, keep-alive, `Last-Event-ID`).
 //!
-//! Ctrl-C cancels one `CancellationToken`: every open stream sends a last
-//! `shutdown` event and ends, and the server's graceful shutdown completes.
+//! The service is served by `ssekit_tower::serve` (HTTP/1.1): hyper answers
+//! each request, and an event stream's socket is taken back from hyper once
+//! its head is written, so an idle stream holds a few KB instead of hyper's
+//! buffers (`docs/BENCHMARKS.md`); a request head must arrive within 10 s
+//! and a write that makes no progress for 30 s closes its connection.
 //!
-//! With `--handoff` the server speaks HTTP/1 only, through
-//! `ssekit_tower::http1::serve_connection_with_shutdown`: hyper answers each
-//! request, and an event stream's socket is taken back from hyper once its
-//! head is written, so an idle stream holds about 2.7 KB instead of
-//! hyper's buffers (`docs/BENCHMARKS.md`). Serve many idle browsers so.
+//! With `--hyper-util` the same service runs on a plain hyper-util server
+//! instead (HTTP/1.1 and HTTP/2, hyper's buffers for every connection's
+//! whole life): `SseLayer` needs nothing more than any hyper server.
 //!
-//! Run: `cargo run -p tower-layer-example -- --addr 127.0.0.1:3000 [--handoff]`
+//! Either way Ctrl-C cancels one `CancellationToken`: every open stream
+//! sends a last `shutdown` event and ends, and the server's graceful
+//! shutdown completes.
+//!
+//! Run: `cargo run -p tower-layer-example -- --addr 127.0.0.1:3000 [--hyper-util]`
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,8 +31,7 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -37,7 +41,6 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::IntervalStream;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tower::{ServiceBuilder, ServiceExt};
 
 const PAGE: &str = r#"<!doctype html>
@@ -153,36 +156,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         ctrl_c.cancel();
     });
 
-    if args.handoff {
-        // HTTP/1, event streams handed off from hyper after their head.
-        let connections = TaskTracker::new();
-        let mut builder = http1::Builder::new();
-        builder.timer(TokioTimer::new());
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let Some(tcp) = accepted_socket(accepted) else { continue };
-                    let connection = ssekit_tower::http1::serve_connection_with_shutdown(
-                        &builder,
-                        tcp,
-                        app.clone(),
-                        shutdown.clone().cancelled_owned(),
-                    );
-                    connections.spawn(async move {
-                        if let Err(error) = connection.await {
-                            tracing::debug!(%error, "connection ended with an error");
-                        }
-                    });
-                }
-                () = shutdown.cancelled() => break,
-            }
-        }
-        drop(listener);
-        connections.close();
-        closed_within_5s(connections.wait()).await;
+    if !args.hyper_util {
+        // HTTP/1.1, event streams handed off from hyper after their head;
+        // once this returns, every connection is closed.
+        ssekit_tower::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
+        tracing::info!("all connections closed");
         return Ok(());
     }
 
+    // A plain hyper-util server, HTTP/1.1 and HTTP/2.
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
     loop {
@@ -234,23 +218,43 @@ async fn closed_within_5s(all_closed: impl Future<Output = ()>) {
 /// The command line.
 struct Args {
     addr: SocketAddr,
-    handoff: bool,
+    hyper_util: bool,
 }
 
-/// `--addr HOST:PORT` (default `127.0.0.1:3000`) and `--handoff`.
+/// What `--help` prints.
+const USAGE: &str = "\
+usage: tower-layer [--addr HOST:PORT] [--hyper-util]
+
+Serves a counter as server-sent events (`/events`) and a page that shows
+them (`/`), through `ssekit_tower::serve`: HTTP/1.1, each event stream
+handed off from hyper after its head. Ctrl-C ends every stream with a
+`shutdown` event and shuts down gracefully.
+
+  --addr HOST:PORT  the address to listen on (default 127.0.0.1:3000)
+  --hyper-util      serve on a plain hyper-util server instead (HTTP/1.1
+                    and HTTP/2, hyper's buffers for each connection's life)
+  -h, --help        print this help
+";
+
+/// `--addr HOST:PORT` (default `127.0.0.1:3000`), `--hyper-util` and
+/// `--help` (which prints [`USAGE`] and exits).
 fn parse_args() -> Result<Args, Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
     let mut addr = "127.0.0.1:3000".to_owned();
-    let mut handoff = false;
+    let mut hyper_util = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().ok_or("--addr needs HOST:PORT")?,
-            "--handoff" => handoff = true,
+            "--hyper-util" => hyper_util = true,
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                std::process::exit(0);
+            }
             other => match other.strip_prefix("--addr=") {
                 Some(value) => addr = value.to_owned(),
                 None => {
                     return Err(format!(
-                        "unknown argument {other:?}; usage: tower-layer [--addr HOST:PORT] [--handoff]"
+                        "unknown argument {other:?}; usage: tower-layer [--addr HOST:PORT] [--hyper-util] [--help]"
                     )
                     .into());
                 }
@@ -259,6 +263,6 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error + Send + Sync>> {
     }
     Ok(Args {
         addr: addr.parse()?,
-        handoff,
+        hyper_util,
     })
 }

@@ -1,19 +1,20 @@
 //! The tower-layer example in a real browser (headless Chromium through
-//! chromedriver, see the `browser-test` crate), served both ways: through
-//! hyper, and with `--handoff` (`ssekit_tower::http1`), where an event stream
-//! leaves hyper after its head. Without a browser the tests say so on
-//! stderr and return; under `CI` a missing browser fails them.
+//! chromedriver, see the `browser-test` crate), served both ways: by
+//! `ssekit_tower::serve`, where an event stream leaves hyper after its head,
+//! and with `--hyper-util` on a plain hyper-util server. Without a browser
+//! the tests say so on stderr and return; under `CI` a missing browser fails
+//! them.
 
 use browser_test::{Browser, Example, Page, wait_until};
 
 #[tokio::test]
-async fn through_hyper() {
+async fn served_by_ssekit_tower() {
     ticks_close_and_shutdown(&[]).await;
 }
 
 #[tokio::test]
-async fn handed_off_from_hyper() {
-    ticks_close_and_shutdown(&["--handoff"]).await;
+async fn on_a_hyper_util_server() {
+    ticks_close_and_shutdown(&["--hyper-util"]).await;
 }
 
 /// A page receives ticks in order; closing it unsubscribes its stream;
