@@ -46,3 +46,38 @@ async fn the_page_lists_the_broadcasts_as_they_arrive() {
     page.close().await;
     server.wait_for_output("Removed client").await;
 }
+
+/// Ctrl-C ends the open page's stream (the page sees the connection go)
+/// and the server exits cleanly.
+#[tokio::test]
+async fn ctrl_c_ends_the_open_streams_and_exits() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut server = Example::start(env!("CARGO_BIN_EXE_clock"), &["--every", "1"]).await;
+    let page = browser.open(server.url()).await;
+    server.wait_for_output("Added new client").await;
+    wait_until("the page to connect", || async {
+        let status = page.texts("#status").await;
+        if status == ["connected"] {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    })
+    .await;
+
+    server.interrupt().await;
+    server.wait_for_output("Removed client").await;
+    assert!(server.exited().await, "{:#?}", server.output());
+    wait_until("the page to see the stream end", || async {
+        let status = page.texts("#status").await;
+        if status == ["reconnecting…"] {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    })
+    .await;
+    page.close().await;
+}

@@ -231,3 +231,32 @@ async fn publish_refuses_invalid_input_with_a_reason() {
         assert!(answer.starts_with(reason), "{body} -> {answer}");
     }
 }
+
+/// Ctrl-C ends the open page's stream (the page sees the connection go)
+/// and the server exits cleanly.
+#[tokio::test]
+async fn ctrl_c_ends_the_open_streams_and_exits() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let mut server = Example::start(JSON_BROKER, &["--every", "1"]).await;
+    let page = browser.open(server.url()).await;
+    wait_until("a timed event in the table", || async {
+        let rows = rows(&page).await;
+        if rows.is_empty() { Err(rows) } else { Ok(()) }
+    })
+    .await;
+
+    server.interrupt().await;
+    assert!(server.exited().await, "{:#?}", server.output());
+    wait_until("the page to see the stream end", || async {
+        let status = page.texts("#status").await;
+        if status == ["reconnecting…"] {
+            Ok(())
+        } else {
+            Err(status)
+        }
+    })
+    .await;
+    page.close().await;
+}
