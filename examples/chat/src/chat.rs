@@ -1,14 +1,13 @@
 //! The chat itself, without HTTP: rooms, their recent messages, and the
 //! broker every message and `stats` event goes through.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 use ssekit_core::Event;
 use ssekit_core::broker::{Broker, BrokerBuilder, BrokerError, EventId};
-use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 /// The topic of the once-a-second `stats` events, which every page follows
@@ -76,19 +75,129 @@ pub struct Chat {
 
 struct Inner {
     broker: Broker,
-    /// Held across each publish, so that the recent messages and the
-    /// position always agree with the broker's order.
+    /// The recent messages and the position a page follows on from. Locked
+    /// briefly before and after each publish, never across one: posts to
+    /// the broker run side by side.
     history: Mutex<History>,
     /// Messages posted since the start.
     posted: AtomicU64,
     streams: Streams,
 }
 
+/// The rooms' recent messages, and what it takes to give a page a position
+/// that agrees with them while posts are under way.
+///
+/// A post's id is only known once its publish returns, and publishes run
+/// concurrently, so messages can be recorded out of the broker's order. A
+/// page must get every message up to its position, either on the page or
+/// replayed after it, and none twice. The position handed out is therefore
+/// the highest id below which nothing is still being published: each post
+/// in flight notes the latest id recorded when it began (its own id will
+/// be higher, since the broker gives it later), and the position is the
+/// lowest such note, or the latest id when nothing is in flight. A page
+/// gets the messages up to that position; those after it come through its
+/// stream.
 #[derive(Default)]
 struct History {
     rooms: HashMap<String, VecDeque<Posted>>,
-    /// The id of the latest event published, in any topic.
-    position: Option<EventId>,
+    /// The latest id recorded, in any topic.
+    latest: Option<EventId>,
+    /// The posts being published, by ticket (in the order they began), each
+    /// with `latest` as it was then.
+    in_flight: BTreeMap<u64, Option<EventId>>,
+    next_ticket: u64,
+}
+
+impl History {
+    /// A post begins: its ticket.
+    fn begin(&mut self) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.in_flight.insert(ticket, self.latest);
+        ticket
+    }
+
+    /// The post of `ticket` is over: published as `posted` to `room`, or
+    /// failed (or cancelled) with `None`.
+    fn end(&mut self, ticket: u64, posted: Option<(&str, Posted)>) {
+        self.in_flight.remove(&ticket);
+        if let Some((room, posted)) = posted {
+            self.record(posted.id);
+            let messages = self.rooms.entry(room.to_owned()).or_default();
+            // In id order, whatever order the publishes returned in.
+            let at = messages.partition_point(|kept| kept.id < posted.id);
+            messages.insert(at, posted);
+            if messages.len() > KEPT_MESSAGES {
+                messages.pop_front();
+            }
+        }
+    }
+
+    /// An event the broker gave `id` (a `stats` event, or a message).
+    fn record(&mut self, id: EventId) {
+        self.latest = self.latest.max(Some(id));
+    }
+
+    /// The position a page follows on from: every message up to it is
+    /// recorded, and nothing being published will get an id at or below it.
+    fn position(&self) -> Option<EventId> {
+        // Notes are taken from `latest`, which only grows: the first ticket
+        // in flight has the lowest.
+        match self.in_flight.values().next() {
+            Some(&noted) => noted,
+            None => self.latest,
+        }
+    }
+
+    fn view(&self, room: &str) -> RoomView {
+        let position = self.position();
+        RoomView {
+            messages: self
+                .rooms
+                .get(room)
+                .map(|messages| {
+                    messages
+                        .iter()
+                        .take_while(|posted| Some(posted.id) <= position)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+            position,
+        }
+    }
+}
+
+/// A post in flight; ends it as failed if dropped before
+/// [`InFlight::published`] (the publish failed, or the request was
+/// cancelled).
+struct InFlight<'a> {
+    history: &'a Mutex<History>,
+    ticket: Option<u64>,
+}
+
+impl InFlight<'_> {
+    fn published(mut self, room: &str, posted: Posted) {
+        if let Some(ticket) = self.ticket.take() {
+            lock(self.history).end(ticket, Some((room, posted)));
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            lock(self.history).end(ticket, None);
+        }
+    }
+}
+
+/// The history, locked; a panic while it was held leaves it usable (every
+/// change to it is one step).
+fn lock(history: &Mutex<History>) -> MutexGuard<'_, History> {
+    history
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Chat {
@@ -128,37 +237,30 @@ impl Chat {
             .json(&message)
             .build()
             .expect("a message serializes to JSON");
-        let mut history = self.inner.history.lock().await;
+        let history = &self.inner.history;
+        let ticket = lock(history).begin();
+        let in_flight = InFlight {
+            history,
+            ticket: Some(ticket),
+        };
         let id = self.inner.broker.publish(&room_topic(room), event).await?;
-        history.position = Some(id);
-        let messages = history.rooms.entry(room.to_owned()).or_default();
-        if messages.len() == KEPT_MESSAGES {
-            messages.pop_front();
-        }
-        messages.push_back(Posted { id, message });
+        in_flight.published(room, Posted { id, message });
         self.inner.posted.fetch_add(1, Ordering::Relaxed);
         Ok(id)
     }
 
     /// Publishes a `stats` event to every page.
     pub async fn publish_stats(&self, event: Event) -> Result<EventId, BrokerError> {
-        let mut history = self.inner.history.lock().await;
+        // Not in flight: a page that follows on past a `stats` event still
+        // being published misses one chart point, never a message.
         let id = self.inner.broker.publish(STATS_TOPIC, event).await?;
-        history.position = Some(id);
+        lock(&self.inner.history).record(id);
         Ok(id)
     }
 
     /// The room's recent messages, oldest first, and where to follow on.
     pub async fn view(&self, room: &str) -> RoomView {
-        let history = self.inner.history.lock().await;
-        RoomView {
-            messages: history
-                .rooms
-                .get(room)
-                .map(|messages| messages.iter().cloned().collect())
-                .unwrap_or_default(),
-            position: history.position,
-        }
+        lock(&self.inner.history).view(room)
     }
 
     /// The topics a page of `room` follows: the room's and `stats`.
@@ -212,6 +314,82 @@ impl Streams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn posted(seq: u64, text: &str) -> Posted {
+        Posted {
+            id: EventId::new(1, seq),
+            message: Message::new("ann", text).unwrap(),
+        }
+    }
+
+    fn texts(view: &RoomView) -> Vec<&str> {
+        view.messages
+            .iter()
+            .map(|posted| posted.message.message.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_page_follows_on_after_the_messages_it_shows() {
+        let mut history = History::default();
+        let first = history.begin();
+        history.end(first, Some(("lobby", posted(1, "one"))));
+        history.record(EventId::new(1, 2));
+        let view = history.view("lobby");
+        assert_eq!(texts(&view), ["one"]);
+        assert_eq!(view.position, Some(EventId::new(1, 2)));
+        assert!(history.view("elsewhere").messages.is_empty());
+    }
+
+    #[test]
+    fn while_an_earlier_post_is_in_flight_the_position_stays_below_it() {
+        let mut history = History::default();
+        history.record(EventId::new(1, 4));
+        // Two posts begin; the second returns first with id 6, while the
+        // first (id 5 in the broker) is still being published.
+        let slow = history.begin();
+        let fast = history.begin();
+        history.end(fast, Some(("lobby", posted(6, "fast"))));
+        let view = history.view("lobby");
+        assert_eq!(view.position, Some(EventId::new(1, 4)));
+        assert!(
+            view.messages.is_empty(),
+            "6 comes through the stream, after 4"
+        );
+
+        history.end(slow, Some(("lobby", posted(5, "slow"))));
+        let view = history.view("lobby");
+        assert_eq!(view.position, Some(EventId::new(1, 6)));
+        assert_eq!(texts(&view), ["slow", "fast"], "in the broker's order");
+    }
+
+    #[test]
+    fn a_failed_post_leaves_nothing_in_flight() {
+        let mut history = History::default();
+        history.record(EventId::new(1, 3));
+        let history = Mutex::new(history);
+        let ticket = lock(&history).begin();
+        drop(InFlight {
+            history: &history,
+            ticket: Some(ticket),
+        });
+        lock(&history).record(EventId::new(1, 9));
+        let history = lock(&history);
+        assert!(history.in_flight.is_empty());
+        assert_eq!(history.position(), Some(EventId::new(1, 9)));
+    }
+
+    #[test]
+    fn a_room_keeps_its_latest_messages() {
+        let mut history = History::default();
+        for seq in 1..=KEPT_MESSAGES as u64 + 2 {
+            let ticket = history.begin();
+            history.end(ticket, Some(("lobby", posted(seq, &seq.to_string()))));
+        }
+        let view = history.view("lobby");
+        assert_eq!(view.messages.len(), KEPT_MESSAGES);
+        assert_eq!(view.messages[0].id, EventId::new(1, 3));
+    }
 
     #[test]
     fn fields_are_trimmed() {
