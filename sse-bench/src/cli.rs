@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::external::External;
+use crate::process::Launch;
 use crate::server::{Conn, Kind, Setup};
 
 #[derive(Debug, Parser)]
@@ -74,9 +76,72 @@ pub struct Cli {
     /// The publish rate of `--only-latency`'s phase, events/s.
     #[arg(long, default_value_t = 300.0)]
     pub latency_rate: f64,
+    /// External mode: the command line that starts "ours", e.g.
+    /// `'target/release/chat --addr {addr}'` (split on whitespace, no
+    /// shell; `{addr}` becomes 127.0.0.1:<a free port>, `{port}` the port).
+    /// The bench waits until it accepts connections, subscribes with `GET
+    /// --ours-stream-path` and publishes by posting url-encoded forms
+    /// (`user`, `message`) to `--ours-post-path`. The `--ours-http`,
+    /// `--*-history` and `--write-deadline-ms` options do not apply; event
+    /// sizes are 100 B only.
+    #[arg(long, alias = "server-cmd", value_name = "COMMAND")]
+    pub ours_cmd: Option<String>,
+    /// External mode: the command line that starts the reference; by
+    /// default the `axum-broadcast` binary beside this one (axum's `Sse`
+    /// over a `tokio::sync::broadcast` receiver, on `axum::serve`):
+    /// `<dir>/axum-broadcast --addr {addr}`.
+    #[arg(long, value_name = "COMMAND", requires = "ours_cmd")]
+    pub reference_cmd: Option<String>,
+    /// External mode: the event stream of "ours" (the chat's room `bench`).
+    #[arg(long, default_value = "/stream/bench")]
+    pub ours_stream_path: String,
+    /// External mode: where events are posted to "ours" (the chat's form).
+    #[arg(long, default_value = "/room/bench")]
+    pub ours_post_path: String,
+    /// External mode: the event stream of the reference.
+    #[arg(long, default_value = "/events")]
+    pub reference_stream_path: String,
+    /// External mode: where events are posted to the reference.
+    #[arg(long, default_value = "/publish")]
+    pub reference_post_path: String,
 }
 
 impl Cli {
+    /// External mode: the servers are started from `--ours-cmd` and
+    /// `--reference-cmd`.
+    pub fn external(&self) -> bool {
+        self.ours_cmd.is_some()
+    }
+
+    /// How the server of `kind` is started.
+    pub fn launch(&self, kind: Kind) -> Launch {
+        let Some(ours_cmd) = &self.ours_cmd else {
+            return Launch::Bench(self.setup(kind, None));
+        };
+        let split = |command: &str| command.split_whitespace().map(str::to_owned).collect();
+        Launch::External(match kind {
+            Kind::Ours => External {
+                kind,
+                command: split(ours_cmd),
+                stream_path: self.ours_stream_path.clone(),
+                post_path: self.ours_post_path.clone(),
+            },
+            Kind::Reference => External {
+                kind,
+                command: match &self.reference_cmd {
+                    Some(command) => split(command),
+                    None => vec![
+                        default_reference_program(),
+                        "--addr".to_owned(),
+                        "{addr}".to_owned(),
+                    ],
+                },
+                stream_path: self.reference_stream_path.clone(),
+                post_path: self.reference_post_path.clone(),
+            },
+        })
+    }
+
     /// The `--ours-env` or `--reference-env` pairs.
     pub fn env(&self, kind: Kind) -> &[String] {
         match kind {
@@ -110,13 +175,34 @@ impl Cli {
     pub fn serving(&self, send_buffer: Option<u32>) -> String {
         let mut out = String::new();
         for kind in [Kind::Ours, Kind::Reference] {
-            let _ = writeln!(
-                out,
-                "- {}",
-                describe(&self.setup(kind, send_buffer), self.env(kind))
-            );
+            let line = match self.launch(kind) {
+                Launch::Bench(_) => describe(&self.setup(kind, send_buffer), self.env(kind)),
+                Launch::External(external) => {
+                    let mut line = format!(
+                        "{}: external, {}, published by this process's posts",
+                        kind.arg(),
+                        external.describe()
+                    );
+                    if !self.env(kind).is_empty() {
+                        let _ = write!(line, ", env {}", self.env(kind).join(" "));
+                    }
+                    line
+                }
+            };
+            let _ = writeln!(out, "- {line}");
         }
         out
+    }
+}
+
+/// The `axum-broadcast` binary beside this one (cargo builds both).
+fn default_reference_program() -> String {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("axum-broadcast")));
+    match beside {
+        Some(path) => path.to_string_lossy().into_owned(),
+        None => "axum-broadcast".to_owned(),
     }
 }
 

@@ -143,16 +143,22 @@ pub struct Clients {
     pub latency: Arc<Histogram>,
     server: SocketAddr,
     kind: Kind,
+    /// The request line and headers every connection sends first.
+    request_head: Arc<[u8]>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Clients {
-    pub fn new(server: SocketAddr, kind: Kind) -> Self {
+    /// Clients of the event stream at `path` (e.g. `/events`) of `server`.
+    pub fn new(server: SocketAddr, kind: Kind, path: &str) -> Self {
+        let head =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n");
         Clients {
             counters: Arc::new(Counters::default()),
             latency: Arc::new(Histogram::new()),
             server,
             kind,
+            request_head: head.into_bytes().into(),
             tasks: Vec::new(),
         }
     }
@@ -168,8 +174,9 @@ impl Clients {
             let source = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2 + (i % SOURCES) as u8), 0));
             let server = self.server;
             let kind = self.kind;
+            let head = Arc::clone(&self.request_head);
             self.tasks.push(tokio::spawn(connection(
-                source, server, kind, counters, latency,
+                source, server, kind, head, counters, latency,
             )));
             // Do not flood the listen backlog: pause every 256 connections.
             if (i + 1) % 256 == 0 {
@@ -262,6 +269,7 @@ async fn connection(
     source: SocketAddr,
     server: SocketAddr,
     kind: Kind,
+    head: Arc<[u8]>,
     counters: Arc<Counters>,
     latency: Arc<Histogram>,
 ) {
@@ -279,10 +287,8 @@ async fn connection(
                 continue;
             }
         };
-        let mut request = Vec::with_capacity(128);
-        request.extend_from_slice(
-            b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n",
-        );
+        let mut request = Vec::with_capacity(head.len() + 64);
+        request.extend_from_slice(&head);
         match kind {
             Kind::Ours if !follow.last_id.is_empty() => {
                 request.extend_from_slice(b"Last-Event-ID: ");
@@ -427,7 +433,10 @@ fn process(
             follow.last_id.extend_from_slice(id);
             follow.id_from_notice = follow.in_notice;
         } else if let Some(event) = line.strip_prefix(b"event: ") {
-            follow.in_notice = true;
+            // A bench event has no type (the bench's own servers) or
+            // `message` (the chat's, and the external reference's); any
+            // other (`lagged`, `reset`, the chat's `stats`) is not one.
+            follow.in_notice = event != b"message";
             match event {
                 b"lagged" => {
                     follow.told = true;
@@ -462,14 +471,26 @@ fn process(
     (filled - start, ended)
 }
 
-/// `{seq} {publish time, µs since the epoch} xxxx…`
+/// `{seq} {publish time, µs since the epoch} xxxx…`, as the data itself
+/// (the bench's own servers) or as the `message` field of a JSON object
+/// (`{"user":"bench","message":"{seq} {µs} xxxx…"}`: the chat's
+/// `message` events, and the external reference's).
 fn parse_data(data: &[u8]) -> Option<(u64, u64)> {
+    let data = if data.first() == Some(&b'{') {
+        let at = memchr::memmem::find(data, MESSAGE_FIELD)?;
+        &data[at + MESSAGE_FIELD.len()..]
+    } else {
+        data
+    };
     let space = memchr::memchr(b' ', data)?;
     let seq = parse_u64(&data[..space])?;
     let rest = &data[space + 1..];
-    let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    let end = memchr::memchr2(b' ', b'"', rest).unwrap_or(rest.len());
     Some((seq, parse_u64(&rest[..end])?))
 }
+
+/// What precedes the message text in a JSON event's data.
+const MESSAGE_FIELD: &[u8] = b"\"message\":\"";
 
 fn parse_u64(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
@@ -491,6 +512,29 @@ pub fn now_micros() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_chats_json_message_events_and_skips_its_stats() {
+        let counters = Counters::default();
+        let latency = Histogram::new();
+        let mut follow = Follow::default();
+        let mut buf = Vec::new();
+        buf.extend_from_slice(b"retry: 1000\n\n");
+        buf.extend_from_slice(
+            b"event: message\nid: a-4\ndata: {\"user\":\"bench\",\"message\":\"7 10 xx\"}\n\n",
+        );
+        buf.extend_from_slice(b"event: stats\nid: a-5\ndata: {\"users\":1}\n\n");
+        buf.extend_from_slice(
+            b"event: message\nid: a-6\ndata: {\"user\":\"bench\",\"message\":\"8 10\"}\n\n",
+        );
+        let filled = buf.len();
+        let (rest, ended) = process(&mut buf, filled, &mut follow, &counters, &latency);
+        assert_eq!((rest, ended), (0, false));
+        assert_eq!(counters.events.load(Ordering::Relaxed), 2);
+        assert_eq!(counters.tally(), Tally::default());
+        assert_eq!(follow.last_seq, Some(8));
+        assert_eq!(follow.last_id, b"a-6");
+    }
 
     #[test]
     fn parses_events_gaps_and_notices() {

@@ -14,6 +14,7 @@
 
 mod cli;
 mod client;
+mod external;
 mod hist;
 mod phase;
 mod process;
@@ -99,7 +100,7 @@ async fn bench(cli: Cli) -> Result<(), BoxError> {
             eprintln!("run {}: {kind:?}", run + 1);
             figures.insert(
                 kind,
-                suite::measure(&cli.setup(kind, None), cli.env(kind), &plan).await?,
+                suite::measure(&cli.launch(kind), cli.env(kind), &plan).await?,
             );
         }
         println!(
@@ -135,9 +136,8 @@ async fn only_latency(cli: &Cli, plan: &Plan) -> Result<(), BoxError> {
     for run in 0..cli.runs.max(1) {
         let mut figures = BTreeMap::new();
         for kind in run_order(run) {
-            let setup = cli.setup(kind, None);
             let measured = suite::measure_latency(
-                &setup,
+                &cli.launch(kind),
                 cli.env(kind),
                 run,
                 plan.small,

@@ -1,5 +1,6 @@
-//! A server in its own process (this binary's `serve` subcommand), driven
-//! over its stdin and stdout (the protocol is in `server.rs`), and the
+//! A server in its own process: this binary's `serve` subcommand, driven
+//! over its stdin and stdout (the protocol is in `server.rs`), or an
+//! external server driven through its HTTP routes (`external.rs`); and the
 //! file-descriptor limit both processes need.
 
 use std::net::SocketAddr;
@@ -10,24 +11,80 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::BoxError;
+use crate::external::{self, External};
 use crate::procfs;
-use crate::server::Setup;
+use crate::server::{Kind, Setup};
+
+/// Which server to start: one of this binary's (`serve`), or an external
+/// one.
+#[derive(Clone, Debug)]
+pub enum Launch {
+    Bench(Setup),
+    External(External),
+}
+
+impl Launch {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Launch::Bench(setup) => setup.kind,
+            Launch::External(external) => external.kind,
+        }
+    }
+}
 
 /// One server in its own process.
 pub struct ServerProcess {
     child: Child,
     pub pid: u32,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
+    control: Control,
     pub addr: SocketAddr,
+    /// The event stream's path.
+    pub stream_path: String,
     /// The sequence number of the next event it publishes.
     next_seq: u64,
 }
 
+/// How events are published.
+enum Control {
+    /// By the server itself, told over its stdin.
+    Commands {
+        stdin: ChildStdin,
+        lines: Lines<BufReader<ChildStdout>>,
+    },
+    /// By this process, posting to the server's `post_path`; the publishing
+    /// under way, if any.
+    Posts {
+        post_path: String,
+        publishing: Option<tokio::task::JoinHandle<Result<u64, String>>>,
+    },
+}
+
 impl ServerProcess {
+    /// Starts the server `launch` says, with the `KEY=VALUE` pairs of `env`
+    /// in its environment, and waits until it listens.
+    pub async fn launch(launch: &Launch, env: &[String]) -> Result<Self, BoxError> {
+        match launch {
+            Launch::Bench(setup) => Self::start(setup, env).await,
+            Launch::External(spec) => {
+                let started = spec.start(env).await?;
+                Ok(ServerProcess {
+                    child: started.child,
+                    pid: started.pid,
+                    control: Control::Posts {
+                        post_path: spec.post_path.clone(),
+                        publishing: None,
+                    },
+                    addr: started.addr,
+                    stream_path: spec.stream_path.clone(),
+                    next_seq: 1,
+                })
+            }
+        }
+    }
+
     /// Starts the server set up as `setup`, with the `KEY=VALUE` pairs of
     /// `env` in its environment, and waits until it listens.
-    pub async fn start(setup: &Setup, env: &[String]) -> Result<Self, BoxError> {
+    async fn start(setup: &Setup, env: &[String]) -> Result<Self, BoxError> {
         let mut command = Command::new(std::env::current_exe()?);
         for pair in env {
             let (key, value) = pair.split_once('=').ok_or("--*-env takes KEY=VALUE")?;
@@ -65,9 +122,9 @@ impl ServerProcess {
         Ok(ServerProcess {
             child,
             pid,
-            stdin,
-            lines,
+            control: Control::Commands { stdin, lines },
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            stream_path: "/events".to_owned(),
             next_seq: 1,
         })
     }
@@ -85,9 +142,35 @@ impl ServerProcess {
         size: usize,
         length: Duration,
     ) -> Result<u64, BoxError> {
-        self.stdin
-            .write_all(format!("publish {rate} {size} {}\n", length.as_millis()).as_bytes())
-            .await?;
+        let addr = self.addr;
+        let first = self.next_seq;
+        match &mut self.control {
+            Control::Commands { stdin, .. } => {
+                stdin
+                    .write_all(format!("publish {rate} {size} {}\n", length.as_millis()).as_bytes())
+                    .await?;
+            }
+            Control::Posts {
+                post_path,
+                publishing,
+            } => {
+                if size > external::MAX_SIZE {
+                    return Err(format!(
+                        "an external server takes events of at most {} B (the chat's longest message), not {size} B",
+                        external::MAX_SIZE
+                    )
+                    .into());
+                }
+                let start_micros = crate::client::now_micros();
+                let path = post_path.clone();
+                *publishing = Some(tokio::spawn(async move {
+                    external::publish(addr, &path, rate, size, length, first)
+                        .await
+                        .map_err(|error| error.to_string())
+                }));
+                return Ok(start_micros);
+            }
+        }
         let [first, start_micros] = self.expect("start", Duration::ZERO).await?;
         debug_assert_eq!(first, self.next_seq);
         Ok(start_micros)
@@ -96,7 +179,17 @@ impl ServerProcess {
     /// Waits until the publishing `start_publishing` began (`length` long)
     /// is done; returns how many events it published.
     pub async fn wait_published(&mut self, length: Duration) -> Result<u64, BoxError> {
-        let [count] = self.expect("done", length).await?;
+        let count = match &mut self.control {
+            Control::Commands { .. } => {
+                let [count] = self.expect("done", length).await?;
+                count
+            }
+            Control::Posts { publishing, .. } => {
+                let task = publishing.take().ok_or("not publishing")?;
+                // The publisher bounds its own wait for answers (60 s).
+                task.await??
+            }
+        };
         self.next_seq += count;
         Ok(count)
     }
@@ -109,7 +202,10 @@ impl ServerProcess {
         extra: Duration,
     ) -> Result<[u64; N], BoxError> {
         let wait = Duration::from_secs(120) + extra;
-        let line = tokio::time::timeout(wait, self.lines.next_line())
+        let Control::Commands { lines, .. } = &mut self.control else {
+            return Err("an external server has no command channel".into());
+        };
+        let line = tokio::time::timeout(wait, lines.next_line())
             .await??
             .ok_or("the server exited")?;
         let mut values = [0; N];
@@ -153,9 +249,17 @@ impl ServerProcess {
         Ok(())
     }
 
-    /// Tells it to quit and waits (at most 5 s) until it has.
+    /// Tells it to quit (an external server is killed) and waits (at most
+    /// 5 s) until it has.
     pub async fn quit(mut self) {
-        let _ = self.stdin.write_all(b"quit\n").await;
+        match &mut self.control {
+            Control::Commands { stdin, .. } => {
+                let _ = stdin.write_all(b"quit\n").await;
+            }
+            Control::Posts { .. } => {
+                let _ = self.child.start_kill();
+            }
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
     }
 }

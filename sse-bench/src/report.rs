@@ -22,68 +22,72 @@ pub fn suite_table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
     let cores = |v: f64| format!("{v:.2}");
     let count = |v: f64| format!("{v:.0}");
     let bytes = |v: f64| format!("{:.1} KB", v / 1e3);
-    for &n in &[plan.small, plan.big] {
-        for &size in &[100usize, 4096] {
-            let key = (n, size);
-            let label = format!("{n} subs × {size} B");
-            let headline = n == plan.small && size == 100;
-            row(
-                format!("{label}: delivered events/s at saturation (peak)"),
-                events,
-                &|f| f.searches[&key].peak.delivered_per_s,
-                if headline {
-                    Target::RatioAtLeast(2.0)
-                } else {
-                    Target::None
-                },
-            );
-            row(
-                format!("{label}: share of ideal at the peak"),
-                percent,
-                &|f| f.searches[&key].peak.share,
-                Target::None,
-            );
-            row(
-                format!("{label}: p99 latency at the peak"),
-                millis,
-                &|f| f.searches[&key].peak.p99_us as f64,
-                Target::None,
-            );
-            row(
-                format!("{label}: highest publish rate not saturated"),
-                rate,
-                &|f| {
-                    let ok = f.searches[&key].ok_rate;
-                    if ok > 0.0 { ok } else { f64::NAN }
-                },
-                Target::None,
-            );
-            row(
-                format!("{label}: first saturated publish rate"),
-                rate,
-                &|f| {
-                    let bad = f.searches[&key].bad_rate;
-                    if bad > 0.0 { bad } else { f64::NAN }
-                },
-                Target::None,
-            );
-            row(
-                format!("{label}: server CPU-s per M delivered, at peak"),
-                cpu,
-                &|f| f.searches[&key].peak.server_cpu_per_m,
-                if headline {
-                    Target::RatioAtMost(0.5)
-                } else {
-                    Target::None
-                },
-            );
-            row(
-                format!("{label}: client CPU at the peak, cores busy"),
-                cores,
-                &|f| f.searches[&key].peak.client_cores,
-                Target::None,
-            );
-        }
+    // The searches the runs made (by subscribers, then size).
+    let searched: Vec<(usize, usize)> = runs
+        .first()
+        .and_then(|run| run.get(&Kind::Ours))
+        .map(|figures| figures.searches.keys().copied().collect())
+        .unwrap_or_default();
+    for &(n, size) in &searched {
+        let key = (n, size);
+        let label = format!("{n} subs × {size} B");
+        let headline = n == plan.small && size == 100;
+        row(
+            format!("{label}: delivered events/s at saturation (peak)"),
+            events,
+            &|f| f.searches[&key].peak.delivered_per_s,
+            if headline {
+                Target::RatioAtLeast(2.0)
+            } else {
+                Target::None
+            },
+        );
+        row(
+            format!("{label}: share of ideal at the peak"),
+            percent,
+            &|f| f.searches[&key].peak.share,
+            Target::None,
+        );
+        row(
+            format!("{label}: p99 latency at the peak"),
+            millis,
+            &|f| f.searches[&key].peak.p99_us as f64,
+            Target::None,
+        );
+        row(
+            format!("{label}: highest publish rate not saturated"),
+            rate,
+            &|f| {
+                let ok = f.searches[&key].ok_rate;
+                if ok > 0.0 { ok } else { f64::NAN }
+            },
+            Target::None,
+        );
+        row(
+            format!("{label}: first saturated publish rate"),
+            rate,
+            &|f| {
+                let bad = f.searches[&key].bad_rate;
+                if bad > 0.0 { bad } else { f64::NAN }
+            },
+            Target::None,
+        );
+        row(
+            format!("{label}: server CPU-s per M delivered, at peak"),
+            cpu,
+            &|f| f.searches[&key].peak.server_cpu_per_m,
+            if headline {
+                Target::RatioAtMost(0.5)
+            } else {
+                Target::None
+            },
+        );
+        row(
+            format!("{label}: client CPU at the peak, cores busy"),
+            cores,
+            &|f| f.searches[&key].peak.client_cores,
+            Target::None,
+        );
     }
     latency_rows(&mut row, LATENCY_RATE, plan.small);
     let small = plan.small;

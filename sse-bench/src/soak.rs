@@ -17,9 +17,8 @@ use crate::server::Kind;
 pub async fn run(cli: &Cli, connections: usize, length: Duration) -> Result<(), BoxError> {
     const RATE: f64 = 10.0;
     const SIZE: usize = 100;
-    let mut server =
-        ServerProcess::start(&cli.setup(Kind::Ours, None), cli.env(Kind::Ours)).await?;
-    let mut clients = Clients::new(server.addr, Kind::Ours);
+    let mut server = ServerProcess::launch(&cli.launch(Kind::Ours), cli.env(Kind::Ours)).await?;
+    let mut clients = Clients::new(server.addr, Kind::Ours, &server.stream_path);
     let live = clients.grow_to(connections, Duration::from_secs(120)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_start = server.rss_bytes()?;

@@ -9,9 +9,9 @@ use crate::BoxError;
 use crate::cli::Cli;
 use crate::client::{Clients, Tally};
 use crate::phase::{self, Phase};
-use crate::process::ServerProcess;
+use crate::process::{Launch, ServerProcess};
 use crate::search::{self, Search};
-use crate::server::{Kind, Setup};
+use crate::server::Kind;
 
 /// The publish rate of the suite's latency phase, events/s (`--only-latency`
 /// takes `--latency-rate`).
@@ -26,6 +26,10 @@ pub struct Plan {
     pub doublings: u32,
     /// Bisection steps after it.
     pub bisections: u32,
+    /// The event sizes of the saturation searches, in bytes: 100 and 4 096,
+    /// or 100 alone for external servers (the chat takes messages of 500
+    /// characters at most).
+    pub sizes: Vec<usize>,
 }
 
 impl Plan {
@@ -39,6 +43,7 @@ impl Plan {
                 phase: Duration::from_millis(cli.phase_ms.unwrap_or(1_000)),
                 doublings: 7,
                 bisections: 1,
+                sizes: vec![100, 4096],
             }
         } else {
             Plan {
@@ -47,10 +52,14 @@ impl Plan {
                 phase: Duration::from_millis(cli.phase_ms.unwrap_or(2_000)),
                 doublings: 8,
                 bisections: 2,
+                sizes: vec![100, 4096],
             }
         };
         plan.small = cli.small.unwrap_or(plan.small).max(1);
         plan.big = cli.big.unwrap_or(plan.big).max(plan.small);
+        if cli.external() {
+            plan.sizes = vec![100];
+        }
         plan
     }
 }
@@ -90,10 +99,10 @@ pub struct PastSaturation {
     pub tally: Tally,
 }
 
-/// Runs the suite against one server, started as `setup` with `env`.
-pub async fn measure(setup: &Setup, env: &[String], plan: &Plan) -> Result<Figures, BoxError> {
-    let mut server = ServerProcess::start(setup, env).await?;
-    let mut clients = Clients::new(server.addr, setup.kind);
+/// Runs the suite against one server, started as `launch` says with `env`.
+pub async fn measure(launch: &Launch, env: &[String], plan: &Plan) -> Result<Figures, BoxError> {
+    let mut server = ServerProcess::launch(launch, env).await?;
+    let mut clients = Clients::new(server.addr, launch.kind(), &server.stream_path);
     let mut figures = Figures::default();
     let connect_timeout = Duration::from_secs(60);
 
@@ -141,7 +150,7 @@ pub async fn measure(setup: &Setup, env: &[String], plan: &Plan) -> Result<Figur
             )
             .await?;
         }
-        for size in [100, 4096] {
+        for &size in &plan.sizes {
             clients
                 .wait_live(clients.len(), Duration::from_secs(10))
                 .await;
@@ -186,22 +195,22 @@ pub async fn measure(setup: &Setup, env: &[String], plan: &Plan) -> Result<Figur
     Ok(figures)
 }
 
-/// `--only-latency`'s measurement of one server, started as `setup` with
-/// `env`: the latency phase alone, `subscribers` × 100 B at `rate`. Prints
-/// the server's pid (with `run`, counted from 0) once the clients are
+/// `--only-latency`'s measurement of one server, started as `launch` says
+/// with `env`: the latency phase alone, `subscribers` × 100 B at `rate`.
+/// Prints the server's pid (with `run`, counted from 0) once the clients are
 /// connected.
 pub async fn measure_latency(
-    setup: &Setup,
+    launch: &Launch,
     env: &[String],
     run: usize,
     subscribers: usize,
     rate: f64,
     length: Duration,
 ) -> Result<Figures, BoxError> {
-    let mut server = ServerProcess::start(setup, env).await?;
-    let mut clients = Clients::new(server.addr, setup.kind);
+    let mut server = ServerProcess::launch(launch, env).await?;
+    let mut clients = Clients::new(server.addr, launch.kind(), &server.stream_path);
     clients.grow_to(subscribers, Duration::from_secs(60)).await;
-    eprintln!("run {}: {:?}, pid {}", run + 1, setup.kind, server.pid);
+    eprintln!("run {}: {:?}, pid {}", run + 1, launch.kind(), server.pid);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let latency = phase::run(&mut server, &clients, subscribers, rate, 100, length).await?;
     clients.close();
