@@ -1,16 +1,17 @@
 //! A global allocator that counts: bytes in use, allocations and frees.
 //!
-//! It forwards every call to the system allocator and adds three relaxed
-//! atomic operations, cheap enough to leave on. The stats task reads
-//! [`snapshot`] once a second and turns the counters into rates.
+//! It forwards every call to the allocator it wraps (jemalloc, or the
+//! system's; see `main.rs`) and adds three relaxed atomic operations,
+//! cheap enough to leave on. The stats task reads [`snapshot`] once a
+//! second and turns the counters into rates.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// The system allocator, counted. Installed in `main.rs` with
+/// Allocator `A`, counted. Installed in `main.rs` with
 /// `#[global_allocator]`.
 #[derive(Debug)]
-pub struct Counting;
+pub struct Counting<A>(pub A);
 
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -47,13 +48,13 @@ fn freed(size: usize) {
     FREES.fetch_add(1, Ordering::Relaxed);
 }
 
-// SAFETY: every method passes its arguments unchanged to `System` and
-// returns what `System` returns, so it keeps `GlobalAlloc`'s contract as
-// `System` does. The bookkeeping only touches atomics and never allocates.
-unsafe impl GlobalAlloc for Counting {
+// SAFETY: every method passes its arguments unchanged to `A` and returns
+// what `A` returns, so it keeps `GlobalAlloc`'s contract as `A` does. The
+// bookkeeping only touches atomics and never allocates.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller upholds `alloc`'s contract, passed on as is.
-        let ptr = unsafe { System.alloc(layout) };
+        let ptr = unsafe { self.0.alloc(layout) };
         if !ptr.is_null() {
             allocated(layout.size());
         }
@@ -62,7 +63,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as for `alloc`.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
+        let ptr = unsafe { self.0.alloc_zeroed(layout) };
         if !ptr.is_null() {
             allocated(layout.size());
         }
@@ -70,15 +71,15 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` through this allocator
+        // SAFETY: `ptr` was allocated by `A` through this allocator
         // with `layout`, as the caller guarantees.
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { self.0.dealloc(ptr, layout) };
         freed(layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: as for `dealloc`, and the caller guarantees `new_size`.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        let new = unsafe { self.0.realloc(ptr, layout, new_size) };
         if !new.is_null() {
             freed(layout.size());
             allocated(new_size);

@@ -34,8 +34,17 @@ use tracing_subscriber::EnvFilter;
 
 use crate::chat::Chat;
 
+/// jemalloc (feature `jemalloc`, on by default), counted for the charts.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
-static ALLOCATOR: alloc::Counting = alloc::Counting;
+static ALLOCATOR: alloc::Counting<tikv_jemallocator::Jemalloc> =
+    alloc::Counting(tikv_jemallocator::Jemalloc);
+
+/// The system allocator, counted for the charts (without `jemalloc`, and
+/// with MSVC, where jemalloc does not build).
+#[cfg(not(all(feature = "jemalloc", not(target_env = "msvc"))))]
+#[global_allocator]
+static ALLOCATOR: alloc::Counting<std::alloc::System> = alloc::Counting(std::alloc::System);
 
 /// Chat rooms over server-sent events, with live charts.
 #[derive(Debug, Parser)]
