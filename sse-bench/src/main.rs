@@ -5,12 +5,17 @@
 //! ```sh
 //! cargo run --release -p sse-bench            # the full run (about 4 minutes per run)
 //! cargo run --release -p sse-bench -- --quick # about 2 minutes
+//! # External mode: the chat example against axum's Sse + broadcast
+//! # (`axum-broadcast`, a binary of this package), through their routes.
+//! cargo build --release -p sse-bench -p chat
+//! target/release/sse-bench --runs 3 --ours-cmd 'target/release/chat --addr {addr}'
 //! ```
 //!
-//! Each server runs in its own process (this binary, `serve` subcommand),
-//! so its RSS and CPU time are read from `/proc/<pid>`; the load client runs
-//! in this process and reports its own CPU time. Only loopback addresses
-//! are used. See `docs/BENCHMARKS.md`, "Load: thousands of SSE connections".
+//! Each server runs in its own process (this binary, `serve` subcommand, or
+//! the external command), so its RSS and CPU time are read from
+//! `/proc/<pid>`; the load client runs in this process and reports its own
+//! CPU time. Only loopback addresses are used. See `docs/BENCHMARKS.md`,
+//! "Load: thousands of SSE connections".
 
 mod cli;
 mod client;
