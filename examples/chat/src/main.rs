@@ -96,7 +96,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    axum::serve(listener, routes::router(chat, args.admin))
+    ssekit_axum::serve(listener, routes::router(chat, args.admin))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())
