@@ -63,10 +63,14 @@ pub struct Cli {
     #[arg(long, value_name = "KEY=VALUE")]
     pub reference_env: Vec<String>,
     /// A soak run instead of the suite: `--big` connections (default 5 000
-    /// here) to "ours" only, 10 events/s of 100 B for this many seconds;
-    /// prints delivered counts, losses and the server's RSS at start and end.
+    /// here) to "ours" only, `--soak-rate` events/s of 100 B for this many
+    /// seconds; prints delivered counts, losses, latency, the server's RSS
+    /// (and per connection) and its CPU.
     #[arg(long, value_name = "SECONDS")]
     pub soak: Option<u64>,
+    /// The publish rate of `--soak`, events/s.
+    #[arg(long, default_value_t = 10.0)]
+    pub soak_rate: f64,
     /// Only the latency phase (`--latency-rate` × 1 000 × 100 B) of each
     /// server, `--runs` times, and its table; each server's pid is printed on stderr first,
     /// for a profiler. With `--ours-http floor`, ours is the floor any
