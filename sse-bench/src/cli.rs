@@ -82,7 +82,7 @@ pub struct Cli {
     pub latency_rate: f64,
     /// External mode: the command line that starts "ours", e.g.
     /// `'target/release/chat --addr {addr}'` (split on whitespace, no
-    /// shell; `{addr}` becomes 127.0.0.1:<a free port>, `{port}` the port).
+    /// shell; `{addr}` becomes `127.0.0.1:PORT` for a free PORT, `{port}` the port).
     /// The bench waits until it accepts connections, subscribes with `GET
     /// --ours-stream-path` and publishes by posting url-encoded forms
     /// (`user`, `message`) to `--ours-post-path`. The `--ours-http`,
