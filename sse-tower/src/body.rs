@@ -97,7 +97,6 @@ impl<S> SseBody<S> {
     /// A body over `stream` that behaves as `config` says.
     pub fn with_config(stream: S, config: &SseConfig) -> Self {
         let shutdown = config
-            .inner
             .shutdown
             .as_ref()
             .map(|shutdown| shutdown.token().clone().cancelled_owned());
@@ -182,7 +181,7 @@ where
             }
             State::Start => {
                 *this.state = State::Streaming;
-                if let Some(first) = &this.config.inner.first_event {
+                if let Some(first) = &this.config.first_event {
                     *this.sent = true;
                     return ready_frame(first.to_bytes());
                 }
@@ -193,7 +192,6 @@ where
             if shutdown.poll(cx).is_ready() {
                 let last = this
                     .config
-                    .inner
                     .shutdown
                     .as_ref()
                     .and_then(|shutdown| shutdown.final_event.as_ref())

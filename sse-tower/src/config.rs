@@ -3,7 +3,7 @@
 
 use std::error::Error;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ssekit_core::Event;
 
@@ -41,18 +41,21 @@ type DisconnectFn = dyn Fn() + Send + Sync;
 /// assert_eq!(bytes, "retry: 3000\n\ndata: bye\n\n");
 /// # }
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SseConfig {
+    /// What responses usually share. What a response often sets for itself
+    /// (its first event, shutdown and disconnect hook) lives beside it, so
+    /// setting those copies none of it.
     pub(crate) inner: Arc<Inner>,
+    pub(crate) first_event: Option<Event>,
+    pub(crate) shutdown: Option<Shutdown>,
+    on_disconnect: Option<Arc<DisconnectFn>>,
 }
 
 #[derive(Clone)]
 pub(crate) struct Inner {
     pub(crate) keep_alive: KeepAlive,
-    pub(crate) first_event: Option<Event>,
-    pub(crate) shutdown: Option<Shutdown>,
     error_event: Option<Arc<ErrorEventFn>>,
-    on_disconnect: Option<Arc<DisconnectFn>>,
     pub(crate) max_last_event_id_len: usize,
     pub(crate) coalesce: usize,
 }
@@ -61,12 +64,23 @@ impl Default for Inner {
     fn default() -> Self {
         Inner {
             keep_alive: KeepAlive::new(),
-            first_event: None,
-            shutdown: None,
             error_event: None,
-            on_disconnect: None,
             max_last_event_id_len: LastEventId::DEFAULT_MAX_LEN,
             coalesce: SseConfig::DEFAULT_COALESCE,
+        }
+    }
+}
+
+impl Default for SseConfig {
+    fn default() -> Self {
+        // One shared copy of the defaults: a response that keeps them
+        // allocates nothing for its configuration.
+        static DEFAULTS: OnceLock<Arc<Inner>> = OnceLock::new();
+        SseConfig {
+            inner: Arc::clone(DEFAULTS.get_or_init(|| Arc::new(Inner::default()))),
+            first_event: None,
+            shutdown: None,
+            on_disconnect: None,
         }
     }
 }
@@ -97,14 +111,14 @@ impl SseConfig {
     /// Sends `event` at once, before anything from the stream (default:
     /// none).
     pub fn first_event(mut self, event: Event) -> Self {
-        self.inner_mut().first_event = Some(event);
+        self.first_event = Some(event);
         self
     }
 
     /// Ends every body, after the [`Shutdown`]'s final event if it has one,
     /// when its token is cancelled (default: never).
     pub fn shutdown(mut self, shutdown: impl Into<Shutdown>) -> Self {
-        self.inner_mut().shutdown = Some(shutdown.into());
+        self.shutdown = Some(shutdown.into());
         self
     }
 
@@ -141,7 +155,7 @@ impl SseConfig {
     where
         F: Fn() + Send + Sync + 'static,
     {
-        self.inner_mut().on_disconnect = Some(Arc::new(f));
+        self.on_disconnect = Some(Arc::new(f));
         self
     }
 
@@ -188,7 +202,7 @@ impl SseConfig {
     }
 
     pub(crate) fn disconnect_hook(&self) -> Option<Arc<DisconnectFn>> {
-        self.inner.on_disconnect.clone()
+        self.on_disconnect.clone()
     }
 }
 
@@ -197,10 +211,10 @@ impl fmt::Debug for SseConfig {
         let inner = &*self.inner;
         f.debug_struct("SseConfig")
             .field("keep_alive", &inner.keep_alive)
-            .field("first_event", &inner.first_event)
-            .field("shutdown", &inner.shutdown)
+            .field("first_event", &self.first_event)
+            .field("shutdown", &self.shutdown)
             .field("error_event", &inner.error_event.is_some())
-            .field("on_disconnect", &inner.on_disconnect.is_some())
+            .field("on_disconnect", &self.on_disconnect.is_some())
             .field("max_last_event_id_len", &inner.max_last_event_id_len)
             .field("coalesce", &inner.coalesce)
             .finish()
@@ -272,3 +286,30 @@ macro_rules! __delegate_config_builders {
 }
 
 pub(crate) use crate::__delegate_config_builders as delegate_config_builders;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_left_at_the_defaults_share_one_copy() {
+        assert!(Arc::ptr_eq(
+            &SseConfig::new().inner,
+            &SseConfig::new().inner
+        ));
+    }
+
+    #[test]
+    fn a_first_event_shutdown_or_disconnect_hook_of_its_own_copies_nothing_shared() {
+        let shared = SseConfig::new().coalesce(0);
+        let token = tokio_util::sync::CancellationToken::new();
+        let own = shared
+            .clone()
+            .first_event(Event::data("hi"))
+            .shutdown(token)
+            .on_disconnect(|| {});
+        assert!(Arc::ptr_eq(&shared.inner, &own.inner));
+        assert!(own.disconnect_hook().is_some() && shared.disconnect_hook().is_none());
+        assert!(own.first_event.is_some() && shared.first_event.is_none());
+    }
+}
