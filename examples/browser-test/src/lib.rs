@@ -245,6 +245,20 @@ impl Page {
         .await
     }
 
+    /// Waits (bounded, as [`wait_until`]) until the texts of the elements
+    /// matching `css` are exactly `expected`.
+    pub async fn wait_for_texts(&self, css: &str, expected: &[&str]) {
+        wait_until(&format!("{css} to read {expected:?}"), || async {
+            let texts = self.texts(css).await;
+            if texts == expected {
+                Ok(())
+            } else {
+                Err(texts)
+            }
+        })
+        .await;
+    }
+
     /// The value of attribute `name` of every element `css` selects.
     pub async fn attributes(&self, css: &str, name: &str) -> Vec<Option<String>> {
         self.eval(

@@ -57,27 +57,11 @@ async fn ctrl_c_ends_the_open_streams_and_exits() {
     let mut server = Example::start(env!("CARGO_BIN_EXE_clock"), &["--every", "1"]).await;
     let page = browser.open(server.url()).await;
     server.wait_for_output("Added new client").await;
-    wait_until("the page to connect", || async {
-        let status = page.texts("#status").await;
-        if status == ["connected"] {
-            Ok(())
-        } else {
-            Err(status)
-        }
-    })
-    .await;
+    page.wait_for_texts("#status", &["connected"]).await;
 
     server.interrupt().await;
     server.wait_for_output("Removed client").await;
     assert!(server.exited().await, "{:#?}", server.output());
-    wait_until("the page to see the stream end", || async {
-        let status = page.texts("#status").await;
-        if status == ["reconnecting…"] {
-            Ok(())
-        } else {
-            Err(status)
-        }
-    })
-    .await;
+    page.wait_for_texts("#status", &["reconnecting…"]).await;
     page.close().await;
 }

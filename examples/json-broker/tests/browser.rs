@@ -249,14 +249,6 @@ async fn ctrl_c_ends_the_open_streams_and_exits() {
 
     server.interrupt().await;
     assert!(server.exited().await, "{:#?}", server.output());
-    wait_until("the page to see the stream end", || async {
-        let status = page.texts("#status").await;
-        if status == ["reconnecting…"] {
-            Ok(())
-        } else {
-            Err(status)
-        }
-    })
-    .await;
+    page.wait_for_texts("#status", &["reconnecting…"]).await;
     page.close().await;
 }
