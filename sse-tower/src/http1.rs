@@ -90,6 +90,7 @@ where
 /// ```no_run
 /// use std::convert::Infallible;
 /// use hyper::server::conn::http1;
+/// use hyper_util::rt::TokioTimer;
 /// use ssekit_core::Event;
 /// use ssekit_tower::{Shutdown, SseLayer};
 /// use tokio_util::sync::CancellationToken;
@@ -103,7 +104,9 @@ where
 ///     .service_fn(|_: http::Request<hyper::body::Incoming>| async {
 ///         Ok::<_, Infallible>(http::Response::new(futures_util::stream::pending::<Event>()))
 ///     });
-/// let builder = http1::Builder::new();
+/// let mut builder = http1::Builder::new();
+/// // A timer, or hyper's request-head timeout does not apply.
+/// builder.timer(TokioTimer::new()).header_read_timeout(std::time::Duration::from_secs(10));
 /// let connections = TaskTracker::new();
 /// loop {
 ///     tokio::select! {
