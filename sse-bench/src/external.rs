@@ -20,7 +20,7 @@ use tokio::process::{Child, Command};
 
 use crate::BoxError;
 use crate::client::now_micros;
-use crate::server::Kind;
+use crate::server::{Kind, Pace};
 
 /// How an external server is started and driven.
 #[derive(Clone, Debug)]
@@ -161,20 +161,12 @@ pub async fn publish(
     socket.set_nodelay(true)?;
     let (read, mut write) = socket.into_split();
     let answers = tokio::spawn(read_answers(read, total));
-    let start = Instant::now();
-    let mut ticker = tokio::time::interval(Duration::from_millis(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut pace = Pace::new(rate, length, total);
     let mut batch = Vec::new();
     let mut sent = 0u64;
     // Bounded by `total`; each pass waits for a tick.
     while sent < total {
-        ticker.tick().await;
-        let elapsed = start.elapsed();
-        let due = if elapsed >= length {
-            total
-        } else {
-            ((rate * elapsed.as_secs_f64()) as u64).min(total)
-        };
+        let due = pace.tick().await;
         batch.clear();
         while sent < due {
             push_post(&mut batch, path, first + sent, size);

@@ -260,23 +260,52 @@ async fn commands(
     Ok(())
 }
 
+/// A publisher's clock: once a millisecond, how many of `total` events
+/// sent at `rate` per second over `length` are due by now (all of them once
+/// `length` has passed). Shared by the in-process publisher and the
+/// external mode's poster.
+pub struct Pace {
+    start: Instant,
+    ticker: tokio::time::Interval,
+    rate: f64,
+    length: Duration,
+    total: u64,
+}
+
+impl Pace {
+    /// Starts the clock now.
+    pub fn new(rate: f64, length: Duration, total: u64) -> Pace {
+        let mut ticker = tokio::time::interval(Duration::from_millis(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Pace {
+            start: Instant::now(),
+            ticker,
+            rate,
+            length,
+            total,
+        }
+    }
+
+    /// Waits for the next millisecond tick; the events due by then.
+    pub async fn tick(&mut self) -> u64 {
+        self.ticker.tick().await;
+        let elapsed = self.start.elapsed();
+        if elapsed >= self.length {
+            self.total
+        } else {
+            ((self.rate * elapsed.as_secs_f64()) as u64).min(self.total)
+        }
+    }
+}
+
 /// Publishes at `rate` events/s for `millis` ms: every millisecond, the
 /// events due by then, each with its sequence number and publish time.
 async fn publish(feed: &Feed, rate: f64, size: usize, millis: u64, first: u64) -> u64 {
     let total = (rate * millis as f64 / 1000.0).round() as u64;
-    let start = Instant::now();
-    let deadline = Duration::from_millis(millis);
-    let mut ticker = tokio::time::interval(Duration::from_millis(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut pace = Pace::new(rate, Duration::from_millis(millis), total);
     let mut sent = 0u64;
     while sent < total {
-        ticker.tick().await;
-        let elapsed = start.elapsed();
-        let due = if elapsed >= deadline {
-            total
-        } else {
-            ((rate * elapsed.as_secs_f64()) as u64).min(total)
-        };
+        let due = pace.tick().await;
         while sent < due {
             let data = payload(first + sent, size);
             match feed {
