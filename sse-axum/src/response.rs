@@ -19,7 +19,7 @@ where
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        refusal(&self.0)
+        self.answer().into_response()
     }
 }
 

@@ -27,11 +27,11 @@ where
 
 impl ResponseError for Error {
     fn status(&self) -> StatusCode {
-        Refusal::status(&self.0)
+        Error::status(self)
     }
 
     fn as_response(&self) -> Response {
-        refusal(&self.0)
+        from_http(self.answer().map(Body::from_string))
     }
 }
 

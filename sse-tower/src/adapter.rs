@@ -20,7 +20,7 @@ macro_rules! __adapter {
         pub use ::ssekit_core::{Event, broker};
         pub use $crate::{
             Authorize, Denied, InvalidLastEventId, InvalidTopics, KeepAlive, Refusal, Refused,
-            Shutdown, SseConfig,
+            Retry, Shutdown, SseConfig, Unavailable,
         };
 
         #[doc = concat!(
@@ -174,36 +174,66 @@ macro_rules! __adapter {
 
         #[doc = concat!(
             "Why a handler opened no stream: the broker's refusal, the [`Authorize`] hook's \
-            denial or invalid topics, answered as [`refusal`](crate::refusal) does. A handler \
-            returns it with `?`.\n\n```\n",
+            denial or invalid topics, answered as [`Unavailable`] says (by default as \
+            [`refusal`](crate::refusal) does: a refusal that passes keeps a browser \
+            reconnecting). A handler returns it with `?`.\n\n```\n",
             "use ", stringify!($krate), "::{Error, broker::BrokerError};\n\n",
-            "assert_eq!(Error::from(BrokerError::Closed).status(), 503);\n```"
+            "let error = Error::from(BrokerError::Closed);\n",
+            "assert_eq!(error.status(), 503);\n",
+            "assert_eq!(error.answer().status(), 200);\n```"
         )]
         #[derive(Debug)]
-        pub struct Error(pub $crate::Refused);
+        pub struct Error {
+            refused: $crate::Refused,
+            unavailable: Option<$crate::Unavailable>,
+        }
 
         impl Error {
-            /// The response's status.
+            /// Why no stream was opened.
+            pub fn refused(&self) -> &$crate::Refused {
+                &self.refused
+            }
+
+            /// The refusal's own status, which a refusal that passes sends in
+            /// [`SSE_REFUSAL`](ssekit_tower::SSE_REFUSAL) with a `200`.
             pub fn status(&self) -> ::http::StatusCode {
-                $crate::Refusal::status(&self.0)
+                $crate::Refusal::status(&self.refused)
+            }
+
+            /// Answers a refusal that passes as `unavailable` says (default
+            /// [`Unavailable::new`]).
+            pub fn unavailable(mut self, unavailable: $crate::Unavailable) -> Self {
+                self.unavailable = Some(unavailable);
+                self
+            }
+
+            /// The answer, as an `http` response.
+            pub fn answer(&self) -> ::http::Response<String> {
+                match &self.unavailable {
+                    Some(unavailable) => unavailable.answer(&self.refused),
+                    None => $crate::refusal(&self.refused),
+                }
             }
         }
 
         impl<E: Into<$crate::Refused>> From<E> for Error {
             fn from(error: E) -> Self {
-                Error(error.into())
+                Error {
+                    refused: error.into(),
+                    unavailable: None,
+                }
             }
         }
 
         impl ::std::fmt::Display for Error {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                ::std::fmt::Display::fmt(&self.0, f)
+                ::std::fmt::Display::fmt(&self.refused, f)
             }
         }
 
         impl ::std::error::Error for Error {
             fn source(&self) -> Option<&(dyn ::std::error::Error + 'static)> {
-                ::std::error::Error::source(&self.0)
+                ::std::error::Error::source(&self.refused)
             }
         }
     };

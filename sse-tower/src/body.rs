@@ -20,6 +20,7 @@ use crate::config::SseConfig;
 use crate::disconnect::DisconnectGuard;
 use crate::item::{BoxError, SseItem};
 use crate::keep_alive::KeepAlive;
+use crate::shutdown::Shutdown;
 
 pin_project! {
     /// An [`http_body::Body`] that serves a stream of [`Event`]s, or of
@@ -181,21 +182,21 @@ where
             }
             State::Start => {
                 *this.state = State::Streaming;
-                if let Some(first) = &this.config.first_event {
+                let retry = this.config.inner.retry.as_ref();
+                let first = match (retry, &this.config.first_event) {
+                    (Some(retry), Some(first)) => Some(concat(retry.as_bytes(), first.as_bytes())),
+                    (retry, first) => retry.or(first.as_ref()).map(Event::to_bytes),
+                };
+                if let Some(first) = first {
                     *this.sent = true;
-                    return ready_frame(first.to_bytes());
+                    return ready_frame(first);
                 }
             }
         }
 
         if let Some(shutdown) = this.shutdown.as_mut().as_pin_mut() {
             if shutdown.poll(cx).is_ready() {
-                let last = this
-                    .config
-                    .shutdown
-                    .as_ref()
-                    .and_then(|shutdown| shutdown.final_event.as_ref())
-                    .map(Event::to_bytes);
+                let last = this.config.shutdown.as_ref().and_then(Shutdown::last_frame);
                 this.shutdown.set(None);
                 this.stream.set(None);
                 // An event held over from the last coalesced frame was taken
@@ -327,7 +328,7 @@ where
 }
 
 /// `first` then `second` in one buffer, for the body's last frame.
-fn concat(first: &Bytes, second: &Bytes) -> Bytes {
+pub(crate) fn concat(first: &[u8], second: &[u8]) -> Bytes {
     let mut buffer = BytesMut::with_capacity(first.len() + second.len());
     buffer.extend_from_slice(first);
     buffer.extend_from_slice(second);

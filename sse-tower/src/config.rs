@@ -4,6 +4,7 @@
 use std::error::Error;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use ssekit_core::Event;
 
@@ -55,6 +56,8 @@ pub struct SseConfig {
 #[derive(Clone)]
 pub(crate) struct Inner {
     pub(crate) keep_alive: KeepAlive,
+    /// The `retry:` every stream opens with, encoded once.
+    pub(crate) retry: Option<Event>,
     error_event: Option<Arc<ErrorEventFn>>,
     pub(crate) max_last_event_id_len: usize,
     pub(crate) coalesce: usize,
@@ -64,6 +67,7 @@ impl Default for Inner {
     fn default() -> Self {
         Inner {
             keep_alive: KeepAlive::new(),
+            retry: Some(Event::retry(SseConfig::DEFAULT_RETRY)),
             error_event: None,
             max_last_event_id_len: LastEventId::DEFAULT_MAX_LEN,
             coalesce: SseConfig::DEFAULT_COALESCE,
@@ -89,7 +93,12 @@ impl SseConfig {
     /// The default bound of a coalesced frame: 16 KiB, hyper's write buffer.
     pub const DEFAULT_COALESCE: usize = 16 * 1024;
 
-    /// The defaults: a keep-alive comment after 15 s of silence, no first
+    /// The reconnection time every stream announces first by default: 3 s,
+    /// the usual browser default.
+    pub const DEFAULT_RETRY: Duration = Duration::from_secs(3);
+
+    /// The defaults: a keep-alive comment after 15 s of silence, a first
+    /// `retry:` of [`DEFAULT_RETRY`](Self::DEFAULT_RETRY), no first
     /// event, no shutdown signal, no error event, no disconnect hook,
     /// [`DEFAULT_COALESCE`](Self::DEFAULT_COALESCE) and
     /// [`LastEventId::DEFAULT_MAX_LEN`].
@@ -108,8 +117,34 @@ impl SseConfig {
         self
     }
 
-    /// Sends `event` at once, before anything from the stream (default:
-    /// none).
+    /// Opens every stream with `retry:` set to `retry` (default
+    /// [`DEFAULT_RETRY`](Self::DEFAULT_RETRY)); `None` sends none. It
+    /// restores the usual reconnection time after a refusal or a shutdown
+    /// asked the client to wait longer.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use http_body_util::BodyExt;
+    /// # use ssekit_core::Event;
+    /// # use ssekit_tower::{SseBody, SseConfig};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let events = || futures_util::stream::iter([Event::data("hi")]);
+    /// let body = SseBody::new(events());
+    /// assert_eq!(body.collect().await.unwrap().to_bytes(), "retry: 3000\n\ndata: hi\n\n");
+    ///
+    /// let config = SseConfig::new().retry(None);
+    /// let body = SseBody::with_config(events(), &config);
+    /// assert_eq!(body.collect().await.unwrap().to_bytes(), "data: hi\n\n");
+    /// # }
+    /// ```
+    pub fn retry(mut self, retry: impl Into<Option<Duration>>) -> Self {
+        self.inner_mut().retry = retry.into().map(Event::retry);
+        self
+    }
+
+    /// Sends `event` at once, after the first `retry:` and before anything
+    /// from the stream (default: none).
     pub fn first_event(mut self, event: Event) -> Self {
         self.first_event = Some(event);
         self
@@ -211,6 +246,7 @@ impl fmt::Debug for SseConfig {
         let inner = &*self.inner;
         f.debug_struct("SseConfig")
             .field("keep_alive", &inner.keep_alive)
+            .field("retry", &inner.retry)
             .field("first_event", &self.first_event)
             .field("shutdown", &self.shutdown)
             .field("error_event", &inner.error_event.is_some())
@@ -237,6 +273,12 @@ macro_rules! __delegate_config_builders {
         /// Sets the keep-alive policy; see [`SseConfig::keep_alive`](crate::SseConfig::keep_alive).
         pub fn keep_alive(mut self, keep_alive: $crate::KeepAlive) -> Self {
             self.config = self.config.keep_alive(keep_alive);
+            self
+        }
+
+        /// Sets the opening `retry:`; see [`SseConfig::retry`](crate::SseConfig::retry).
+        pub fn retry(mut self, retry: impl Into<Option<::std::time::Duration>>) -> Self {
+            self.config = self.config.retry(retry);
             self
         }
 

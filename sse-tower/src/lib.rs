@@ -13,7 +13,9 @@
 //! - [`subscribe`] (feature `broker`, default) serves a
 //!   [`ssekit_core::broker::Broker`] subscription from the request's
 //!   [`LastEventId`]; [`subscribe_authorized`] asks an [`Authorize`] hook
-//!   first, and [`refusal`] answers a refused one.
+//!   first, and [`refusal`] answers a refused one: a refusal that passes
+//!   as an event stream that asks the browser to come back ([`Unavailable`]),
+//!   since an `EventSource` given any other status stops for good.
 //! - `http1::serve_connection` (feature `http1`) serves HTTP/1 with hyper
 //!   and takes an event stream's socket back once its head is written.
 //! - `serve` (feature `serve`) is the server around it: accept loop,
@@ -77,6 +79,7 @@ mod query;
 #[cfg(feature = "broker")]
 mod refusal;
 mod response;
+mod retry;
 #[cfg(feature = "serve")]
 pub mod serve;
 mod service;
@@ -96,8 +99,9 @@ pub use keep_alive::KeepAlive;
 pub use last_event_id::{InvalidLastEventId, LAST_EVENT_ID, LastEventId};
 pub use layer::SseLayer;
 #[cfg(feature = "broker")]
-pub use refusal::{REFUSAL_RETRY_AFTER, Refusal, refusal};
+pub use refusal::{Refusal, SSE_REFUSAL, Unavailable, refusal};
 pub use response::{SseResponse, response, set_event_stream_headers};
+pub use retry::Retry;
 #[cfg(feature = "serve")]
 pub use serve::{Serve, serve};
 pub use service::SseService;

@@ -1,28 +1,32 @@
 //! Answering a refused subscription: the [`Refusal`] trait (a status,
-//! headers and a reason) and [`refusal`], the response built from one, for
-//! the broker's errors, the [`Authorize`](crate::Authorize) hook's denials
-//! and invalid topics alike.
+//! headers and a reason), [`Unavailable`], how a refusal that passes is
+//! answered, and [`refusal`], the answer with the defaults.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use ssekit_core::Event;
 use ssekit_core::broker::BrokerError;
 
 use crate::authorize::{Denied, Refused};
+use crate::response::set_event_stream_headers;
+use crate::retry::Retry;
 use crate::topics::InvalidTopics;
 
-/// How long a client is asked to wait before it tries again when the broker
-/// refuses a subscription for a reason that passes (a limit is full, the
-/// backend is unreachable): the `Retry-After` of [`refusal`].
-pub const REFUSAL_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The header that carries a refusal's status when it is answered `200`
+/// as an event stream, for clients that are not browsers.
+pub const SSE_REFUSAL: HeaderName = HeaderName::from_static("sse-refusal");
 
-/// The response for a refused subscription, its body the reason as text:
-/// `503` with `Retry-After` ([`REFUSAL_RETRY_AFTER`]) for a full admission
-/// limit or a failing backend, `503` without it once the broker has shut
-/// down, `400` for missing or invalid topics, `401`/`403` for a
-/// [`Denied`](crate::Denied).
+/// The answer to a refused subscription, as [`Unavailable::new`] gives it:
+/// a refusal that passes (a full limit, a failing backend, a broker shut
+/// down, an internal error) is a `200` event stream that asks the browser
+/// to come back and ends; one that does not (`400` for missing or invalid
+/// topics, `401`/`403` for a [`Denied`](crate::Denied)) is its status with
+/// the reason as text.
 ///
 /// ```
 /// use ssekit_core::broker::Broker;
@@ -33,12 +37,144 @@ pub const REFUSAL_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// let last_event_id = ssekit_tower::LastEventId::Absent;
 /// let error = ssekit_tower::subscribe(&broker, &["chat"], &last_event_id).await.unwrap_err();
 /// let response = ssekit_tower::refusal(&error);
-/// assert_eq!(response.status(), 503);
-/// assert_eq!(response.headers()["retry-after"], "5");
-/// assert_eq!(response.body(), "the broker already has its maximum of 0 subscriptions");
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.headers()["content-type"], "text/event-stream");
+/// assert_eq!(response.headers()["sse-refusal"], "503");
+/// assert!(response.body().contains("event: unavailable\ndata: {\"reason\":\"the broker already has"));
 /// # }
 /// ```
 pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response<String> {
+    static DEFAULT: OnceLock<Unavailable> = OnceLock::new();
+    DEFAULT.get_or_init(Unavailable::new).answer(reason)
+}
+
+/// How a refusal that passes is answered (see [`refusal`]): `200
+/// text/event-stream` whose only event sets a jittered `retry:` and is a
+/// named notice, by default `unavailable` with
+/// `{"reason":"…","retry":<ms>}` as data, with `Retry-After` and
+/// [`SSE_REFUSAL`] headers. It carries no `id:`, so the browser keeps the
+/// last id it had; the default retry is 5 s plus up to 5 s of jitter.
+///
+/// ```
+/// use std::time::Duration;
+/// use ssekit_core::broker::BrokerError;
+/// use ssekit_tower::{Retry, Unavailable};
+///
+/// let unavailable = Unavailable::new().retry(Retry::new(Duration::from_secs(2))).notice("busy");
+/// let response = unavailable.answer(&BrokerError::Closed);
+/// assert_eq!(response.status(), 200);
+/// assert_eq!(response.headers()["retry-after"], "2");
+/// assert_eq!(
+///     response.body(),
+///     "retry: 2000\nevent: busy\ndata: {\"reason\":\"the broker has been shut down\",\"retry\":2000}\n\n",
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unavailable {
+    retry: Retry,
+    notice: Option<Cow<'static, str>>,
+    event_stream: bool,
+}
+
+impl Default for Unavailable {
+    fn default() -> Self {
+        Unavailable {
+            retry: Self::DEFAULT_RETRY,
+            notice: Some(Cow::Borrowed("unavailable")),
+            event_stream: true,
+        }
+    }
+}
+
+impl Unavailable {
+    /// The default retry: 5 s plus up to 5 s of jitter.
+    pub const DEFAULT_RETRY: Retry =
+        Retry::new(Duration::from_secs(5)).jitter(Duration::from_secs(5));
+
+    /// The browser-safe answer: an event stream with a retry and an
+    /// `unavailable` notice.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// When the client is asked to come back (default
+    /// [`DEFAULT_RETRY`](Self::DEFAULT_RETRY)).
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Names the notice event (default `unavailable`).
+    pub fn notice(mut self, event: impl Into<Cow<'static, str>>) -> Self {
+        self.notice = Some(event.into());
+        self
+    }
+
+    /// Sends no notice, only the `retry:`.
+    pub fn no_notice(mut self) -> Self {
+        self.notice = None;
+        self
+    }
+
+    /// Answers the refusal's own status (`503`, `500`) with `Retry-After`
+    /// and the reason as text instead: for APIs no browser reads, since an
+    /// `EventSource` that gets it stops for good.
+    ///
+    /// ```
+    /// # use ssekit_core::broker::BrokerError;
+    /// # use ssekit_tower::Unavailable;
+    /// let response = Unavailable::new().status_answer().answer(&BrokerError::Closed);
+    /// assert_eq!(response.status(), 503);
+    /// ```
+    pub fn status_answer(mut self) -> Self {
+        self.event_stream = false;
+        self
+    }
+
+    /// The response for `reason`: a final refusal is always its status; one
+    /// that [passes](Refusal::passes) is answered as this policy says.
+    pub fn answer<R: Refusal + ?Sized>(&self, reason: &R) -> Response<String> {
+        if !reason.passes() {
+            return status_answer(reason, None);
+        }
+        let retry = self.retry.sample();
+        if !self.event_stream {
+            return status_answer(reason, Some(retry));
+        }
+        let text = reason.to_string();
+        let ms = retry.as_millis();
+        let frame = match &self.notice {
+            Some(name) => {
+                let data = format!(
+                    "{{\"reason\":{},\"retry\":{ms}}}",
+                    serde_json::Value::from(text.as_str())
+                );
+                Event::builder()
+                    .event(&**name)
+                    .data(data)
+                    .retry(retry)
+                    .build()
+            }
+            None => Ok(Event::retry(retry)),
+        };
+        // A notice name with a line break cannot be sent: the retry alone is.
+        let frame = frame.unwrap_or_else(|_| Event::retry(retry));
+        let body = String::from_utf8_lossy(frame.as_bytes()).into_owned();
+        let mut response = Response::new(body);
+        let headers = response.headers_mut();
+        set_event_stream_headers(headers);
+        headers.insert(SSE_REFUSAL, HeaderValue::from(reason.status().as_u16()));
+        headers.insert(RETRY_AFTER, retry_after(retry));
+        response
+    }
+}
+
+/// `Retry-After` in whole seconds, rounded up.
+fn retry_after(retry: Duration) -> HeaderValue {
+    HeaderValue::from(retry.as_millis().div_ceil(1000) as u64)
+}
+
+fn status_answer<R: Refusal + ?Sized>(reason: &R, retry: Option<Duration>) -> Response<String> {
     let mut response = Response::new(reason.to_string());
     *response.status_mut() = reason.status();
     let headers = response.headers_mut();
@@ -47,7 +183,39 @@ pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response<String> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     reason.headers(headers);
+    if let Some(retry) = retry {
+        headers.insert(RETRY_AFTER, retry_after(retry));
+    }
     response
+}
+
+/// A reason a subscription was refused: its status, the headers that
+/// status calls for, and whether it passes; its `Display` is the reason
+/// the client is given.
+///
+/// ```
+/// use ssekit_tower::{Denied, Refusal};
+///
+/// let mut headers = http::HeaderMap::new();
+/// Denied::Unauthenticated.headers(&mut headers);
+/// assert_eq!(headers["www-authenticate"], "Bearer");
+/// assert!(!Denied::Unauthenticated.passes());
+/// ```
+pub trait Refusal: fmt::Display {
+    /// The refusal's status.
+    fn status(&self) -> StatusCode;
+
+    /// Adds the headers the status calls for (`WWW-Authenticate`).
+    fn headers(&self, headers: &mut HeaderMap) {
+        let _ = headers;
+    }
+
+    /// Whether trying again later may succeed, so that a browser must keep
+    /// reconnecting (default: a `5xx` or `429` status).
+    fn passes(&self) -> bool {
+        let status = self.status();
+        status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+    }
 }
 
 impl Refusal for BrokerError {
@@ -60,40 +228,6 @@ impl Refusal for BrokerError {
             BrokerError::NoTopic => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
-    }
-
-    fn headers(&self, headers: &mut HeaderMap) {
-        // Not after shutdown: this process will not serve it again.
-        if let BrokerError::TooManySubscriptions { .. }
-        | BrokerError::TooManySubscribers { .. }
-        | BrokerError::Backend(_) = self
-        {
-            headers.insert(
-                RETRY_AFTER,
-                HeaderValue::from(REFUSAL_RETRY_AFTER.as_secs()),
-            );
-        }
-    }
-}
-
-/// A reason a subscription was refused, as the status and headers of the
-/// response [`refusal`](crate::refusal) builds; its `Display` is the body.
-///
-/// ```
-/// use ssekit_tower::{Denied, Refusal};
-///
-/// let mut headers = http::HeaderMap::new();
-/// Denied::Unauthenticated.headers(&mut headers);
-/// assert_eq!(headers["www-authenticate"], "Bearer");
-/// ```
-pub trait Refusal: fmt::Display {
-    /// The response's status.
-    fn status(&self) -> StatusCode;
-
-    /// Adds the headers the status calls for (`Retry-After`,
-    /// `WWW-Authenticate`).
-    fn headers(&self, headers: &mut HeaderMap) {
-        let _ = headers;
     }
 }
 
@@ -123,6 +257,14 @@ impl Refusal for Refused {
             Refused::Denied(denied) => denied.headers(headers),
             Refused::Broker(error) => error.headers(headers),
             Refused::Topics(invalid) => invalid.headers(headers),
+        }
+    }
+
+    fn passes(&self) -> bool {
+        match self {
+            Refused::Denied(denied) => denied.passes(),
+            Refused::Broker(error) => error.passes(),
+            Refused::Topics(invalid) => invalid.passes(),
         }
     }
 }

@@ -9,7 +9,7 @@ use warp::filters::path::FullPath;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
 
-use crate::{Error, LastEventId, Topics, refusal};
+use crate::{Error, LastEventId, Topics};
 
 /// The raw query string, if the request has one.
 fn query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Copy {
@@ -59,11 +59,11 @@ pub fn request_parts() -> impl Filter<Extract = (Parts,), Error = Infallible> + 
         )
 }
 
-/// Answers an [`Error`] rejection with [`refusal`] and passes any other
+/// Answers an [`Error`] rejection with [`Error::answer`] and passes any other
 /// on; use it with [`Filter::recover`].
 pub async fn recover(rejection: Rejection) -> Result<Response, Rejection> {
     match rejection.find::<Error>() {
-        Some(error) => Ok(refusal(&error.0)),
+        Some(error) => Ok(error.answer().map(Into::into)),
         None => Err(rejection),
     }
 }

@@ -30,7 +30,7 @@ where
 
 impl Reply for Error {
     fn into_response(self) -> Response {
-        refusal(&self.0)
+        self.answer().map(Into::into)
     }
 }
 
