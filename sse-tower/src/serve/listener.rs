@@ -66,3 +66,35 @@ pub(super) fn is_connection_error(error: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
     )
 }
+
+/// Binds a TCP listener with `SO_REUSEPORT`, so that a new process can
+/// listen on `addr` before the old one stops and a restart refuses no
+/// connection; the kernel spreads new connections over every process
+/// bound to it (Unix, not Solaris or illumos).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let old = ssekit_tower::serve::bind_reuse_port("127.0.0.1:0".parse().unwrap())?;
+/// let new = ssekit_tower::serve::bind_reuse_port(old.local_addr()?)?;
+/// assert_eq!(new.local_addr()?, old.local_addr()?);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+pub fn bind_reuse_port(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// The accept queue of [`bind_reuse_port`]'s listener: what Linux caps
+/// `somaxconn` at by default.
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+const LISTEN_BACKLOG: u32 = 4096;

@@ -23,6 +23,8 @@ use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 pub use listener::Listener;
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+pub use listener::bind_reuse_port;
 use listener::{ACCEPT_BACKOFF, is_connection_error};
 
 use crate::WriteDeadline;
