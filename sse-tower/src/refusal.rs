@@ -40,7 +40,8 @@ pub const SSE_REFUSAL: HeaderName = HeaderName::from_static("sse-refusal");
 /// assert_eq!(response.status(), 200);
 /// assert_eq!(response.headers()["content-type"], "text/event-stream");
 /// assert_eq!(response.headers()["sse-refusal"], "503");
-/// assert!(response.body().contains("event: unavailable\ndata: {\"reason\":\"the broker already has"));
+/// assert!(response.body().starts_with("event: unavailable\nretry: "));
+/// assert!(response.body().contains("data: {\"reason\":\"the broker already has its maximum"));
 /// # }
 /// ```
 pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response<String> {
@@ -66,7 +67,7 @@ pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response<String> {
 /// assert_eq!(response.headers()["retry-after"], "2");
 /// assert_eq!(
 ///     response.body(),
-///     "retry: 2000\nevent: busy\ndata: {\"reason\":\"the broker has been shut down\",\"retry\":2000}\n\n",
+///     "event: busy\nretry: 2000\ndata: {\"reason\":\"the broker has been shut down\",\"retry\":2000}\n\n",
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
