@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
+use ssekit_axum::{Retry, Shutdown};
 use ssekit_core::Event;
 use ssekit_core::broker::{Broker, BrokerBuilder, BrokerError, EventId};
 use tokio_util::sync::CancellationToken;
@@ -201,14 +202,15 @@ fn lock(history: &Mutex<History>) -> MutexGuard<'_, History> {
 }
 
 impl Chat {
-    /// A chat whose event streams all end when `shutdown` is cancelled.
-    pub fn new(broker: Broker, shutdown: CancellationToken) -> Chat {
+    /// A chat whose event streams all end when `shutdown` is cancelled,
+    /// each asking its page to come back after a draw of `retry`.
+    pub fn new(broker: Broker, shutdown: CancellationToken, retry: Retry) -> Chat {
         Chat {
             inner: Arc::new(Inner {
                 broker,
                 history: Mutex::default(),
                 posted: AtomicU64::new(0),
-                streams: Streams::new(shutdown),
+                streams: Streams::new(shutdown, retry),
             }),
         }
     }
@@ -268,10 +270,12 @@ impl Chat {
         [room_topic(room), STATS_TOPIC.to_owned()]
     }
 
-    /// The token that ends the event streams opened now: on shutdown, or
-    /// at the next [`disconnect_all`](Self::disconnect_all).
-    pub fn stream_shutdown(&self) -> CancellationToken {
-        self.inner.streams.token()
+    /// What ends the event streams opened now (on shutdown, or at the next
+    /// [`disconnect_all`](Self::disconnect_all)) and the `retry:` each then
+    /// sends, so that the pages come back spread over its jitter.
+    pub fn stream_shutdown(&self) -> Shutdown {
+        let streams = &self.inner.streams;
+        Shutdown::new(streams.token()).retry(streams.retry)
     }
 
     /// Ends every open event stream; the pages reconnect with their
@@ -286,17 +290,20 @@ fn room_topic(room: &str) -> String {
 }
 
 /// One token per generation of streams, each a child of the shutdown
-/// token: ending a generation leaves the server running.
+/// token: ending a generation leaves the server running. `retry` is what
+/// an ended stream asks its page to wait.
 struct Streams {
     shutdown: CancellationToken,
     current: std::sync::Mutex<CancellationToken>,
+    retry: Retry,
 }
 
 impl Streams {
-    fn new(shutdown: CancellationToken) -> Streams {
+    fn new(shutdown: CancellationToken, retry: Retry) -> Streams {
         Streams {
             current: std::sync::Mutex::new(shutdown.child_token()),
             shutdown,
+            retry,
         }
     }
 

@@ -18,6 +18,12 @@
 //! With `--redis URL`, several chat processes share rooms, ids and history
 //! through Redis: a page can reconnect to any of them and resume.
 //!
+//! Ctrl-C or SIGTERM shuts the chat down gracefully: every stream asks its
+//! page to come back after 1 s plus a random share of
+//! `--shutdown-jitter-ms`, so that a restart's reconnections spread out;
+//! with `--reuse-port` the new process can listen on the same port before
+//! the old one stops, and refuses no page.
+//!
 //! Run: `cargo run -p chat -- --addr 127.0.0.1:3000 [--redis redis://127.0.0.1:6379]`
 
 mod alloc;
@@ -26,8 +32,10 @@ mod routes;
 mod stats;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Parser;
+use ssekit_axum::{Retry, Shutdown};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -61,7 +69,24 @@ struct Args {
     /// is in memory.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// Listen with `SO_REUSEPORT`, so that a new chat can start on the same
+    /// address before this one stops.
+    #[arg(long)]
+    reuse_port: bool,
+    /// On shutdown, each stream asks its page to come back after 1 s plus a
+    /// random share of this window; 0 for exactly 1 s. Default: the
+    /// library's (`Shutdown::DEFAULT_RETRY`, 4000).
+    #[arg(long, value_name = "MS")]
+    shutdown_jitter_ms: Option<u64>,
+    /// Admit at most this many event streams at once; beyond it a page is
+    /// told the chat is unavailable and comes back later.
+    #[arg(long, value_name = "N")]
+    max_subscriptions: Option<usize>,
 }
+
+/// The base of the shutdown retry when `--shutdown-jitter-ms` is given:
+/// the library's default base.
+const SHUTDOWN_RETRY_BASE: Duration = Duration::from_secs(1);
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -71,33 +96,86 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
 
     let shutdown = CancellationToken::new();
+    let mut builder = Chat::broker_builder();
+    if let Some(max) = args.max_subscriptions {
+        builder = builder.max_subscriptions(max);
+    }
     let broker = match &args.redis {
         Some(url) => {
             let backend = ssekit_redis::RedisBackend::connect(url).await?;
             tracing::info!(%url, "rooms are shared through Redis");
-            Chat::broker_builder().build_with(backend)
+            builder.build_with(backend)
         }
-        None => Chat::broker_builder().build(),
+        None => builder.build(),
     };
-    let chat = Chat::new(broker, shutdown.clone());
+    let retry = match args.shutdown_jitter_ms {
+        Some(ms) => Retry::new(SHUTDOWN_RETRY_BASE).jitter(Duration::from_millis(ms)),
+        None => Shutdown::DEFAULT_RETRY,
+    };
+    let chat = Chat::new(broker, shutdown.clone(), retry);
     tokio::spawn(stats::publish_every_second(chat.clone()));
 
-    let listener = TcpListener::bind(args.addr).await?;
+    let listener = if args.reuse_port {
+        bind_reuse_port(args.addr)?
+    } else {
+        TcpListener::bind(args.addr).await?
+    };
     println!("chat listening on http://{}/", listener.local_addr()?);
 
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => {
-                tracing::info!("Ctrl-C: shutting down");
-                signal.cancel();
-            }
-            Err(error) => tracing::warn!(%error, "cannot listen for Ctrl-C"),
-        }
-    });
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     ssekit_axum::serve(listener, routes::router(chat, args.admin))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())
+}
+
+/// Cancels `shutdown` on Ctrl-C or (on Unix) `SIGTERM`, which deploys and
+/// test harnesses send.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for Ctrl-C");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+                "SIGTERM"
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<&str>();
+    let signal = tokio::select! {
+        signal = ctrl_c => signal,
+        signal = terminate => signal,
+    };
+    tracing::info!("{signal}: shutting down");
+    shutdown.cancel();
+}
+
+/// `ssekit_axum::bind_reuse_port`, where there is one.
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+fn bind_reuse_port(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    ssekit_axum::bind_reuse_port(addr)
+}
+
+#[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+fn bind_reuse_port(_: SocketAddr) -> std::io::Result<TcpListener> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "--reuse-port needs SO_REUSEPORT (Unix, not Solaris or illumos)",
+    ))
 }

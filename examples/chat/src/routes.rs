@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use ssekit_axum::{Event, LastEventId, SseResponse};
+use ssekit_axum::{LastEventId, SseResponse};
 
 use crate::chat::{Chat, Message, RoomView};
 
@@ -17,7 +17,8 @@ const ROOM_PAGE: &str = include_str!("../static/room.html");
 const CHAT_JS: &str = include_str!("../static/chat.js");
 const CHARTS_JS: &str = include_str!("../static/charts.js");
 
-/// How soon a page reconnects after its stream ends (sent as `retry:`).
+/// How soon a page reconnects after its stream drops (the opening
+/// `retry:`); a shutdown or a refusal asks for its own, longer wait.
 const RECONNECT: Duration = Duration::from_secs(1);
 
 /// The routes; with `admin`, also `POST /admin/disconnect`.
@@ -90,7 +91,7 @@ async fn stream(
     let response = SseResponse::subscribe(chat.broker(), &topics, &last_event_id).await?;
     tracing::info!(%room, resume = ?response.get_ref().resume(), "stream opened");
     Ok(response
-        .first_event(Event::retry(RECONNECT))
+        .retry(RECONNECT)
         .shutdown(chat.stream_shutdown())
         .on_disconnect(move || tracing::info!(%room, "stream closed")))
 }
