@@ -121,12 +121,24 @@ pub struct Serve<L: Listener, S> {
 }
 
 impl<L: Listener, S> Serve<L, S> {
-    /// Shuts down gracefully when `signal` completes: stops accepting,
-    /// lets the responses in flight finish and closes idle connections,
-    /// and ends every handed-off event stream after the events its body
-    /// has ready (its own `Shutdown` final event among them), then the
+    /// Shuts down gracefully when `signal` completes: lets the responses
+    /// in flight finish and closes idle connections, and ends every
+    /// handed-off event stream after the events its body has ready (its
+    /// own `Shutdown` final event among them), then the
     /// [`shutdown_event`](Self::shutdown_event) if its body did not end.
     /// What is still open after the [grace](Self::shutdown_grace) is closed.
+    ///
+    /// Until those connections are done (at most the grace), the listener
+    /// stays open and what arrives is answered, not reset: an event stream
+    /// ends at once, after its shutdown `retry:`, and any other response
+    /// goes without keep-alive. Then what the kernel queued meanwhile is
+    /// accepted and answered too, and the listener closes. So in a restart
+    /// with [`bind_reuse_port`], where the kernel shares new connections
+    /// between the old process and the new one, the old one refuses none,
+    /// but for the microseconds between that last accept and the close
+    /// (Linux resets what a closing listener holds; `sysctl
+    /// net.ipv4.tcp_migrate_req=1`, Linux 5.14 and later, hands it to the
+    /// new process instead).
     pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
     where
         F: Future<Output = ()> + Send + 'static,
@@ -239,9 +251,21 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
                 tracing::debug!(%error, "TCP_NODELAY not set");
             }
         }
-        let service = make_service(&addr);
+        let requested = CancellationToken::new();
+        let service = FirstRequest {
+            inner: make_service(&addr),
+            requested: requested.clone(),
+        };
         let io = WriteDeadline::new(io, write_deadline);
-        let signal = ending.token.clone().cancelled_owned();
+        // hyper closes at once a connection told to shut down before it
+        // read anything, and a request already on its way is lost: so a
+        // connection is told only once its first request arrived (one that
+        // never sends any is closed when the grace is over).
+        let token = ending.token.clone();
+        let signal = async move {
+            token.cancelled().await;
+            requested.cancelled().await;
+        };
         let connection = connection(&builder, io, service, signal, Some(ending.clone()));
         let close = close.clone();
         connections.spawn(async move {
@@ -255,10 +279,61 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
             }
         });
     }
-    drop(listener);
+    // Shutting down. The listener stays open while the connections drain
+    // (at most the grace), so that a connection the kernel queued on it,
+    // or hands it now (with SO_REUSEPORT it shares new connections with
+    // the process taking over), is answered rather than reset: an event
+    // stream ends at once with its shutdown `retry:` (its token is
+    // cancelled), anything else gets its response without keep-alive.
+    let deadline = tokio::time::Instant::now() + shutdown_grace;
     ending.token.cancel();
     connections.close();
-    if tokio::time::timeout(shutdown_grace, connections.wait())
+    let mut late = http1::Builder::new();
+    late.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(false);
+    let mut answer = |io: L::Io, addr: &L::Addr| {
+        let service = make_service(addr);
+        let io = WriteDeadline::new(io, write_deadline);
+        let connection = connection(
+            &late,
+            io,
+            service,
+            std::future::pending(),
+            Some(ending.clone()),
+        );
+        let close = close.clone();
+        connections.spawn(async move {
+            tokio::select! {
+                served = connection => {
+                    if let Err(error) = served {
+                        tracing::debug!(%error, "connection failed");
+                    }
+                }
+                () = close.cancelled() => {}
+            }
+        });
+    };
+    loop {
+        tokio::select! {
+            biased;
+            () = connections.wait() => break,
+            () = tokio::time::sleep_until(deadline) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((io, addr)) => answer(io, &addr),
+                Err(error) if is_connection_error(&error) => {}
+                Err(_) => break,
+            },
+        }
+    }
+    // What the kernel queued since the last accept, then the close: the
+    // window in which a connection is reset is the few microseconds
+    // between the two (see `drain_and_close`).
+    for (io, addr) in drain_and_close(listener) {
+        answer(io, &addr);
+    }
+    let late_deadline = deadline.max(tokio::time::Instant::now() + LATE_ANSWER);
+    if tokio::time::timeout_at(late_deadline, connections.wait())
         .await
         .is_err()
     {
@@ -266,4 +341,91 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
         connections.wait().await;
     }
     Ok(())
+}
+
+/// A connection's service, which tells when the first request arrived.
+#[derive(Clone)]
+struct FirstRequest<S> {
+    inner: S,
+    requested: CancellationToken,
+}
+
+impl<S, R> Service<R> for FirstRequest<S>
+where
+    S: Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        if !self.requested.is_cancelled() {
+            self.requested.cancel();
+        }
+        self.inner.call(request)
+    }
+}
+
+/// How long a connection accepted as the listener closes has to be
+/// answered, when the grace is already over.
+const LATE_ANSWER: Duration = Duration::from_millis(100);
+
+/// At most this many connections are taken from the queue as it closes.
+const DRAIN_LIMIT: usize = 4096;
+
+/// Accepts, without waiting, what the kernel has queued on a TCP listener,
+/// then closes it (any other listener is closed at once).
+///
+/// The race that remains: Linux resets the connections a listening socket
+/// holds when it closes (those queued after the last accept here, a few
+/// microseconds earlier, and those whose handshake is not complete), even
+/// when another socket of its `SO_REUSEPORT` group could take them; with
+/// `sysctl net.ipv4.tcp_migrate_req=1` (Linux 5.14 and later) the kernel
+/// hands them to that socket instead, and a restart with
+/// [`bind_reuse_port`] resets none.
+fn drain_and_close<L: Listener>(listener: L) -> Vec<(L::Io, L::Addr)> {
+    let mut drained = Vec::new();
+    let listener: Box<dyn Any> = Box::new(listener);
+    let Ok(listener) = listener.downcast::<tokio::net::TcpListener>() else {
+        return drained;
+    };
+    // Out of the reactor, so that `accept` asks the kernel at once rather
+    // than waiting for the reactor to see the queue readable.
+    let Ok(listener) = listener.into_std() else {
+        return drained;
+    };
+    while drained.len() < DRAIN_LIMIT {
+        let (stream, addr) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(error) if is_connection_error(&error) => continue,
+            Err(_) => break,
+        };
+        let stream = match stream
+            .set_nonblocking(true)
+            .and_then(|()| TcpStream::from_std(stream))
+        {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%error, "a connection accepted on shutdown was lost");
+                continue;
+            }
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+        // `L` is `TcpListener` here, so these are its `Io` and `Addr`.
+        let stream: Box<dyn Any> = Box::new(stream);
+        let addr: Box<dyn Any> = Box::new(addr);
+        if let (Ok(stream), Ok(addr)) = (stream.downcast::<L::Io>(), addr.downcast::<L::Addr>()) {
+            drained.push((*stream, *addr));
+        }
+    }
+    drained
 }
