@@ -9,8 +9,10 @@
 //! The routes are served by `ssekit_warp::serve` (HTTP/1.1) in place of
 //! `warp::serve`: an event stream leaves hyper once its head is written, so
 //! an idle browser costs a few KB rather than hyper's buffers, with a 10 s
-//! request-head timeout and a 30 s write deadline. Ctrl-C ends every open
-//! stream and the server's graceful shutdown completes.
+//! request-head timeout and a 30 s write deadline. Ctrl-C or SIGTERM ends
+//! every open stream (each page is asked to come back after its own draw
+//! of the shutdown retry) and the server's graceful shutdown completes;
+//! with `--reuse-port` a new clock can listen on the same port first.
 //!
 //! Run: `cargo run -p clock -- --addr 127.0.0.1:3001 --every 5`
 
@@ -39,6 +41,10 @@ struct Args {
     /// Seconds between two broadcasts.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     every: u64,
+    /// Listen with `SO_REUSEPORT`, so that a new clock can start on the
+    /// same address before this one stops.
+    #[arg(long)]
+    reuse_port: bool,
 }
 
 #[tokio::main]
@@ -67,19 +73,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     let routes = page.or(events).with(warp::log("clock"));
 
-    let listener = TcpListener::bind(args.addr).await?;
+    let listener = if args.reuse_port {
+        bind_reuse_port(args.addr)?
+    } else {
+        TcpListener::bind(args.addr).await?
+    };
     println!("clock listening on http://{}/", listener.local_addr()?);
 
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => {
-                tracing::info!("Ctrl-C: shutting down");
-                signal.cancel();
-            }
-            Err(error) => tracing::warn!(%error, "cannot listen for Ctrl-C"),
-        }
-    });
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     ssekit_warp::serve(listener, routes)
         .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -126,4 +127,54 @@ fn time_of_day(now: SystemTime) -> String {
         seconds / 60 % 60,
         seconds % 60
     )
+}
+
+/// Cancels `shutdown` on Ctrl-C or (on Unix) `SIGTERM`, which deploys and
+/// test harnesses send.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for Ctrl-C");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+                "SIGTERM"
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<&str>();
+    let signal = tokio::select! {
+        signal = ctrl_c => signal,
+        signal = terminate => signal,
+    };
+    tracing::info!("{signal}: shutting down");
+    shutdown.cancel();
+}
+
+/// `ssekit_warp::bind_reuse_port`, where there is one.
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+fn bind_reuse_port(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    ssekit_warp::bind_reuse_port(addr)
+}
+
+#[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+fn bind_reuse_port(_: SocketAddr) -> std::io::Result<TcpListener> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "--reuse-port needs SO_REUSEPORT (Unix, not Solaris or illumos)",
+    ))
 }
