@@ -20,8 +20,11 @@
 //! The routes are served by `ssekit_poem::serve` (HTTP/1.1) in place of
 //! `poem::Server`: an event stream leaves hyper once its head is written,
 //! so an idle subscriber costs a few KB rather than hyper's buffers, with a
-//! 10 s request-head timeout and a 30 s write deadline. Ctrl-C ends every
-//! open stream and the server's graceful shutdown completes.
+//! 10 s request-head timeout and a 30 s write deadline. Ctrl-C or SIGTERM
+//! ends every open stream (each client is asked to come back after its own
+//! draw of the shutdown retry) and the server's graceful shutdown
+//! completes; with `--reuse-port` a new broker can listen on the same port
+//! first.
 //!
 //! Run: `cargo run -p json-broker -- --addr 127.0.0.1:3002 --every 2 --subscriber-token s3cret`
 
@@ -60,6 +63,10 @@ struct Args {
     /// it, nobody does.
     #[arg(long)]
     subscriber_token: Option<String>,
+    /// Listen with `SO_REUSEPORT`, so that a new broker can start on the
+    /// same address before this one stops.
+    #[arg(long)]
+    reuse_port: bool,
 }
 
 /// The data of a timed event.
@@ -142,22 +149,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with(Cors::new())
         .with(Tracing);
 
-    let listener = TcpListener::bind(args.addr).await?;
+    let listener = if args.reuse_port {
+        bind_reuse_port(args.addr)?
+    } else {
+        TcpListener::bind(args.addr).await?
+    };
     println!(
         "json-broker listening on http://{}/",
         listener.local_addr()?
     );
 
-    let signal = app.shutdown.clone();
-    tokio::spawn(async move {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => {
-                tracing::info!("Ctrl-C: shutting down");
-                signal.cancel();
-            }
-            Err(error) => tracing::warn!(%error, "cannot listen for Ctrl-C"),
-        }
-    });
+    tokio::spawn(cancel_on_signal(app.shutdown.clone()));
 
     ssekit_poem::serve(listener, routes)
         .with_graceful_shutdown(app.shutdown.cancelled_owned())
@@ -240,4 +242,54 @@ async fn publish_timed(broker: Broker, every: Duration) {
             return;
         }
     }
+}
+
+/// Cancels `shutdown` on Ctrl-C or (on Unix) `SIGTERM`, which deploys and
+/// test harnesses send.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for Ctrl-C");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+                "SIGTERM"
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<&str>();
+    let signal = tokio::select! {
+        signal = ctrl_c => signal,
+        signal = terminate => signal,
+    };
+    tracing::info!("{signal}: shutting down");
+    shutdown.cancel();
+}
+
+/// `ssekit_poem::bind_reuse_port`, where there is one.
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+fn bind_reuse_port(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    ssekit_poem::bind_reuse_port(addr)
+}
+
+#[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+fn bind_reuse_port(_: SocketAddr) -> std::io::Result<TcpListener> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "--reuse-port needs SO_REUSEPORT (Unix, not Solaris or illumos)",
+    ))
 }
