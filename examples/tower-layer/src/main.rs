@@ -16,9 +16,11 @@
 //! instead (HTTP/1.1 and HTTP/2, hyper's buffers for every connection's
 //! whole life): `SseLayer` needs nothing more than any hyper server.
 //!
-//! Either way Ctrl-C cancels one `CancellationToken`: every open stream
-//! sends a last `shutdown` event and ends, and the server's graceful
-//! shutdown completes.
+//! Either way Ctrl-C or SIGTERM cancels one `CancellationToken`: every
+//! open stream sends its own draw of the shutdown retry and a last
+//! `shutdown` event, and ends; the server's graceful shutdown completes and
+//! the pages reconnect, spread out, to whatever listens next (with
+//! `--reuse-port`, a new process can listen on the same port first).
 //!
 //! Run: `cargo run -p tower-layer-example -- --addr 127.0.0.1:3000 [--hyper-util]`
 
@@ -47,18 +49,74 @@ const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
 <title>ssekit-tower counter</title>
 <h1>Events from <code>/events</code></h1>
+<p><span id="status">connecting…</span>
+  <button id="reconnect" type="button" hidden>Reconnect</button></p>
 <ul id="events"></ul>
 <script>
+  "use strict";
   const list = document.getElementById("events");
-  const source = new EventSource("/events");
+  const status = document.getElementById("status");
+  const reconnect = document.getElementById("reconnect");
   const show = (text) => {
     const item = document.createElement("li");
     item.textContent = text;
     list.prepend(item);
   };
-  source.addEventListener("tick", (e) => show(`tick ${e.data} (id ${e.lastEventId})`));
-  source.addEventListener("shutdown", () => { show("server shutting down"); source.close(); });
-  source.onerror = () => show("connection lost, reconnecting…");
+  // The last tick's id: #reconnect resumes after it.
+  let lastEventId = null;
+
+  // #status and its data-state: open, reconnecting, unavailable (the
+  // server asked the browser to come back later) or stopped (the browser
+  // gave up; only #reconnect opens a new stream).
+  function setStatus(state, text) {
+    status.dataset.state = state;
+    status.textContent = text;
+    if (state === "stopped") status.dataset.everStopped = "true";
+    reconnect.hidden = state !== "stopped";
+  }
+
+  // A stream that ends (the server shutting down, after its `shutdown`
+  // event) is reopened by the browser with Last-Event-ID after the retry
+  // the server asked for. An open counts once the stream has gone half a
+  // second without an `unavailable` notice, or at its first event.
+  function connect(url) {
+    const source = new EventSource(url);
+    let timer = null;
+    const settle = () => { clearTimeout(timer); timer = null; };
+    const confirmed = () => {
+      if (timer !== null) { settle(); setStatus("open", "connected"); }
+    };
+    source.onopen = () => { settle(); timer = setTimeout(confirmed, 500); };
+    source.addEventListener("unavailable", (event) => {
+      settle();
+      const { reason, retry } = JSON.parse(event.data);
+      setStatus("unavailable", `unavailable (${reason}), retrying in ${Math.ceil(retry / 1000)} s`);
+    });
+    source.onerror = () => {
+      settle();
+      if (source.readyState === EventSource.CLOSED) {
+        setStatus("stopped", "stopped: the browser will not reconnect by itself");
+      } else if (status.dataset.state !== "unavailable") {
+        setStatus("reconnecting", "reconnecting…");
+      }
+    };
+    source.addEventListener("tick", (e) => {
+      confirmed();
+      lastEventId = e.lastEventId || lastEventId;
+      show(`tick ${e.data} (id ${e.lastEventId})`);
+    });
+    source.addEventListener("shutdown", () => show("server shutting down"));
+    return source;
+  }
+
+  let source = connect("/events");
+  reconnect.onclick = () => {
+    source.close();
+    // A new EventSource sends no Last-Event-ID: the id goes in the URL.
+    const query = lastEventId === null ? "" : "?lastEventId=" + encodeURIComponent(lastEventId);
+    setStatus("reconnecting", "reconnecting…");
+    source = connect("/events" + query);
+  };
 </script>
 "#;
 
@@ -68,8 +126,16 @@ type Body = UnsyncBoxBody<Bytes, Infallible>;
 async fn counter(
     request: Request<Incoming>,
 ) -> Result<Response<impl tokio_stream::Stream<Item = Event>>, Infallible> {
-    let start = match request.extensions().get::<LastEventId>() {
-        Some(LastEventId::Present(id)) => id
+    // `SseLayer` reads the header; a page's new `EventSource` can only give
+    // the id in the URL.
+    let last_event_id = match request.extensions().get::<LastEventId>() {
+        Some(LastEventId::Absent) | None => {
+            LastEventId::from_query(request.uri().query(), LastEventId::DEFAULT_MAX_LEN)
+        }
+        Some(from_header) => from_header.clone(),
+    };
+    let start = match last_event_id {
+        LastEventId::Present(id) => id
             .parse::<u64>()
             .ok()
             .and_then(|id| id.checked_add(1))
@@ -117,11 +183,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = parse_args()?;
 
     let shutdown = CancellationToken::new();
-    let bye = Event::builder()
-        .event("shutdown")
-        .data("")
-        .retry(Duration::from_secs(5))
-        .build()?;
+    // No `retry:` of its own: `Shutdown` sends each stream its own draw
+    // (1 s plus up to 4 s), so that the pages come back spread out.
+    let bye = Event::builder().event("shutdown").data("").build()?;
     let events = ServiceBuilder::new()
         .layer(
             SseLayer::new()
@@ -145,16 +209,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     });
 
-    let listener = TcpListener::bind(args.addr).await?;
+    let listener = if args.reuse_port {
+        bind_reuse_port(args.addr)?
+    } else {
+        TcpListener::bind(args.addr).await?
+    };
     println!("listening on http://{}", listener.local_addr()?);
 
-    let ctrl_c = shutdown.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("Ctrl-C: shutting down");
-        }
-        ctrl_c.cancel();
-    });
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     if !args.hyper_util {
         // HTTP/1.1, event streams handed off from hyper after their head;
@@ -219,33 +281,38 @@ async fn closed_within_5s(all_closed: impl Future<Output = ()>) {
 struct Args {
     addr: SocketAddr,
     hyper_util: bool,
+    reuse_port: bool,
 }
 
 /// What `--help` prints.
 const USAGE: &str = "\
-usage: tower-layer [--addr HOST:PORT] [--hyper-util]
+usage: tower-layer [--addr HOST:PORT] [--hyper-util] [--reuse-port]
 
 Serves a counter as server-sent events (`/events`) and a page that shows
 them (`/`), through `ssekit_tower::serve`: HTTP/1.1, each event stream
-handed off from hyper after its head. Ctrl-C ends every stream with a
-`shutdown` event and shuts down gracefully.
+handed off from hyper after its head. Ctrl-C or SIGTERM ends every stream
+with a `shutdown` event and shuts down gracefully.
 
   --addr HOST:PORT  the address to listen on (default 127.0.0.1:3000)
   --hyper-util      serve on a plain hyper-util server instead (HTTP/1.1
                     and HTTP/2, hyper's buffers for each connection's life)
+  --reuse-port      listen with SO_REUSEPORT, so that a new process can
+                    start on the same address before this one stops
   -h, --help        print this help
 ";
 
-/// `--addr HOST:PORT` (default `127.0.0.1:3000`), `--hyper-util` and
-/// `--help` (which prints [`USAGE`] and exits).
+/// `--addr HOST:PORT` (default `127.0.0.1:3000`), `--hyper-util`,
+/// `--reuse-port` and `--help` (which prints [`USAGE`] and exits).
 fn parse_args() -> Result<Args, Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
     let mut addr = "127.0.0.1:3000".to_owned();
     let mut hyper_util = false;
+    let mut reuse_port = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--addr" => addr = args.next().ok_or("--addr needs HOST:PORT")?,
             "--hyper-util" => hyper_util = true,
+            "--reuse-port" => reuse_port = true,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -254,7 +321,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error + Send + Sync>> {
                 Some(value) => addr = value.to_owned(),
                 None => {
                     return Err(format!(
-                        "unknown argument {other:?}; usage: tower-layer [--addr HOST:PORT] [--hyper-util] [--help]"
+                        "unknown argument {other:?}; usage: tower-layer [--addr HOST:PORT] [--hyper-util] [--reuse-port] [--help]"
                     )
                     .into());
                 }
@@ -264,5 +331,56 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error + Send + Sync>> {
     Ok(Args {
         addr: addr.parse()?,
         hyper_util,
+        reuse_port,
     })
+}
+
+/// Cancels `shutdown` on Ctrl-C or (on Unix) `SIGTERM`, which deploys and
+/// test harnesses send.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => "Ctrl-C",
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for Ctrl-C");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+                "SIGTERM"
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<&str>();
+    let signal = tokio::select! {
+        signal = ctrl_c => signal,
+        signal = terminate => signal,
+    };
+    tracing::info!("{signal}: shutting down");
+    shutdown.cancel();
+}
+
+/// `ssekit_tower::serve::bind_reuse_port`, where there is one.
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+fn bind_reuse_port(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    ssekit_tower::serve::bind_reuse_port(addr)
+}
+
+#[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+fn bind_reuse_port(_: SocketAddr) -> std::io::Result<TcpListener> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "--reuse-port needs SO_REUSEPORT (Unix, not Solaris or illumos)",
+    ))
 }
