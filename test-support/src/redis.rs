@@ -1,4 +1,7 @@
-//! A `redis-server` of the test's own, on a free port, killed on drop.
+//! A `redis-server` of the test's own, on a free port, killed on drop;
+//! for outage tests, killed by PID and started again on the same port,
+//! with its data ([`RedisServer::start_persistent`]) or without
+//! ([`RedisServer::restart_empty`]).
 //!
 //! A missing `redis-server` fails the test (it is never skipped): install
 //! it with `apt-get install -y redis-server`, or point `REDIS_SERVER` at
@@ -55,17 +58,48 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (SIGKILL, by PID) and waits for it to exit.
+    /// The server process's id; `None` while it is killed.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server (SIGKILL, by PID: no shutdown, no final save, as a
+    /// crash) and waits for it to exit; the port then refuses connections
+    /// until [`restart`](Self::restart). Nothing if it is already killed.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            // `Child::kill` is `kill(pid, SIGKILL)` on Unix.
+            child
+                .kill()
+                .unwrap_or_else(|e| panic!("cannot kill redis-server {}: {e}", child.id()));
+            child.wait().expect("wait for the killed redis-server");
         }
     }
 
-    /// Starts the server again on the same port and directory.
+    /// Starts the server again on the same port and directory (killing it
+    /// first if it runs), with the same settings: a persistent server
+    /// reloads its append-only file, with every command it acknowledged; a
+    /// server without persistence starts empty.
     pub fn restart(&mut self) {
         self.kill();
+        self.spawn();
+    }
+
+    /// Kills the server and starts it again on the same port with nothing
+    /// of its data (the directory emptied), as after a restart without
+    /// persistence or a lost disk: the ssekit-redis epoch and sequence are
+    /// gone, so the next process to use it sets a new epoch.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        for entry in std::fs::read_dir(self.dir.path()).expect("the data directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            }
+            .unwrap_or_else(|e| panic!("cannot remove {}: {e}", path.display()));
+        }
         self.spawn();
     }
 
@@ -135,7 +169,11 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        self.kill();
+        // Never a panic here: it may run while a failing test unwinds.
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
