@@ -7,7 +7,7 @@ use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script, Value};
+use redis::{Client, IntoConnectionInfo, ProtocolVersion, Script, Value};
 use ssekit_core::Event;
 use ssekit_core::broker::{
     Backend, BackendFuture, BackendStats, BrokerError, Entry, EventId, Live, Opened, ResetReason,
@@ -138,7 +138,20 @@ impl RedisBackendBuilder {
     /// are spawned on.
     pub async fn connect(self) -> Result<RedisBackend, BrokerError> {
         let runtime = Handle::try_current().map_err(|e| BrokerError::Backend(Box::new(e)))?;
-        let client = Client::open(self.url.as_str()).map_err(wire::backend)?;
+        let info = self
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(wire::backend)?;
+        // RESP3, whatever the URL says: on RESP3 the connection manager is
+        // told when its connection drops and replaces it at once, rather
+        // than at the next command, which would fail (the first publish
+        // after Redis restarted, on a process idle meanwhile).
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = Client::open(info.set_redis_settings(settings)).map_err(wire::backend)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.options.command_timeout))
             .set_response_timeout(Some(self.options.command_timeout))
@@ -193,6 +206,13 @@ fn is_dropped(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
         .is_some_and(|error| error.is_connection_dropped() || error.is_io_error())
 }
 
+/// Whether `error` is a connection refused: the command was not sent.
+fn is_refused(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    error
+        .downcast_ref::<redis::RedisError>()
+        .is_some_and(redis::RedisError::is_connection_refusal)
+}
+
 fn timed_out(after: Duration) -> BrokerError {
     BrokerError::Backend(Box::new(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
@@ -202,7 +222,8 @@ fn timed_out(after: Duration) -> BrokerError {
 
 impl RedisBackend {
     /// A builder for a backend on the Redis at `url`
-    /// (`redis://[user:password@]host[:port][/db]`).
+    /// (`redis://[user:password@]host[:port][/db]`), spoken to with RESP3
+    /// (Redis 6 or newer).
     pub fn builder(url: &str) -> RedisBackendBuilder {
         RedisBackendBuilder {
             url: url.to_owned(),
@@ -348,7 +369,18 @@ impl RedisBackend {
             invocation.arg(self.config_for(topic).limits().max_events.max(1));
         }
         let mut conn = self.conn.clone();
-        let (epoch, seq): (Vec<u8>, u64) = self.timed(invocation.invoke_async(&mut conn)).await?;
+        let (epoch, seq): (Vec<u8>, u64) =
+            match self.timed(invocation.invoke_async(&mut conn)).await {
+                // Refused: the script was never sent, as there was no
+                // connection (the manager's last reconnection, in an outage,
+                // failed; it reconnects now). Once more on the new connection,
+                // so the first publish after an outage does not fail. Not after
+                // any other error: the script may have run.
+                Err(BrokerError::Backend(error)) if is_refused(&*error) => {
+                    self.timed(invocation.invoke_async(&mut conn)).await?
+                }
+                other => other?,
+            };
         let epoch = self.observe(&epoch, seq)?;
         Ok(EventId::new(epoch, seq))
     }

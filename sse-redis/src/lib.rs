@@ -50,11 +50,19 @@
 //! # Failures
 //!
 //! A publish or subscribe that Redis does not answer within the command
-//! timeout returns [`BrokerError::Backend`](ssekit_core::broker::BrokerError).
-//! The reader reconnects with exponential backoff and continues where each
-//! topic stood; when what it missed is gone from Redis (trimmed, or a new
-//! epoch), the topic's subscriptions end, and their clients reconnect and
-//! get the replay or an `event: reset`.
+//! timeout, or while it is unreachable, returns
+//! [`BrokerError::Backend`](ssekit_core::broker::BrokerError) (which
+//! `ssekit-tower` answers with a `200` that keeps a browser reconnecting).
+//! Open subscriptions stay open through an outage: the reader reconnects
+//! with exponential backoff and continues where each topic stood, so a
+//! Redis that comes back with its data (`appendonly yes`, `appendfsync
+//! always`) delivers what is published after, with no gap and no
+//! duplicate. When what the reader missed is gone from Redis (trimmed, or
+//! a new epoch: Redis came back without its data), the topic's
+//! subscriptions end, and their clients reconnect and get the replay or an
+//! `event: reset`. The command connection is replaced as soon as it drops,
+//! so the first publish once Redis is back succeeds; a publish is retried
+//! only when it cannot have reached Redis (the connection was refused).
 //!
 //! # Bounds
 //!
