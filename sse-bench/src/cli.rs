@@ -80,6 +80,22 @@ pub struct Cli {
     /// The publish rate of `--only-latency`'s phase, events/s.
     #[arg(long, default_value_t = 300.0)]
     pub latency_rate: f64,
+    /// The reconnection storm of a deploy instead of the suite: the chat
+    /// (`<dir>/chat --addr {addr} --reuse-port --shutdown-jitter-ms
+    /// {jitter_ms}`, or `--ours-cmd` with those placeholders) with
+    /// `--storm-clients` streams is replaced by a second one on the same
+    /// port and gets SIGTERM; each client reconnects exactly after the
+    /// last `retry:` it received, with `Last-Event-ID`. Prints the
+    /// histogram of reconnection times in 100 ms buckets, for
+    /// `--storm-jitter-ms` and for 0, `--runs` times each.
+    #[arg(long)]
+    pub storm: bool,
+    /// The clients of `--storm`.
+    #[arg(long, default_value_t = 1_000)]
+    pub storm_clients: usize,
+    /// The shutdown jitter window of `--storm`, in ms (compared with 0).
+    #[arg(long, default_value_t = 4_000)]
+    pub storm_jitter_ms: u64,
     /// External mode: the command line that starts "ours", e.g.
     /// `'target/release/chat --addr {addr}'` (split on whitespace, no
     /// shell; `{addr}` becomes `127.0.0.1:PORT` for a free PORT, `{port}` the port).

@@ -9,6 +9,8 @@
 //! # (`axum-broadcast`, a binary of this package), through their routes.
 //! cargo build --release -p sse-bench -p chat
 //! target/release/sse-bench --runs 3 --ours-cmd 'target/release/chat --addr {addr}'
+//! # A deploy's reconnection storm, the shutdown's jitter off and on
+//! target/release/sse-bench --storm --runs 3
 //! ```
 //!
 //! Each server runs in its own process (this binary, `serve` subcommand, or
@@ -28,6 +30,7 @@ mod report;
 mod search;
 mod server;
 mod soak;
+mod storm;
 mod suite;
 mod table;
 
@@ -70,6 +73,9 @@ fn main() -> Result<(), BoxError> {
 
 /// The parent: the header, then the soak run, `--only-latency` or the suite.
 async fn bench(cli: Cli) -> Result<(), BoxError> {
+    if cli.storm {
+        return storm::run(&cli).await;
+    }
     let plan = Plan::new(&cli);
     let started = Instant::now();
     if cli.runs % 2 == 0 {

@@ -72,3 +72,36 @@ pub fn loadavg() -> String {
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
 }
+
+/// Whether process `pid` holds a TCP socket listening on `port` of IPv4
+/// (`/proc/net/tcp`): another process may listen on the same port
+/// (`SO_REUSEPORT`), so a successful connect does not tell.
+pub fn listens(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: Vec<String> = fds
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.ok()?.path()).ok()?;
+            let target = target.to_str()?;
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let Ok(table) = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")) else {
+        return false;
+    };
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // local_address, state (0A: LISTEN), inode.
+        fields.len() > 9
+            && fields[1].ends_with(&local)
+            && fields[3] == "0A"
+            && inodes.iter().any(|inode| inode == fields[9])
+    })
+}
