@@ -31,6 +31,8 @@ use ssekit_core::Event;
 /// let mut body = Box::pin(SseBody::with_config(futures_util::stream::pending::<Event>(), &config));
 ///
 /// let start = Instant::now();
+/// let opening = body.frame().await.unwrap().unwrap();
+/// assert_eq!(opening.into_data().unwrap(), "retry: 3000\n\n");
 /// let frame = body.frame().await.unwrap().unwrap();
 /// assert_eq!(frame.into_data().unwrap(), ":ping\n\n");
 /// assert_eq!(start.elapsed(), Duration::from_secs(30));

@@ -54,7 +54,8 @@
 //! let response = service.oneshot(request).await.unwrap();
 //! assert_eq!(response.headers()["content-type"], "text/event-stream");
 //! let body = response.into_body().collect().await.unwrap().to_bytes();
-//! assert_eq!(body, "id: 42\ndata: tick\n\nid: 43\ndata: tick\n\n");
+//! // Every stream opens with `retry: 3000` (`SseConfig::retry`).
+//! assert_eq!(body, "retry: 3000\n\nid: 42\ndata: tick\n\nid: 43\ndata: tick\n\n");
 //! # }
 //! ```
 

@@ -31,7 +31,7 @@ use crate::response::SseResponse;
 /// let id = broker.publish("chat", Event::data("hi")).await?;
 /// broker.shutdown(None);
 /// let body = response.into_body().collect().await.unwrap().to_bytes();
-/// assert_eq!(body, format!("data: hi\nid: {id}\n\n"));
+/// assert_eq!(body, format!("retry: 3000\n\ndata: hi\nid: {id}\n\n"));
 /// # Ok(())
 /// # }
 /// ```

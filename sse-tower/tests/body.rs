@@ -12,7 +12,7 @@ use futures_util::stream;
 use http_body::Body;
 use http_body_util::BodyExt;
 use ssekit_core::Event;
-use ssekit_tower::{KeepAlive, Shutdown, SseBody, SseConfig};
+use ssekit_tower::{KeepAlive, Retry, Shutdown, SseBody, SseConfig};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -20,11 +20,21 @@ use tokio_util::sync::CancellationToken;
 
 const LONG: Duration = Duration::from_secs(3600);
 
-/// No keep-alive, no coalescing: one frame per event.
+/// What every body opens with by default (`SseConfig::DEFAULT_RETRY`).
+const OPENING: &str = "retry: 3000\n\n";
+
+/// No keep-alive, no coalescing, no opening `retry:`: one frame per event
+/// of the stream's own.
 fn no_keep_alive() -> SseConfig {
     SseConfig::new()
         .keep_alive(KeepAlive::disabled())
         .coalesce(0)
+        .retry(None)
+}
+
+/// A shutdown retry without jitter, for exact bytes.
+fn one_second() -> Retry {
+    Retry::new(Duration::from_secs(1))
 }
 
 async fn next_data<B>(body: &mut B) -> Option<Bytes>
@@ -91,6 +101,8 @@ async fn an_idle_stream_gets_a_keep_alive_comment_after_the_default_15_seconds()
     let (_tx, mut body) = pushed(&SseConfig::new());
     let start = Instant::now();
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
+    assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(next_data(&mut body).await.unwrap(), ":\n\n");
     assert_eq!(start.elapsed(), Duration::from_secs(15));
 }
@@ -101,6 +113,7 @@ async fn keep_alive_comments_repeat_at_the_configured_interval() {
     let (_tx, mut body) = pushed(&config);
     let start = Instant::now();
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     for n in 1..=3 {
         assert_eq!(next_data(&mut body).await.unwrap(), ":\n\n");
         assert_eq!(start.elapsed(), Duration::from_secs(5 * n));
@@ -119,6 +132,7 @@ async fn an_event_pushes_the_next_keep_alive_back_by_a_whole_interval() {
         tx // keep the stream open
     });
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     assert_eq!(next_data(&mut body).await.unwrap(), "data: news\n\n");
     assert_eq!(start.elapsed(), Duration::from_secs(10));
     assert_eq!(next_data(&mut body).await.unwrap(), ":\n\n");
@@ -137,6 +151,7 @@ async fn a_busy_stream_gets_no_keep_alive() {
         }
     });
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     for n in 0..10 {
         assert_eq!(
             next_data(&mut body).await.unwrap(),
@@ -152,6 +167,7 @@ async fn the_keep_alive_text_is_configurable() {
     let config = SseConfig::new().keep_alive(KeepAlive::new().text("ping"));
     let (_tx, mut body) = pushed(&config);
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     assert_eq!(next_data(&mut body).await.unwrap(), ":ping\n\n");
 }
 
@@ -161,6 +177,7 @@ async fn the_keep_alive_frame_can_be_any_event() {
     let config = SseConfig::new().keep_alive(KeepAlive::new().event(ping.clone()));
     let (_tx, mut body) = pushed(&config);
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     assert_eq!(next_data(&mut body).await.unwrap(), ping.to_bytes());
 }
 
@@ -170,6 +187,7 @@ async fn a_zero_keep_alive_interval_is_raised_to_the_minimum() {
     let (_tx, mut body) = pushed(&config);
     let start = Instant::now();
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     for n in 1..=3 {
         assert_eq!(next_data(&mut body).await.unwrap(), ":\n\n");
         assert_eq!(start.elapsed(), KeepAlive::MIN_INTERVAL * n);
@@ -184,6 +202,8 @@ async fn a_disabled_keep_alive_sends_nothing_on_an_idle_stream() {
     assert!(waited.is_err(), "no frame may arrive");
 }
 
+/// The first event follows the opening `retry:` in the same frame; a
+/// `retry:` of its own overrides the opening one.
 #[tokio::test(start_paused = true)]
 async fn the_first_event_goes_out_at_once_and_counts_as_a_frame_for_keep_alive() {
     let first = Event::builder()
@@ -199,7 +219,7 @@ async fn the_first_event_goes_out_at_once_and_counts_as_a_frame_for_keep_alive()
 
     assert_eq!(
         next_data(&mut body).await.unwrap(),
-        ":hello\nretry: 1500\n\n"
+        "retry: 3000\n\n:hello\nretry: 1500\n\n"
     );
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(next_data(&mut body).await.unwrap(), ":\n\n");
@@ -239,8 +259,10 @@ async fn an_error_item_sends_the_configured_final_event_then_ends() {
     assert_eq!(next_data(&mut body).await, None);
 }
 
+/// The last frame is a `retry:` drawn from `Shutdown::DEFAULT_RETRY` (1 s
+/// plus up to 4 s), then the final event.
 #[tokio::test]
-async fn shutdown_sends_the_final_event_and_ends_the_body() {
+async fn shutdown_sends_a_drawn_retry_and_the_final_event_and_ends_the_body() {
     let token = CancellationToken::new();
     let config =
         no_keep_alive().shutdown(Shutdown::new(token.clone()).final_event(Event::data("bye")));
@@ -249,15 +271,63 @@ async fn shutdown_sends_the_final_event_and_ends_the_body() {
     tx.send(Event::data("hi")).unwrap();
     assert_eq!(next_data(&mut body).await.unwrap(), "data: hi\n\n");
     token.cancel();
-    assert_eq!(next_data(&mut body).await.unwrap(), "data: bye\n\n");
+    let last = next_data(&mut body).await.unwrap();
+    let last = std::str::from_utf8(&last).unwrap();
+    let ms = shutdown_retry_ms(last, "data: bye\n\n");
+    assert!((1000..=5000).contains(&ms), "{last:?}");
     assert_eq!(next_data(&mut body).await, None);
     drop(tx);
+}
+
+/// The milliseconds of `retry: <ms>\n\n` followed by `rest`.
+fn shutdown_retry_ms(frame: &str, rest: &str) -> u64 {
+    frame
+        .strip_prefix("retry: ")
+        .and_then(|frame| frame.strip_suffix(rest))
+        .and_then(|ms| ms.strip_suffix("\n\n"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("a retry, then {rest:?}, not {frame:?}"))
+}
+
+#[tokio::test]
+async fn bodies_that_share_a_shutdown_each_draw_their_own_retry() {
+    let token = CancellationToken::new();
+    let config = no_keep_alive().shutdown(Shutdown::new(token.clone()));
+    let bodies: Vec<_> = (0..50)
+        .map(|_| SseBody::with_config(stream::pending::<Event>(), &config))
+        .collect();
+    token.cancel();
+
+    let mut draws = std::collections::HashSet::new();
+    for body in bodies {
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let ms = shutdown_retry_ms(std::str::from_utf8(&bytes).unwrap(), "");
+        assert!((1000..=5000).contains(&ms), "{bytes:?}");
+        draws.insert(ms);
+    }
+    // 50 draws from 4001 values: one shared draw would be a single value.
+    assert!(draws.len() > 25, "{draws:?}");
+}
+
+#[tokio::test]
+async fn a_shutdown_without_a_retry_sends_only_the_final_event() {
+    let token = CancellationToken::new();
+    let shutdown = Shutdown::new(token.clone())
+        .retry(None)
+        .final_event(Event::data("bye"));
+    let body = SseBody::with_config(
+        stream::pending::<Event>(),
+        &no_keep_alive().shutdown(shutdown),
+    );
+    token.cancel();
+
+    assert_eq!(body.collect().await.unwrap().to_bytes(), "data: bye\n\n");
 }
 
 #[tokio::test]
 async fn shutdown_ends_a_stream_that_is_always_ready() {
     let token = CancellationToken::new();
-    let config = no_keep_alive().shutdown(token.clone());
+    let config = no_keep_alive().shutdown(Shutdown::new(token.clone()).retry(one_second()));
     let mut body = Box::pin(SseBody::with_config(
         stream::repeat(Event::data("again")),
         &config,
@@ -265,6 +335,7 @@ async fn shutdown_ends_a_stream_that_is_always_ready() {
 
     assert_eq!(next_data(&mut body).await.unwrap(), "data: again\n\n");
     token.cancel();
+    assert_eq!(next_data(&mut body).await.unwrap(), "retry: 1000\n\n");
     assert_eq!(next_data(&mut body).await, None);
 }
 
@@ -272,12 +343,13 @@ async fn shutdown_ends_a_stream_that_is_always_ready() {
 async fn a_body_made_after_shutdown_ends_at_once() {
     let token = CancellationToken::new();
     token.cancel();
-    let config = no_keep_alive().shutdown(token);
+    let config = no_keep_alive().shutdown(Shutdown::new(token).retry(one_second()));
     let mut body = Box::pin(SseBody::with_config(
         stream::repeat(Event::data("again")),
         &config,
     ));
 
+    assert_eq!(next_data(&mut body).await.unwrap(), "retry: 1000\n\n");
     assert_eq!(next_data(&mut body).await, None);
 }
 
@@ -364,6 +436,11 @@ fn a_body_polled_outside_a_tokio_runtime_does_not_panic() {
     let mut body = Box::pin(SseBody::new(stream::pending::<Event>()));
     let mut cx = Context::from_waker(Waker::noop());
 
+    let opening = body.as_mut().poll_frame(&mut cx);
+    let std::task::Poll::Ready(Some(Ok(frame))) = opening else {
+        panic!("the opening at once, not {opening:?}");
+    };
+    assert_eq!(frame.into_data().unwrap(), OPENING);
     let polled = body.as_mut().poll_frame(&mut cx);
     assert!(polled.is_pending());
 }
@@ -377,6 +454,8 @@ async fn events_ready_together_are_coalesced_into_frames_of_at_most_the_bound() 
         .coalesce(30);
     let mut body = Box::pin(SseBody::with_config(stream::iter(events), &config));
 
+    // The opening goes out on its own, at once.
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     assert_eq!(
         next_data(&mut body).await.unwrap(),
         "data: ev0\n\ndata: ev1\n\n"
@@ -399,6 +478,7 @@ async fn by_default_events_ready_together_are_coalesced_up_to_16_kib() {
     let config = SseConfig::new().keep_alive(KeepAlive::disabled());
     let mut body = Box::pin(SseBody::with_config(stream::iter(vec![event; 20]), &config));
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     assert_eq!(next_data(&mut body).await.unwrap().len(), 16 * 1024);
     assert_eq!(next_data(&mut body).await.unwrap().len(), 4 * 1024);
     assert_eq!(next_data(&mut body).await, None);
@@ -412,6 +492,7 @@ async fn coalescing_zero_sends_each_event_as_its_own_frame() {
         .coalesce(0);
     let mut body = Box::pin(SseBody::with_config(stream::iter(events), &config));
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     assert_eq!(next_data(&mut body).await.unwrap(), "data: a\n\n");
     assert_eq!(next_data(&mut body).await.unwrap(), "data: b\n\n");
     assert_eq!(next_data(&mut body).await, None);
@@ -423,6 +504,7 @@ async fn an_event_ready_alone_is_not_copied_even_with_coalescing_on() {
     let event = Event::data("alone");
     tx.send(event.clone()).unwrap();
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     let data = next_data(&mut body).await.unwrap();
     assert_eq!(data.as_ptr(), event.as_bytes().as_ptr());
 }
@@ -436,6 +518,7 @@ async fn an_event_larger_than_the_bound_is_not_copied() {
         .coalesce(64);
     let mut body = Box::pin(SseBody::with_config(stream::iter(events), &config));
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     assert_eq!(next_data(&mut body).await.unwrap(), "data: small\n\n");
     let data = next_data(&mut body).await.unwrap();
     assert_eq!(data.as_ptr(), big.as_bytes().as_ptr());
@@ -455,6 +538,7 @@ async fn an_error_while_coalescing_sends_the_gathered_events_then_the_error_even
         .error_event(|_| Some(Event::comment("failed")));
     let mut body = Box::pin(SseBody::with_config(stream::iter(items), &config));
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     assert_eq!(
         next_data(&mut body).await.unwrap(),
         "data: a\n\ndata: b\n\n"
@@ -476,6 +560,7 @@ async fn a_burst_pushes_the_keep_alive_back_from_its_end() {
         tx
     });
 
+    assert_eq!(next_data(&mut body).await.unwrap(), OPENING);
     assert_eq!(
         next_data(&mut body).await.unwrap(),
         "data: 0\n\ndata: 1\n\ndata: 2\n\n"
@@ -513,9 +598,11 @@ async fn a_stream_that_panics_ends_the_body_cleanly_with_the_error_event() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_sends_an_event_held_over_from_a_coalesced_frame_before_the_final_event() {
     let token = tokio_util::sync::CancellationToken::new();
-    let config = no_keep_alive()
-        .coalesce(12)
-        .shutdown(ssekit_tower::Shutdown::new(token.clone()).final_event(Event::comment("bye")));
+    let config = no_keep_alive().coalesce(12).shutdown(
+        Shutdown::new(token.clone())
+            .retry(one_second())
+            .final_event(Event::comment("bye")),
+    );
     let (tx, mut body) = pushed(&config);
     tx.send(Event::data("one")).unwrap();
     tx.send(Event::data("two")).unwrap();
@@ -523,5 +610,5 @@ async fn shutdown_sends_an_event_held_over_from_a_coalesced_frame_before_the_fin
     assert_eq!(next_data(&mut body).await.unwrap(), "data: one\n\n");
     token.cancel();
     let rest = body.collect().await.unwrap().to_bytes();
-    assert_eq!(rest, "data: two\n\n:bye\n\n");
+    assert_eq!(rest, "data: two\n\nretry: 1000\n\n:bye\n\n");
 }

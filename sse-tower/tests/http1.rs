@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use ssekit_core::Event;
-use ssekit_tower::{Shutdown, SseResponse};
+use ssekit_tower::{Retry, Shutdown, SseResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -41,8 +41,9 @@ struct Server {
     shutdown: CancellationToken,
 }
 
-/// What every stream sends last on shutdown.
-const FINAL: &[u8] = b"event: shutdown\ndata: bye\n\n";
+/// What every stream sends last on shutdown: a retry of 2 s (no jitter),
+/// then the final event.
+const FINAL: &[u8] = b"retry: 2000\n\nevent: shutdown\ndata: bye\n\n";
 
 async fn serve() -> Server {
     let (streams_tx, streams) = mpsc::unbounded_channel();
@@ -72,7 +73,11 @@ async fn serve() -> Server {
                 .build()
                 .unwrap();
             let response = SseResponse::new(events)
-                .shutdown(Shutdown::new(token).final_event(bye))
+                .shutdown(
+                    Shutdown::new(token)
+                        .retry(Retry::new(Duration::from_secs(2)))
+                        .final_event(bye),
+                )
                 .into_response();
             Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
         }
@@ -193,8 +198,9 @@ async fn an_event_stream_is_written_close_delimited_after_hypers_head() {
     assert!(head.contains("cache-control: no-cache"), "{head}");
     assert!(!head.contains("transfer-encoding"), "{head}");
     assert!(!head.contains("content-length"), "{head}");
-    // No chunk framing: the events are the body's bytes as they are.
-    assert_eq!(body, "data: one\n\n");
+    // No chunk framing: the events are the body's bytes as they are,
+    // after the opening `retry:`.
+    assert_eq!(body, "retry: 3000\n\ndata: one\n\n");
 
     // Later events arrive as they are sent.
     buf.clear();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_compression::tokio::bufread::GzipDecoder;
 use bytes::Bytes;
-use common::{Client, FrameReader, Version, pushed_events, serve, within};
+use common::{Client, FrameReader, OPENING, Version, pushed_events, serve, within};
 use futures_util::TryStreamExt;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -37,9 +37,11 @@ async fn behind_compression_with_the_default_predicate_the_first_event_arrives_p
     let response = client.get("/events", &[("accept-encoding", "gzip")]).await;
     assert!(!response.headers().contains_key("content-encoding"));
     let tx = within("the stream", senders.recv()).await.unwrap();
+    let mut frames = FrameReader::new(response.into_body());
+    let opening = tokio::time::timeout(PROMPT, frames.next_unbounded()).await;
+    assert_eq!(opening.expect("the opening promptly").unwrap(), OPENING);
 
     tx.send(Event::data("first")).unwrap();
-    let mut frames = FrameReader::new(response.into_body());
     let first = tokio::time::timeout(PROMPT, frames.next_unbounded()).await;
     assert_eq!(
         first.expect("the first event promptly").unwrap(),
@@ -69,6 +71,14 @@ async fn behind_compression_with_a_predicate_that_compresses_everything_each_eve
         .map_err(std::io::Error::other);
     let mut lines =
         tokio::io::BufReader::new(GzipDecoder::new(StreamReader::new(compressed))).lines();
+    // The opening `retry:` comes out of the compressor before any event.
+    for expected in OPENING.lines() {
+        let line = tokio::time::timeout(PROMPT, lines.next_line()).await;
+        assert_eq!(
+            line.expect("the opening promptly").unwrap().unwrap(),
+            expected
+        );
+    }
     for n in 0..3 {
         // Each event must come out of the compressor before the next one is
         // even produced: the compressor flushes when the body is idle.
@@ -112,7 +122,7 @@ async fn behind_a_request_timeout_a_long_lived_stream_is_not_cut() {
     assert_eq!(response.status(), StatusCode::OK);
 
     let started = tokio::time::Instant::now();
-    let frames = FrameReader::new(response.into_body()).rest().await;
+    let frames = FrameReader::opened(response.into_body()).await.rest().await;
     assert_eq!(frames, vec!["data: tick\n\n".to_owned(); 8]);
     assert!(started.elapsed() > timeout * 3);
 }

@@ -2,6 +2,7 @@
 //! shutdown ends every stream with its final event, slow or silent
 //! clients are closed, accept errors do not spin.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -24,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 type Body = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// What `/own` streams send last: their own `Shutdown`'s final event.
+/// What `/own` streams send last, after a `retry:` of their own draw from
+/// `Shutdown::DEFAULT_RETRY`: their own `Shutdown`'s final event.
 const OWN_FINAL: &str = "event: bye\ndata: own\n\n";
 /// What the server sends last on the streams that have none.
 const SERVER_FINAL: &str = "event: shutdown\nretry: 2000\n\n";
@@ -212,16 +214,27 @@ async fn graceful_shutdown_ends_every_stream_with_its_final_event_within_a_secon
 
     shuts_down_within_a_second(&token, server).await;
 
+    let mut own_retries = HashSet::new();
     for (path, mut socket) in streams {
         let rest = read_to_end(&mut socket, Duration::from_secs(1)).await;
         let rest = String::from_utf8_lossy(&rest);
-        let expected = if path == "/own" {
-            OWN_FINAL
-        } else {
-            SERVER_FINAL
-        };
-        assert_eq!(rest, expected, "{path} ended with {rest:?}");
+        if path == "/bare" {
+            assert_eq!(rest, SERVER_FINAL, "{path} ended with {rest:?}");
+            continue;
+        }
+        let (retry, last) = rest
+            .split_once("\n\n")
+            .unwrap_or_else(|| panic!("{path} ended with {rest:?}"));
+        let ms: u64 = retry
+            .strip_prefix("retry: ")
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or_else(|| panic!("{path} ended with {rest:?}"));
+        assert!((1000..=5000).contains(&ms), "{path} ended with {rest:?}");
+        assert_eq!(last, OWN_FINAL, "{path} ended with {rest:?}");
+        own_retries.insert(ms);
     }
+    // 50 draws from 4001 values: each stream drew its own.
+    assert!(own_retries.len() > 25, "{own_retries:?}");
     for mut socket in idle.into_iter().chain(half_sent) {
         assert_eq!(read_to_end(&mut socket, Duration::from_secs(1)).await, b"");
     }

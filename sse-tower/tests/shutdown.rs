@@ -2,9 +2,10 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Client, FrameReader, Version, serve, within};
+use common::{Client, FrameReader, Version, retry_ms, serve, within};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use ssekit_core::Event;
@@ -13,6 +14,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 
+/// Each stream ends with a `retry:` of its own draw from
+/// `Shutdown::DEFAULT_RETRY` (1 s plus up to 4 s), then the final event:
+/// the clients come back spread over the window, not all at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_with_100_open_streams_completes_under_a_second_and_every_client_gets_the_final_event()
  {
@@ -47,7 +51,7 @@ async fn graceful_shutdown_with_100_open_streams_completes_under_a_second_and_ev
         };
         let mut client = Client::connect(server.addr, version).await;
         let response = client.get("/events", &[]).await;
-        let mut frames = FrameReader::new(response.into_body());
+        let mut frames = FrameReader::opened(response.into_body()).await;
         assert_eq!(frames.next().await.unwrap(), "data: hello\n\n");
         readers.push(tokio::spawn(async move {
             let rest = frames.rest().await;
@@ -67,8 +71,22 @@ async fn graceful_shutdown_with_100_open_streams_completes_under_a_second_and_ev
         "graceful shutdown took {took:?}"
     );
 
+    let mut retries = HashSet::new();
     for reader in readers {
         let rest = within("a client to read to the end", reader).await.unwrap();
-        assert_eq!(rest, vec!["event: shutdown\ndata: bye\n\n".to_owned()]);
+        let [retry, last] = &rest[..] else {
+            panic!("a retry and the final event, not {rest:?}")
+        };
+        let ms = retry_ms(retry);
+        assert!((1000..=5000).contains(&ms), "retry: {ms}");
+        assert_eq!(last, "event: shutdown\ndata: bye\n\n");
+        retries.insert(ms);
     }
+    // 100 draws from 4001 values: a handful of distinct ones would mean
+    // the streams share a draw.
+    assert!(
+        retries.len() > 50,
+        "{} distinct retries of 100",
+        retries.len()
+    );
 }

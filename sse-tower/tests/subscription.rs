@@ -55,7 +55,7 @@ async fn resumes_after_last_event_id(version: Version) {
     let response = client.get("/events", &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut frames = FrameReader::new(response.into_body());
+    let mut frames = FrameReader::opened(response.into_body()).await;
     wait_for_subscribers(&broker, 1).await;
 
     let first = broker.publish("room", Event::data("one")).await.unwrap();
@@ -75,7 +75,7 @@ async fn resumes_after_last_event_id(version: Version) {
     let response = client
         .get("/events", &[("last-event-id", &first.to_string())])
         .await;
-    let mut frames = FrameReader::new(response.into_body());
+    let mut frames = FrameReader::opened(response.into_body()).await;
     assert_eq!(
         frames.next().await.unwrap(),
         format!("data: two\nid: {second}\n\n")
@@ -110,7 +110,7 @@ async fn an_invalid_last_event_id_starts_with_a_reset_notice() {
     // Over the 1 KiB limit: `LastEventId::Invalid`.
     let too_long = "1".repeat(2000);
     let response = client.get("/events", &[("last-event-id", &too_long)]).await;
-    let mut frames = FrameReader::new(response.into_body());
+    let mut frames = FrameReader::opened(response.into_body()).await;
     let notice = frames.next().await.unwrap();
     assert!(
         notice.starts_with("event: reset\nid: ") && notice.ends_with("\ndata: malformed\n\n"),

@@ -27,7 +27,7 @@ async fn events_arrive_one_by_one_in_order(version: Version) {
     let response = client.get("/events", &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     let tx = within("the stream", senders.recv()).await.unwrap();
-    let mut frames = FrameReader::new(response.into_body());
+    let mut frames = FrameReader::opened(response.into_body()).await;
 
     for n in 0..20 {
         // The next event is produced only once the previous one has been
@@ -149,7 +149,7 @@ async fn keep_alive_comments_arrive_on_an_idle_stream_at_the_configured_interval
     let mut client = Client::connect(server.addr, Version::Http1).await;
     let response = client.get("/events", &[]).await;
     let _tx = within("the stream", senders.recv()).await.unwrap();
-    let mut frames = FrameReader::new(response.into_body());
+    let mut frames = FrameReader::opened(response.into_body()).await;
 
     let mut previous = Instant::now();
     for _ in 0..3 {
@@ -178,7 +178,7 @@ async fn events_push_keep_alive_comments_back() {
     let mut client = Client::connect(server.addr, Version::Http1).await;
     let response = client.get("/events", &[]).await;
     let tx = within("the stream", senders.recv()).await.unwrap();
-    let mut frames = FrameReader::new(response.into_body());
+    let mut frames = FrameReader::opened(response.into_body()).await;
 
     // Events every 50 ms for 500 ms: no keep-alive in between.
     for n in 0..10 {
@@ -237,7 +237,7 @@ async fn client_disconnect_drops_the_stream(version: Version) {
     let server = serve(service, CancellationToken::new()).await;
     let mut client = Client::connect(server.addr, version).await;
     let response = client.get("/events", &[]).await;
-    let mut frames = FrameReader::new(response.into_body());
+    let mut frames = FrameReader::opened(response.into_body()).await;
     assert_eq!(frames.next().await.unwrap(), "data: first\n\n");
 
     let disconnected_at = Instant::now();
@@ -303,7 +303,7 @@ async fn the_service_reads_last_event_id_from_a_real_request() {
         let mut client = Client::connect(server.addr, Version::Http1).await;
         let response = client.get("/events", &headers).await;
         assert_eq!(response.status(), StatusCode::OK);
-        let mut frames = FrameReader::new(response.into_body());
+        let mut frames = FrameReader::opened(response.into_body()).await;
         assert_eq!(frames.rest().await, vec![expected]);
     }
 }

@@ -24,6 +24,10 @@ use tokio_util::sync::CancellationToken;
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// What every stream opens with by default (`SseConfig::DEFAULT_RETRY`):
+/// the usual reconnection time, restored.
+pub const OPENING: &str = "retry: 3000\n\n";
+
 /// Awaits `future`, failing the test after [`WAIT`].
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
     match tokio::time::timeout(WAIT, future).await {
@@ -170,6 +174,15 @@ impl Client {
     }
 }
 
+/// The milliseconds of a frame that is only `retry: <ms>`.
+pub fn retry_ms(frame: &str) -> u64 {
+    frame
+        .strip_prefix("retry: ")
+        .and_then(|rest| rest.strip_suffix("\n\n"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("a retry alone, not {frame:?}"))
+}
+
 /// Reads an event stream body frame by frame (`…\n\n`), whatever the chunks.
 pub struct FrameReader<B> {
     body: B,
@@ -186,6 +199,14 @@ where
             body,
             buffer: Vec::new(),
         }
+    }
+
+    /// Reads `body`, checking that its first frame is the default
+    /// [`OPENING`].
+    pub async fn opened(body: B) -> Self {
+        let mut frames = FrameReader::new(body);
+        assert_eq!(frames.next().await.unwrap(), OPENING);
+        frames
     }
 
     /// The next complete frame, or `None` at the end of the body.
