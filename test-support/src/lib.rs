@@ -39,6 +39,11 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// How soon an event must arrive to count as "not buffered".
 pub const PROMPT: Duration = Duration::from_millis(500);
 
+/// What every stream served with the default configuration opens with
+/// (`SseConfig::DEFAULT_RETRY`): the usual reconnection time, restored
+/// after a refusal or a shutdown asked the client to wait longer.
+pub const OPENING: &str = "retry: 3000\n\n";
+
 /// Awaits `future`, failing the test after [`WAIT`].
 pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
     match tokio::time::timeout(WAIT, future).await {
@@ -108,6 +113,14 @@ impl FrameReader {
             body: response.into_body(),
             buffer: Vec::new(),
         }
+    }
+
+    /// Reads the body of `response`, checking that its first frame is the
+    /// default [`OPENING`].
+    pub async fn opened(response: Response<Incoming>) -> Self {
+        let mut frames = FrameReader::new(response);
+        assert_eq!(frames.next().await.unwrap(), OPENING, "the opening");
+        frames
     }
 
     /// The next complete frame, or `None` at the end of the body.

@@ -111,7 +111,7 @@ async fn clients_that_leave_in_the_middle_of_a_frame_are_unsubscribed_and_others
 
     // A client that stays gets the frame whole.
     let mut client = Client::connect(addr).await;
-    let mut frames = FrameReader::new(client.get("/big", &[]).await);
+    let mut frames = FrameReader::opened(client.get("/big", &[]).await).await;
     within("the subscription", async {
         while broker.stats().subscriptions == 0 {
             tokio::time::sleep(Duration::from_millis(2)).await;

@@ -76,7 +76,7 @@ async fn opens_with_a_reset(addr: SocketAddr, path: &str, headers: &[(&str, &[u8
         .to_str()
         .unwrap()
         .to_owned();
-    let first = FrameReader::new(response).next().await.unwrap();
+    let first = FrameReader::opened(response).await.next().await.unwrap();
     assert!(first.starts_with("event: reset\n"), "{first:?}");
     assert!(!first.contains("old"), "nothing is replayed: {first:?}");
     client.disconnect();
@@ -135,7 +135,7 @@ async fn a_last_event_id_query_of_garbage_text_starts_with_the_reset_notice() {
         )
         .await;
     assert_eq!(response.status(), 200);
-    let mut frames = FrameReader::new(response);
+    let mut frames = FrameReader::opened(response).await;
     let first = frames.next().await.unwrap();
     assert!(first.starts_with("event: reset\n"), "{first:?}");
     assert!(!first.contains("old"), "nothing is replayed: {first:?}");
