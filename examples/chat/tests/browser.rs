@@ -248,7 +248,8 @@ async fn after_the_server_drops_the_stream_the_page_resumes_with_nothing_lost_or
     post("before 2").await;
     shows(&page, &["before 1", "before 2"]).await;
 
-    // The server ends the stream; the page reconnects after `retry` (1 s).
+    // The server ends the stream; the page reconnects after the `retry:`
+    // the stream ended with (1 s plus up to 4 s of jitter).
     // What is published meanwhile reaches it once, after what it had.
     let (status, _) = server.post("/admin/disconnect", "text/plain", "").await;
     assert_eq!(status, 204);
@@ -284,4 +285,73 @@ async fn after_the_server_drops_the_stream_the_page_resumes_with_nothing_lost_or
         "each message shown once, under the id it was published with"
     );
     page.close().await;
+}
+
+/// The `#status` text and `data-state`, `data-opens` and
+/// `data-ever-stopped`.
+async fn status(page: &Page) -> (String, [Option<String>; 3]) {
+    page.eval(
+        "const status = document.getElementById('status');
+         return [status.textContent,
+                 ['state', 'opens', 'everStopped'].map(name => status.dataset[name] ?? null)];",
+        vec![],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_page_turned_away_says_unavailable_and_connects_by_itself_later() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = Example::start(CHAT, &["--max-subscriptions", "1"]).await;
+    let first = browser.open(&format!("{}/room/full", server.url())).await;
+    connected(&first, 1).await;
+
+    // The chat is full: the second page's stream is answered 200 with an
+    // `unavailable` notice, which fires `open` too. The page shows the
+    // notice, counts no open, and the browser keeps trying by itself.
+    let second = browser.open(&format!("{}/room/full", server.url())).await;
+    let (text, _) = wait_until("the notice on the second page", || async {
+        let seen = status(&second).await;
+        match &seen.1 {
+            [Some(state), opens, None]
+                if state == "unavailable" && opens.as_deref() == Some("0") =>
+            {
+                Ok(seen)
+            }
+            _ => Err(seen),
+        }
+    })
+    .await;
+    let notice =
+        "unavailable (the broker already has its maximum of 1 subscriptions), retrying in ";
+    let seconds = text
+        .strip_prefix(notice)
+        .and_then(|rest| rest.strip_suffix(" s"))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(seconds.is_some_and(|n| (5..=10).contains(&n)), "{text:?}");
+
+    // Once the first page has gone, the second one's next attempt opens a
+    // stream; it has never been stopped.
+    first.close().await;
+    server.wait_for_output("stream closed").await;
+    connected(&second, 1).await;
+    let (text, [state, opens, ever_stopped]) = status(&second).await;
+    assert_eq!(
+        (
+            text.as_str(),
+            state.as_deref(),
+            opens.as_deref(),
+            ever_stopped
+        ),
+        ("connected", Some("open"), Some("1"), None)
+    );
+    let body = form(&[("user", "jo"), ("message", "in at last")]);
+    let (code, _) = server
+        .post("/room/full", "application/x-www-form-urlencoded", &body)
+        .await;
+    assert_eq!(code, 202);
+    shows(&second, &["in at last"]).await;
+    second.close().await;
 }
