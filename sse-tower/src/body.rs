@@ -56,7 +56,7 @@ pin_project! {
     /// let body = SseBody::with_config(events, &config);
     ///
     /// let bytes = body.collect().await.unwrap().to_bytes();
-    /// assert_eq!(bytes, "data: one\n\ndata: two\n\n");
+    /// assert_eq!(bytes, "retry: 3000\n\ndata: one\n\ndata: two\n\n");
     /// # }
     /// ```
     pub struct SseBody<S> {
@@ -352,7 +352,10 @@ pub(crate) fn concat(first: &[u8], second: &[u8]) -> Bytes {
 /// });
 /// let panics = futures_util::stream::poll_fn(|_| -> Poll<Option<Event>> { panic!("oops") });
 /// let body = SseBody::with_config(panics, &config);
-/// assert_eq!(body.collect().await.unwrap().to_bytes(), "event: error\ndata: bug\n\n");
+/// assert_eq!(
+///     body.collect().await.unwrap().to_bytes(),
+///     "retry: 3000\n\nevent: error\ndata: bug\n\n"
+/// );
 /// # }
 /// ```
 #[derive(Debug)]

@@ -25,7 +25,7 @@ type DisconnectFn = dyn Fn() + Send + Sync;
 /// use std::time::Duration;
 /// use http_body_util::BodyExt;
 /// use ssekit_core::Event;
-/// use ssekit_tower::{KeepAlive, Shutdown, SseBody, SseConfig};
+/// use ssekit_tower::{KeepAlive, Retry, Shutdown, SseBody, SseConfig};
 /// use tokio_util::sync::CancellationToken;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -33,13 +33,17 @@ type DisconnectFn = dyn Fn() + Send + Sync;
 /// let token = CancellationToken::new();
 /// let config = SseConfig::new()
 ///     .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
-///     .first_event(Event::retry(Duration::from_secs(3)))
-///     .shutdown(Shutdown::new(token.clone()).final_event(Event::data("bye")));
+///     .first_event(Event::comment("hello"))
+///     .shutdown(
+///         Shutdown::new(token.clone())
+///             .retry(Retry::new(Duration::from_secs(2)))
+///             .final_event(Event::data("bye")),
+///     );
 /// let body = SseBody::with_config(futures_util::stream::pending::<Event>(), &config);
 ///
 /// token.cancel();
 /// let bytes = body.collect().await.unwrap().to_bytes();
-/// assert_eq!(bytes, "retry: 3000\n\ndata: bye\n\n");
+/// assert_eq!(bytes, "retry: 3000\n\n:hello\n\nretry: 2000\n\ndata: bye\n\n");
 /// # }
 /// ```
 #[derive(Clone)]
@@ -214,11 +218,12 @@ impl SseConfig {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let events = || futures_util::stream::iter([Event::data("a"), Event::data("b")]);
-    /// let mut gathered = Box::pin(SseBody::new(events()));
+    /// let config = SseConfig::new().retry(None);
+    /// let mut gathered = Box::pin(SseBody::with_config(events(), &config));
     /// let frame = gathered.frame().await.unwrap().unwrap();
     /// assert_eq!(frame.into_data().unwrap(), "data: a\n\ndata: b\n\n");
     ///
-    /// let config = SseConfig::new().coalesce(0);
+    /// let config = config.coalesce(0);
     /// let mut one_by_one = Box::pin(SseBody::with_config(events(), &config));
     /// let frame = one_by_one.frame().await.unwrap().unwrap();
     /// assert_eq!(frame.into_data().unwrap(), "data: a\n\n");

@@ -16,7 +16,7 @@ use ssekit_core::Event;
 /// let retry = Retry::new(Duration::from_secs(1)).jitter(Duration::from_secs(4));
 /// let wait = retry.sample();
 /// assert!(Duration::from_secs(1) <= wait && wait <= Duration::from_secs(5));
-/// assert_eq!(Retry::new(Duration::from_secs(2)).event().as_bytes(), "retry: 2000\n\n");
+/// assert_eq!(Retry::new(Duration::from_secs(2)).event().as_bytes(), b"retry: 2000\n\n");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Retry {

@@ -24,18 +24,23 @@ use crate::retry::Retry;
 /// ```
 /// use http_body_util::BodyExt;
 /// use ssekit_core::Event;
-/// use ssekit_tower::{Shutdown, SseBody, SseConfig};
+/// use std::time::Duration;
+/// use ssekit_tower::{Retry, Shutdown, SseBody, SseConfig};
 /// use tokio_util::sync::CancellationToken;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), ssekit_core::EventError> {
 /// let token = CancellationToken::new();
 /// let bye = Event::builder().event("bye").data("restarting").build()?;
-/// let config = SseConfig::new().shutdown(Shutdown::new(token.clone()).final_event(bye));
+/// let shutdown = Shutdown::new(token.clone()).retry(Retry::new(Duration::from_secs(2)));
+/// let config = SseConfig::new().shutdown(shutdown.final_event(bye));
 /// let body = SseBody::with_config(futures_util::stream::pending::<Event>(), &config);
 ///
 /// token.cancel();
-/// assert_eq!(body.collect().await.unwrap().to_bytes(), "event: bye\ndata: restarting\n\n");
+/// assert_eq!(
+///     body.collect().await.unwrap().to_bytes(),
+///     "retry: 3000\n\nretry: 2000\n\nevent: bye\ndata: restarting\n\n"
+/// );
 /// # Ok(())
 /// # }
 /// ```
