@@ -179,8 +179,8 @@ macro_rules! __adapter {
             reconnecting). A handler returns it with `?`.\n\n```\n",
             "use ", stringify!($krate), "::{Error, broker::BrokerError};\n\n",
             "let error = Error::from(BrokerError::Closed);\n",
-            "assert_eq!(error.status(), 503);\n",
-            "assert_eq!(error.answer().status(), 200);\n```"
+            "assert_eq!(error.status(), 200);\n",
+            "assert_eq!(error.refused().to_string(), \"the broker has been shut down\");\n```"
         )]
         #[derive(Debug)]
         pub struct Error {
@@ -194,10 +194,13 @@ macro_rules! __adapter {
                 &self.refused
             }
 
-            /// The refusal's own status, which a refusal that passes sends in
-            /// [`SSE_REFUSAL`](ssekit_tower::SSE_REFUSAL) with a `200`.
+            /// The status of [`answer`](Self::answer): `200` for a refusal that passes
+            /// answered as an event stream, else the refusal's own.
             pub fn status(&self) -> ::http::StatusCode {
-                $crate::Refusal::status(&self.refused)
+                self.unavailable
+                    .as_ref()
+                    .unwrap_or_else(|| $crate::Unavailable::shared_default())
+                    .status(&self.refused)
             }
 
             /// Answers a refusal that passes as `unavailable` says (default
@@ -209,10 +212,10 @@ macro_rules! __adapter {
 
             /// The answer, as an `http` response.
             pub fn answer(&self) -> ::http::Response<String> {
-                match &self.unavailable {
-                    Some(unavailable) => unavailable.answer(&self.refused),
-                    None => $crate::refusal(&self.refused),
-                }
+                self.unavailable
+                    .as_ref()
+                    .unwrap_or_else(|| $crate::Unavailable::shared_default())
+                    .answer(&self.refused)
             }
         }
 

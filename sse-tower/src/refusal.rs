@@ -45,8 +45,7 @@ pub const SSE_REFUSAL: HeaderName = HeaderName::from_static("sse-refusal");
 /// # }
 /// ```
 pub fn refusal<R: Refusal + ?Sized>(reason: &R) -> Response<String> {
-    static DEFAULT: OnceLock<Unavailable> = OnceLock::new();
-    DEFAULT.get_or_init(Unavailable::new).answer(reason)
+    Unavailable::shared_default().answer(reason)
 }
 
 /// How a refusal that passes is answered (see [`refusal`]): `200
@@ -130,6 +129,30 @@ impl Unavailable {
     pub fn status_answer(mut self) -> Self {
         self.event_stream = false;
         self
+    }
+
+    /// The status [`answer`](Self::answer) gives `reason`: `200` for a
+    /// refusal that passes answered as an event stream, else its own.
+    ///
+    /// ```
+    /// # use ssekit_core::broker::BrokerError;
+    /// # use ssekit_tower::Unavailable;
+    /// assert_eq!(Unavailable::new().status(&BrokerError::Closed), 200);
+    /// assert_eq!(Unavailable::new().status(&BrokerError::NoTopic), 400);
+    /// ```
+    pub fn status<R: Refusal + ?Sized>(&self, reason: &R) -> StatusCode {
+        if self.event_stream && reason.passes() {
+            StatusCode::OK
+        } else {
+            reason.status()
+        }
+    }
+
+    /// The defaults, built once.
+    #[doc(hidden)]
+    pub fn shared_default() -> &'static Unavailable {
+        static DEFAULT: OnceLock<Unavailable> = OnceLock::new();
+        DEFAULT.get_or_init(Unavailable::new)
     }
 
     /// The response for `reason`: a final refusal is always its status; one
