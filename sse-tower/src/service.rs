@@ -14,7 +14,8 @@ use crate::last_event_id::LastEventId;
 use crate::layer::SseLayer;
 
 /// The service of [`SseLayer`]: puts the request's
-/// [`LastEventId`](crate::LastEventId) in its extensions, calls the inner
+/// [`LastEventId`](crate::LastEventId) (the header, or else the
+/// `lastEventId` query parameter) in its extensions, calls the inner
 /// service, and serves the stream it answers with as an event stream
 /// response.
 #[derive(Clone, Debug)]
@@ -78,8 +79,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let last_event_id = LastEventId::from_headers_with_limit(
+        let last_event_id = LastEventId::from_headers_or_query(
             request.headers(),
+            request.uri().query(),
             self.config.inner.max_last_event_id_len,
         );
         request.extensions_mut().insert(last_event_id);

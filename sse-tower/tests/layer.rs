@@ -41,6 +41,24 @@ async fn a_valid_last_event_id_is_present() {
 }
 
 #[tokio::test]
+async fn without_the_header_the_layer_reads_the_last_event_id_query_parameter() {
+    // What a page sends when it re-creates its EventSource after CLOSED.
+    let request = Request::get("/events?lastEventId=41").body(()).unwrap();
+    let seen = seen_by_service(request, SseLayer::new()).await;
+    assert_eq!(seen, Some(LastEventId::Present("41".to_owned())));
+}
+
+#[tokio::test]
+async fn the_header_wins_over_the_query_parameter_in_the_layer() {
+    let request = Request::get("/events?lastEventId=1")
+        .header("last-event-id", "2")
+        .body(())
+        .unwrap();
+    let seen = seen_by_service(request, SseLayer::new()).await;
+    assert_eq!(seen, Some(LastEventId::Present("2".to_owned())));
+}
+
+#[tokio::test]
 async fn an_empty_last_event_id_is_present_and_empty() {
     let seen = seen_by_service(with_last_event_id(b""), SseLayer::new()).await;
     assert_eq!(seen, Some(LastEventId::Present(String::new())));

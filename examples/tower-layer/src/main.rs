@@ -126,16 +126,10 @@ type Body = UnsyncBoxBody<Bytes, Infallible>;
 async fn counter(
     request: Request<Incoming>,
 ) -> Result<Response<impl tokio_stream::Stream<Item = Event>>, Infallible> {
-    // `SseLayer` reads the header; a page's new `EventSource` can only give
-    // the id in the URL.
-    let last_event_id = match request.extensions().get::<LastEventId>() {
-        Some(LastEventId::Absent) | None => {
-            LastEventId::from_query(request.uri().query(), LastEventId::DEFAULT_MAX_LEN)
-        }
-        Some(from_header) => from_header.clone(),
-    };
-    let start = match last_event_id {
-        LastEventId::Present(id) => id
+    // `SseLayer` read the header, or else the `lastEventId` query parameter
+    // that a page's new `EventSource` sends.
+    let start = match request.extensions().get::<LastEventId>() {
+        Some(LastEventId::Present(id)) => id
             .parse::<u64>()
             .ok()
             .and_then(|id| id.checked_add(1))
