@@ -72,7 +72,9 @@ async fn post_message(
     // sender's text; logged escaped, it cannot forge a log line.
     let user =
         tracing::enabled!(tracing::Level::DEBUG).then(|| message.user.escape_debug().to_string());
-    let id = chat.post(&room, message).await?;
+    // Not `?` into `Error::Sse`: that answer is for event streams, and a
+    // failed post is a plain `503` the page shows.
+    let id = chat.post(&room, message).await.map_err(Error::Post)?;
     if let Some(user) = user {
         tracing::debug!(%room, %user, %id, "message posted");
     }
@@ -171,6 +173,9 @@ fn escape(text: &str) -> String {
 pub enum Error {
     BadRequest(String),
     NotFound(String),
+    /// A publish the broker refused (Redis unreachable): `503` with
+    /// `Retry-After` and the reason as text.
+    Post(ssekit_axum::broker::BrokerError),
     Sse(ssekit_axum::Error),
 }
 
@@ -185,6 +190,11 @@ impl IntoResponse for Error {
         match self {
             Error::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason).into_response(),
             Error::NotFound(reason) => (StatusCode::NOT_FOUND, reason).into_response(),
+            Error::Post(error) => {
+                tracing::warn!(%error, "post refused");
+                let answer = ssekit_axum::Unavailable::new().status_answer();
+                answer.answer(&error).into_response()
+            }
             Error::Sse(error) => {
                 tracing::warn!(%error, "broker");
                 error.into_response()

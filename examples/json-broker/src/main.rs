@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
+use poem::error::ResponseError;
 use poem::http::StatusCode;
 use poem::http::request::Parts;
 use poem::middleware::{Cors, Tracing};
@@ -40,7 +41,7 @@ use poem::web::{Data, Html, Json};
 use poem::{EndpointExt, IntoResponse, Request, Response, Route, get, handler, post};
 use serde::{Deserialize, Serialize};
 use ssekit_poem::broker::{Broker, Grant, Subscription, Visibility};
-use ssekit_poem::{Authorize, Denied, Error, Event, LastEventId, SseResponse};
+use ssekit_poem::{Authorize, Denied, Error, Event, LastEventId, SseResponse, Unavailable};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -217,7 +218,12 @@ async fn publish(Data(app): Data<&App>, body: Vec<u8>) -> Response {
             let id = serde_json::json!({ "id": id.to_string() });
             (StatusCode::ACCEPTED, Json(id)).into_response()
         }
-        Err(error) => ssekit_poem::refusal(&error),
+        // A publish is no event stream: its refusal is a plain `503` (with
+        // `Retry-After`) for the publisher, not the answer that keeps a
+        // browser's `EventSource` reconnecting.
+        Err(error) => Error::from(error)
+            .unavailable(Unavailable::new().status_answer())
+            .as_response(),
     }
 }
 
