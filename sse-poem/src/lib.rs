@@ -46,12 +46,8 @@ pub use listener::{WriteDeadlineAcceptor, WriteDeadlineListener};
 pub use response::refusal;
 #[cfg(feature = "serve")]
 pub use serve::{EndpointService, serve};
-#[cfg(all(
-    feature = "serve",
-    unix,
-    not(any(target_os = "solaris", target_os = "illumos"))
-))]
-pub use ssekit_tower::serve::bind_reuse_port;
+#[cfg(feature = "serve")]
+pub use ssekit_tower::serve::{bind_reuse_port, shutdown_signal};
 
 ssekit_tower::__adapter!(
     krate: ssekit_poem,

@@ -41,12 +41,8 @@ pub use filter::{last_event_id, recover, request_parts, topics};
 pub use reply::refusal;
 #[cfg(feature = "serve")]
 pub use serve::{FilterService, Rejects, serve};
-#[cfg(all(
-    feature = "serve",
-    unix,
-    not(any(target_os = "solaris", target_os = "illumos"))
-))]
-pub use ssekit_tower::serve::bind_reuse_port;
+#[cfg(feature = "serve")]
+pub use ssekit_tower::serve::{bind_reuse_port, shutdown_signal};
 
 ssekit_tower::__adapter!(
     krate: ssekit_warp,

@@ -116,66 +116,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(stats::publish_every_second(chat.clone()));
 
     let listener = if args.reuse_port {
-        bind_reuse_port(args.addr)?
+        ssekit_axum::bind_reuse_port(args.addr)?
     } else {
         TcpListener::bind(args.addr).await?
     };
     println!("chat listening on http://{}/", listener.local_addr()?);
 
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        ssekit_axum::shutdown_signal().await;
+        signal.cancel();
+    });
 
     ssekit_axum::serve(listener, routes::router(chat, args.admin))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())
-}
-
-/// Cancels `shutdown` on Ctrl-C or (on Unix) `SIGTERM`, which deploys and
-/// test harnesses send.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = async {
-        match tokio::signal::ctrl_c().await {
-            Ok(()) => "Ctrl-C",
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for Ctrl-C");
-                std::future::pending().await
-            }
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-                "SIGTERM"
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending().await
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<&str>();
-    let signal = tokio::select! {
-        signal = ctrl_c => signal,
-        signal = terminate => signal,
-    };
-    tracing::info!("{signal}: shutting down");
-    shutdown.cancel();
-}
-
-/// `ssekit_axum::bind_reuse_port`, where there is one.
-#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-fn bind_reuse_port(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    ssekit_axum::bind_reuse_port(addr)
-}
-
-#[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
-fn bind_reuse_port(_: SocketAddr) -> std::io::Result<TcpListener> {
-    Err(std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "--reuse-port needs SO_REUSEPORT (Unix, not Solaris or illumos)",
-    ))
 }

@@ -70,7 +70,8 @@ pub(super) fn is_connection_error(error: &io::Error) -> bool {
 /// Binds a TCP listener with `SO_REUSEPORT`, so that a new process can
 /// listen on `addr` before the old one stops and a restart refuses no
 /// connection; the kernel spreads new connections over every process
-/// bound to it (Unix, not Solaris or illumos).
+/// bound to it. Where the option does not exist (Windows, Solaris,
+/// illumos) it fails with [`io::ErrorKind::Unsupported`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -81,7 +82,6 @@ pub(super) fn is_connection_error(error: &io::Error) -> bool {
 /// # Ok(())
 /// # }
 /// ```
-#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
 pub fn bind_reuse_port(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
@@ -89,12 +89,24 @@ pub fn bind_reuse_port(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
+    set_reuse_port(&socket)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }
 
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+fn set_reuse_port(socket: &tokio::net::TcpSocket) -> io::Result<()> {
+    socket.set_reuseport(true)
+}
+
+#[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+fn set_reuse_port(_: &tokio::net::TcpSocket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "SO_REUSEPORT is not available on this platform",
+    ))
+}
+
 /// The accept queue of [`bind_reuse_port`]'s listener: what Linux caps
 /// `somaxconn` at by default.
-#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
 const LISTEN_BACKLOG: u32 = 4096;

@@ -22,9 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
-pub use listener::Listener;
-#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-pub use listener::bind_reuse_port;
+mod signal;
+
+pub use listener::{Listener, bind_reuse_port};
+pub use signal::shutdown_signal;
 use listener::{ACCEPT_BACKOFF, is_connection_error};
 
 use crate::WriteDeadline;
