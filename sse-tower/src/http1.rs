@@ -142,11 +142,13 @@ where
 
 /// What a handed-off event stream does when the server shuts down
 /// (`crate::serve`): it writes what its body has ready, then
-/// `final_event` unless the body ended by itself, and closes.
+/// a `retry:` drawn from `retry` and `final_event` unless the body ended by
+/// itself, and closes.
 #[derive(Clone)]
 #[cfg_attr(not(feature = "serve"), allow(dead_code))]
 pub(crate) struct Ending {
     pub(crate) token: tokio_util::sync::CancellationToken,
+    pub(crate) retry: Option<crate::Retry>,
     pub(crate) final_event: Option<bytes::Bytes>,
 }
 
@@ -403,8 +405,8 @@ where
 }
 
 /// The server is shutting down: writes what `body` has ready (with its own
-/// final event if its `Shutdown` fired), then the server's final event if
-/// the body did not end by itself, and closes.
+/// final event if its `Shutdown` fired), then the server's drawn `retry:`
+/// and final event if the body did not end by itself, and closes.
 async fn end_on_signal<I, B>(io: &mut I, mut body: Pin<&mut B>, ending: &Ending)
 where
     I: AsyncWrite + Unpin,
@@ -416,9 +418,16 @@ where
     if io.write_all_buf(&mut gathered).await.is_err() {
         return;
     }
-    if let (false, Some(event)) = (ended, &ending.final_event) {
-        if io.write_all(event).await.is_err() {
-            return;
+    if !ended {
+        let retry = ending.retry.as_ref().map(crate::Retry::event);
+        let last = [
+            retry.as_ref().map(ssekit_core::Event::as_bytes),
+            ending.final_event.as_deref(),
+        ];
+        for bytes in last.into_iter().flatten() {
+            if io.write_all(bytes).await.is_err() {
+                return;
+            }
         }
     }
     let _ = io.flush().await;

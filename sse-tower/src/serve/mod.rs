@@ -24,12 +24,12 @@ use tower_service::Service;
 
 mod signal;
 
+use listener::{ACCEPT_BACKOFF, is_connection_error};
 pub use listener::{Listener, bind_reuse_port};
 pub use signal::shutdown_signal;
-use listener::{ACCEPT_BACKOFF, is_connection_error};
 
-use crate::WriteDeadline;
 use crate::http1::{Ending, HttpService, ResponseBody, connection};
+use crate::{Retry, Shutdown, WriteDeadline};
 
 type MakeService<A, S> = Box<dyn FnMut(&A) -> S + Send>;
 
@@ -96,6 +96,7 @@ where
         signal: Box::pin(std::future::pending()),
         header_read_timeout: Duration::from_secs(10),
         write_deadline: Duration::from_secs(30),
+        shutdown_retry: Some(Shutdown::DEFAULT_RETRY),
         shutdown_event: None,
         shutdown_grace: Duration::from_millis(500),
     }
@@ -107,8 +108,10 @@ where
 /// Defaults: a request head must arrive within 10 s
 /// ([`header_read_timeout`](Self::header_read_timeout)); a write that makes
 /// no progress for 30 s closes its connection
-/// ([`write_deadline`](Self::write_deadline)); on shutdown, no server-wide
-/// final event and 500 ms of grace ([`shutdown_grace`](Self::shutdown_grace)).
+/// ([`write_deadline`](Self::write_deadline)); on shutdown, a `retry:`
+/// drawn for each stream from [`Shutdown::DEFAULT_RETRY`]
+/// ([`shutdown_retry`](Self::shutdown_retry)), no server-wide final event
+/// and 500 ms of grace ([`shutdown_grace`](Self::shutdown_grace)).
 /// Every TCP connection gets `TCP_NODELAY`.
 #[must_use = "a server does nothing until it is awaited"]
 pub struct Serve<L: Listener, S> {
@@ -117,6 +120,7 @@ pub struct Serve<L: Listener, S> {
     signal: Pin<Box<dyn Future<Output = ()> + Send>>,
     header_read_timeout: Duration,
     write_deadline: Duration,
+    shutdown_retry: Option<Retry>,
     shutdown_event: Option<Event>,
     shutdown_grace: Duration,
 }
@@ -163,8 +167,19 @@ impl<L: Listener, S> Serve<L, S> {
         self
     }
 
+    /// Sends each handed-off event stream that shutdown ends, unless its
+    /// body ended by itself, a `retry:` drawn for it from `retry` (default
+    /// [`Shutdown::DEFAULT_RETRY`]), so that its clients come back spread
+    /// over the jitter window; `None` sends none.
+    pub fn shutdown_retry(mut self, retry: impl Into<Option<Retry>>) -> Self {
+        self.shutdown_retry = retry.into();
+        self
+    }
+
     /// Sends `event` last on every handed-off event stream that shutdown
-    /// ends, unless its body ended by itself (default: none).
+    /// ends, after the [`shutdown_retry`](Self::shutdown_retry), unless its
+    /// body ended by itself (default: none). A `retry:` of its own would
+    /// undo the draw.
     pub fn shutdown_event(mut self, event: Event) -> Self {
         self.shutdown_event = Some(event);
         self
@@ -188,6 +203,7 @@ impl<L: Listener, S> fmt::Debug for Serve<L, S> {
         f.debug_struct("Serve")
             .field("header_read_timeout", &self.header_read_timeout)
             .field("write_deadline", &self.write_deadline)
+            .field("shutdown_retry", &self.shutdown_retry)
             .field("shutdown_event", &self.shutdown_event)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish_non_exhaustive()
@@ -217,6 +233,7 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
         mut signal,
         header_read_timeout,
         write_deadline,
+        shutdown_retry,
         shutdown_event,
         shutdown_grace,
     } = serve;
@@ -226,6 +243,7 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
         .header_read_timeout(header_read_timeout);
     let ending = Ending {
         token: CancellationToken::new(),
+        retry: shutdown_retry,
         final_event: shutdown_event.map(Bytes::from),
     };
     // Closes what is left once the grace is over.
