@@ -286,17 +286,7 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
             requested.cancelled().await;
         };
         let connection = connection(&builder, io, service, signal, Some(ending.clone()));
-        let close = close.clone();
-        connections.spawn(async move {
-            tokio::select! {
-                served = connection => {
-                    if let Err(error) = served {
-                        tracing::debug!(%error, "connection failed");
-                    }
-                }
-                () = close.cancelled() => {}
-            }
-        });
+        track(&connections, &close, connection);
     }
     // Shutting down. The listener stays open while the connections drain
     // (at most the grace), so that a connection the kernel queued on it,
@@ -321,17 +311,7 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
             std::future::pending(),
             Some(ending.clone()),
         );
-        let close = close.clone();
-        connections.spawn(async move {
-            tokio::select! {
-                served = connection => {
-                    if let Err(error) = served {
-                        tracing::debug!(%error, "connection failed");
-                    }
-                }
-                () = close.cancelled() => {}
-            }
-        });
+        track(&connections, &close, connection);
     };
     loop {
         tokio::select! {
@@ -360,6 +340,25 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
         connections.wait().await;
     }
     Ok(())
+}
+
+/// Serves `connection` on a task of `connections` until it ends, or until
+/// `close` (the grace is over).
+fn track<F>(connections: &TaskTracker, close: &CancellationToken, connection: F)
+where
+    F: Future<Output = Result<(), hyper::Error>> + Send + 'static,
+{
+    let close = close.clone();
+    connections.spawn(async move {
+        tokio::select! {
+            served = connection => {
+                if let Err(error) = served {
+                    tracing::debug!(%error, "connection failed");
+                }
+            }
+            () = close.cancelled() => {}
+        }
+    });
 }
 
 /// A connection's service, which tells when the first request arrived.
