@@ -76,6 +76,27 @@ impl RedisServer {
         }
     }
 
+    /// Stops the server (SIGSTOP, by PID) without closing anything: its
+    /// connections stay open and unanswered, as in a network partition,
+    /// until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [paused](Self::pause) server go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("redis-server runs");
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("`kill` runs");
+        assert!(status.success(), "kill {signal} {pid}: {status}");
+    }
+
     /// Starts the server again on the same port and directory (killing it
     /// first if it runs), with the same settings: a persistent server
     /// reloads its append-only file, with every command it acknowledged; a
