@@ -63,6 +63,9 @@
 //! `event: reset`. The command connection is replaced as soon as it drops,
 //! so the first publish once Redis is back succeeds; a publish is retried
 //! only when it cannot have reached Redis (the connection was refused).
+//! A publish that timed out has an unknown outcome: a Redis that was only
+//! slow or cut off may still run it once it answers again, and its
+//! subscribers then get it.
 //!
 //! # Bounds
 //!
