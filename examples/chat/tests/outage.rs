@@ -198,10 +198,7 @@ async fn a_page_rides_out_a_redis_outage_and_sees_every_message_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let notice = notice.expect("the page showed the unavailable notice in the outage");
-    assert!(
-        notice.starts_with("unavailable (") && notice.contains("retrying in"),
-        "{notice:?}"
-    );
+    assert!(notice.starts_with("unavailable ("), "{notice:?}");
 
     // Redis is back with its data. Posted while the page still waits to
     // come back (up to 10 s after its last notice): replayed to it.
