@@ -16,6 +16,8 @@ use crate::chat::{Chat, Message, RoomView};
 const ROOM_PAGE: &str = include_str!("../static/room.html");
 const CHAT_JS: &str = include_str!("../static/chat.js");
 const CHARTS_JS: &str = include_str!("../static/charts.js");
+/// The status, notice and #reconnect that every example page shares.
+const LIVE_STREAM_JS: &str = include_str!("../static/live-stream.js");
 
 /// How soon a page reconnects after its stream drops (the opening
 /// `retry:`); a shutdown or a refusal asks for its own, longer wait.
@@ -28,7 +30,8 @@ pub fn router(chat: Chat, admin: bool) -> Router {
         .route("/room/{room}", get(room_page).post(post_message))
         .route("/stream/{room}", get(stream))
         .route("/assets/chat.js", get(|| javascript(CHAT_JS)))
-        .route("/assets/charts.js", get(|| javascript(CHARTS_JS)));
+        .route("/assets/charts.js", get(|| javascript(CHARTS_JS)))
+        .route("/assets/live-stream.js", get(|| javascript(LIVE_STREAM_JS)));
     let router = if admin {
         router.route("/admin/disconnect", post(disconnect_all))
     } else {
