@@ -28,6 +28,8 @@ use tracing_subscriber::EnvFilter;
 use warp::Filter;
 
 const PAGE: &str = include_str!("../static/index.html");
+/// The status, notice and #reconnect that every example page shares.
+const LIVE_STREAM_JS: &str = include_str!("../../chat/static/live-stream.js");
 
 /// The topic every client follows.
 const TOPIC: &str = "clock";
@@ -64,6 +66,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let page = warp::path::end()
         .and(warp::get())
         .map(|| warp::reply::html(PAGE));
+    let script = warp::path!("live-stream.js").and(warp::get()).map(|| {
+        warp::reply::with_header(
+            LIVE_STREAM_JS,
+            "content-type",
+            "text/javascript; charset=utf-8",
+        )
+    });
     let events = warp::path!("events")
         .and(warp::get())
         .and(ssekit_warp::last_event_id())
@@ -71,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let shutdown = shutdown.clone();
             move |last_event_id| events(broker.clone(), last_event_id, shutdown.clone())
         });
-    let routes = page.or(events).with(warp::log("clock"));
+    let routes = page.or(script).or(events).with(warp::log("clock"));
 
     let listener = if args.reuse_port {
         ssekit_warp::bind_reuse_port(args.addr)?
