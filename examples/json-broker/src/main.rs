@@ -47,6 +47,8 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 const PAGE: &str = include_str!("../static/index.html");
+/// The status, notice and #reconnect that every example page shares.
+const LIVE_STREAM_JS: &str = include_str!("../../chat/static/live-stream.js");
 
 /// The topic of every event.
 const TOPIC: &str = "events";
@@ -144,6 +146,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let routes = Route::new()
         .at("/", get(page))
+        .at("/live-stream.js", get(live_stream_js))
         .at("/events", get(events))
         .at("/publish", post(publish))
         .data(app.clone())
@@ -175,6 +178,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[handler]
 fn page() -> Html<&'static str> {
     Html(PAGE)
+}
+
+/// `GET /live-stream.js`: the script the page keeps its stream with.
+#[handler]
+fn live_stream_js() -> impl IntoResponse {
+    LIVE_STREAM_JS.with_content_type("text/javascript; charset=utf-8")
 }
 
 /// `GET /events`: every event the request may read, resuming after
