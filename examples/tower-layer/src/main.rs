@@ -52,71 +52,26 @@ const PAGE: &str = r#"<!doctype html>
 <p><span id="status">connecting…</span>
   <button id="reconnect" type="button" hidden>Reconnect</button></p>
 <ul id="events"></ul>
+<script src="/live-stream.js"></script>
 <script>
   "use strict";
   const list = document.getElementById("events");
-  const status = document.getElementById("status");
-  const reconnect = document.getElementById("reconnect");
   const show = (text) => {
     const item = document.createElement("li");
     item.textContent = text;
     list.prepend(item);
   };
-  // The last tick's id: #reconnect resumes after it.
-  let lastEventId = null;
-
-  // #status and its data-state: open, reconnecting, unavailable (the
-  // server asked the browser to come back later) or stopped (the browser
-  // gave up; only #reconnect opens a new stream).
-  function setStatus(state, text) {
-    status.dataset.state = state;
-    status.textContent = text;
-    if (state === "stopped") status.dataset.everStopped = "true";
-    reconnect.hidden = state !== "stopped";
-  }
-
   // A stream that ends (the server shutting down, after its `shutdown`
   // event) is reopened by the browser with Last-Event-ID after the retry
-  // the server asked for. An open counts once the stream has gone half a
-  // second without an `unavailable` notice, or at its first event.
-  function connect(url) {
-    const source = new EventSource(url);
-    let timer = null;
-    const settle = () => { clearTimeout(timer); timer = null; };
-    const confirmed = () => {
-      if (timer !== null) { settle(); setStatus("open", "connected"); }
-    };
-    source.onopen = () => { settle(); timer = setTimeout(confirmed, 500); };
-    source.addEventListener("unavailable", (event) => {
-      settle();
-      const { reason, retry } = JSON.parse(event.data);
-      setStatus("unavailable", `unavailable (${reason}), retrying in ${Math.ceil(retry / 1000)} s`);
-    });
-    source.onerror = () => {
-      settle();
-      if (source.readyState === EventSource.CLOSED) {
-        setStatus("stopped", "stopped: the browser will not reconnect by itself");
-      } else if (status.dataset.state !== "unavailable") {
-        setStatus("reconnecting", "reconnecting…");
-      }
-    };
-    source.addEventListener("tick", (e) => {
-      confirmed();
-      lastEventId = e.lastEventId || lastEventId;
-      show(`tick ${e.data} (id ${e.lastEventId})`);
-    });
-    source.addEventListener("shutdown", () => show("server shutting down"));
-    return source;
-  }
-
-  let source = connect("/events");
-  reconnect.onclick = () => {
-    source.close();
-    // A new EventSource sends no Last-Event-ID: the id goes in the URL.
-    const query = lastEventId === null ? "" : "?lastEventId=" + encodeURIComponent(lastEventId);
-    setStatus("reconnecting", "reconnecting…");
-    source = connect("/events" + query);
-  };
+  // the server asked for; the counter resumes after the last tick.
+  liveStream("/events", {
+    status: document.getElementById("status"),
+    reconnect: document.getElementById("reconnect"),
+    events: {
+      tick: (e) => show(`tick ${e.data} (id ${e.lastEventId})`),
+      shutdown: () => show("server shutting down"),
+    },
+  });
 </script>
 "#;
 
@@ -152,11 +107,25 @@ async fn counter(
     Ok(Response::new(events))
 }
 
+/// The status, notice and #reconnect that every example page shares.
+const LIVE_STREAM_JS: &str = include_str!("../../chat/static/live-stream.js");
+
+/// `GET /`: the page.
 fn page() -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(PAGE.as_bytes())).boxed_unsync());
+    file(PAGE, "text/html; charset=utf-8")
+}
+
+/// `GET /live-stream.js`: the script the page keeps its stream with.
+fn live_stream_js() -> Response<Body> {
+    file(LIVE_STREAM_JS, "text/javascript; charset=utf-8")
+}
+
+/// `200 OK` with `body` as `content_type`.
+fn file(body: &'static str, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed_unsync());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        "text/html; charset=utf-8".parse().expect("valid"),
+        header::HeaderValue::from_static(content_type),
     );
     response
 }
@@ -193,6 +162,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         async move {
             let response = match request.uri().path() {
                 "/" => page(),
+                "/live-stream.js" => live_stream_js(),
                 "/events" => events
                     .oneshot(request)
                     .await?
