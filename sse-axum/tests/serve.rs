@@ -25,6 +25,16 @@ async fn serve(fixture: Fixture) -> Served {
             }),
         )
         .route(
+            "/quiet",
+            get(
+                |State(fixture): State<Fixture>, id: LastEventId| async move {
+                    SseResponse::subscribe(&fixture.broker, &["quiet"], &id)
+                        .await
+                        .unwrap()
+                },
+            ),
+        )
+        .route(
             "/peer",
             get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
         )

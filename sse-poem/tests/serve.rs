@@ -8,10 +8,20 @@ use sse_test_support::adapter_suite::{self as suite, Fixture, Served};
 use sse_test_support::serve::spawn;
 use ssekit_poem::{Event, LastEventId, SseResponse};
 
-/// `/numbered`, `/closing`, and anything else: the peer's address.
+/// `/numbered`, `/closing`, `/quiet`, and anything else: the peer's
+/// address.
 #[handler]
-fn app(request: &Request, id: LastEventId, fixture: Data<&Fixture>, peer: &RemoteAddr) -> Response {
+async fn app(
+    request: &Request,
+    id: LastEventId,
+    fixture: Data<&Fixture>,
+    peer: &RemoteAddr,
+) -> Response {
     match request.uri().path() {
+        "/quiet" => SseResponse::subscribe(&fixture.broker, &["quiet"], &id)
+            .await
+            .unwrap()
+            .into_response(),
         "/numbered" => SseResponse::new(suite::numbered_after(&id)).into_response(),
         "/closing" => SseResponse::new(stream::pending::<Event>())
             .shutdown(suite::closing(&fixture.shutdown))

@@ -16,8 +16,20 @@ async fn serve(fixture: Fixture) -> Served {
         .map(|id: LastEventId| SseResponse::new(suite::numbered_after(&id)));
     let closing = warp::path("closing")
         .map(move || SseResponse::new(stream::pending::<Event>()).shutdown(suite::closing(&token)));
+    let broker = fixture.broker.clone();
+    let quiet =
+        warp::path("quiet")
+            .and(ssekit_warp::last_event_id())
+            .then(move |id: LastEventId| {
+                let broker = broker.clone();
+                async move {
+                    SseResponse::subscribe(&broker, &["quiet"], &id)
+                        .await
+                        .unwrap()
+                }
+            });
     // `Error = Rejection`.
-    let routes = numbered.or(closing);
+    let routes = numbered.or(closing).or(quiet);
     spawn(&fixture, |l, s| {
         ssekit_warp::serve(l, routes).with_graceful_shutdown(s)
     })
