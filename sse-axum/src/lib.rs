@@ -1,10 +1,11 @@
 //! Server-sent events for axum 0.8, over [`ssekit_tower`]: [`SseResponse`]
 //! is an `IntoResponse`, [`LastEventId`] and [`Topics`] are extractors,
 //! [`Error`] answers a refused subscription, and [`WriteDeadlineListener`]
-//! gives `axum::serve`'s connections a write deadline. For graceful
-//! shutdown, give the responses a [`Shutdown`] made from the token that
-//! drives `with_graceful_shutdown`, or serve with [`serve()`] (feature
-//! `serve`, default), which ends every stream itself.
+//! gives `axum::serve`'s connections a write deadline (but no request-head
+//! timeout: `axum::serve` has none). Serve with [`serve()`] (feature
+//! `serve`, default) for both deadlines and a graceful shutdown that ends
+//! every stream itself; on `axum::serve`, give the responses a
+//! [`Shutdown`] made from the token that drives `with_graceful_shutdown`.
 //!
 //! ```
 //! use axum::{Router, body::Body, extract::State, routing::get};

@@ -2,12 +2,15 @@
 //! is an `IntoResponse`, [`LastEventId`] and [`Topics`] are extractors,
 //! [`Error`] is a `ResponseError`, and [`WriteDeadlineListener`] gives a
 //! listener's connections a write deadline. Keep event stream routes
-//! outside poem's `Compression`, which compresses every response it wraps,
-//! and keep the keep-alive on: poem notices a client that left only when
-//! it next writes. For graceful shutdown, give the responses a
-//! [`Shutdown`] made from the token that drives
-//! `run_with_graceful_shutdown`, or serve with [`serve()`] (feature
-//! `serve`, default), which ends every stream itself.
+//! outside poem's `Compression`, which compresses every response it wraps.
+//! Serve with [`serve()`] (feature `serve`, default): it has a request-head
+//! timeout and a write deadline, notices a client that closed at once, and
+//! its graceful shutdown ends every stream itself. `poem::Server` has no
+//! request-head timeout and notices a client that left only when it next
+//! writes (keep the keep-alive on there); for its graceful shutdown, give
+//! the responses a [`Shutdown`] made from the token that drives
+//! `run_with_graceful_shutdown`, and a timeout (see
+//! [`WriteDeadlineListener`]).
 //!
 //! ```
 //! use poem::web::Data;

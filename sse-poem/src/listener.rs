@@ -8,11 +8,27 @@ use poem::web::{LocalAddr, RemoteAddr};
 use ssekit_tower::WriteDeadline;
 
 ssekit_tower::__write_deadline_listener! {
+    /// That is the write deadline only. `poem::Server` gives hyper no timer,
+    /// so no request-head timeout applies, and it offers none (its
+    /// `idle_timeout` asks the connection for a graceful shutdown, which
+    /// hyper does not do while half a request head is in): a client that
+    /// sends half a head holds its connection until it goes. It also
+    /// notices a client that closed a quiet stream only at the stream's
+    /// next write (keep the keep-alive on), and its graceful shutdown waits
+    /// for all of these unless given a timeout, as below.
+    /// `ssekit_poem::serve` (feature `serve`, default) has both deadlines, a
+    /// 10 s request-head timeout and a 30 s write deadline, notices a
+    /// closed client at once, and closes what is left after its shutdown
+    /// grace.
+    ///
     /// ```no_run
-    /// # async fn run(app: poem::Route) -> std::io::Result<()> {
+    /// # async fn run(app: poem::Route, signal: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+    /// use std::time::Duration;
     /// let listener = poem::listener::TcpListener::bind("127.0.0.1:3000");
-    /// let listener = ssekit_poem::WriteDeadlineListener::new(listener, std::time::Duration::from_secs(30));
-    /// poem::Server::new(listener).run(app).await
+    /// let listener = ssekit_poem::WriteDeadlineListener::new(listener, Duration::from_secs(30));
+    /// poem::Server::new(listener)
+    ///     .run_with_graceful_shutdown(app, signal, Some(Duration::from_secs(1)))
+    ///     .await
     /// # }
     /// ```
 }

@@ -7,6 +7,22 @@
 //! `Content-Type: text/event-stream`. It goes out as HTTP/1.0 with no
 //! length and no chunk framing, and ends when the connection closes (then
 //! `EventSource` reconnects). Other responses are hyper's, with keep-alive.
+//!
+//! A client that closes its connection is noticed at once, even on a quiet
+//! stream: hyper reads for the close while it holds a response, and a
+//! handed-off stream reads for it too, so the body (and its broker
+//! subscription) is dropped then, not at its next write.
+//!
+//! The deadlines are the caller's, as with hyper's own `serve_connection`:
+//! give the builder a timer and a
+//! [`header_read_timeout`](http1::Builder::header_read_timeout) (hyper's
+//! 30 s default applies only with a timer: without one, a client that sends
+//! half a request head holds its connection for ever, and a graceful
+//! shutdown waits on it), and wrap each socket in a
+//! [`WriteDeadline`](crate::WriteDeadline), or a client that stops reading
+//! holds its stream, and the shutdown, for ever. The sample at
+//! [`serve_connection_with_shutdown`] does both; `serve`
+//! (feature `serve`) does it all, and closes what is left after its grace.
 
 use std::collections::VecDeque;
 use std::error::Error as StdError;
@@ -87,12 +103,20 @@ where
 /// the connection closes. An event stream already taken back ends only when
 /// its body does, so give the body the same signal as a [`Shutdown`](crate::Shutdown).
 ///
+/// hyper closes at once only a connection that has read nothing: one
+/// holding half a request head waits for the rest, or for the head
+/// timeout, and a stream's last write to a client that stopped reading
+/// waits for the write deadline. So bound the wait for the connections,
+/// as below (what is left is dropped with the runtime), or serve with
+/// `serve`, which closes them after its grace.
+///
 /// ```no_run
 /// use std::convert::Infallible;
+/// use std::time::Duration;
 /// use hyper::server::conn::http1;
 /// use hyper_util::rt::TokioTimer;
 /// use ssekit_core::Event;
-/// use ssekit_tower::{Shutdown, SseLayer};
+/// use ssekit_tower::{Shutdown, SseLayer, WriteDeadline};
 /// use tokio_util::sync::CancellationToken;
 /// use tokio_util::task::TaskTracker;
 /// use tower::ServiceBuilder;
@@ -106,12 +130,14 @@ where
 ///     });
 /// let mut builder = http1::Builder::new();
 /// // A timer, or hyper's request-head timeout does not apply.
-/// builder.timer(TokioTimer::new()).header_read_timeout(std::time::Duration::from_secs(10));
+/// builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
 /// let connections = TaskTracker::new();
 /// loop {
 ///     tokio::select! {
 ///         accepted = listener.accept() => {
 ///             let (socket, _) = accepted?;
+///             // A client that stops reading is closed after 30 s.
+///             let socket = WriteDeadline::new(socket, Duration::from_secs(30));
 ///             let signal = shutdown.clone().cancelled_owned();
 ///             connections.spawn(ssekit_tower::http1::serve_connection_with_shutdown(
 ///                 &builder, socket, service.clone(), signal,
@@ -121,7 +147,9 @@ where
 ///     }
 /// }
 /// connections.close();
-/// connections.wait().await; // every stream sent its end and closed
+/// // Every stream sent its end and closed, but for half-sent request heads
+/// // and clients that stopped reading: those go with the runtime.
+/// let _ = tokio::time::timeout(Duration::from_secs(1), connections.wait()).await;
 /// # Ok(())
 /// # }
 /// ```

@@ -9,6 +9,33 @@
 //! body and its stream are dropped. A client that reads, however slowly,
 //! keeps its connection. The timer is allocated at the first refused write.
 //!
+//! It is one of the two deadlines a server needs; the other is a
+//! request-head read timeout, or a client that sends half a request head
+//! holds its connection for ever (and a graceful shutdown waits on it).
+//! With hyper, that is the builder's `header_read_timeout`, which applies
+//! only with a timer. `serve` (feature `serve`) sets both (10 s and 30 s);
+//! a server of your own sets them so:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use hyper::server::conn::http1;
+//! use hyper_util::rt::{TokioIo, TokioTimer};
+//! use ssekit_tower::WriteDeadline;
+//!
+//! # async fn run(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+//! let mut builder = http1::Builder::new();
+//! builder.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+//! loop {
+//!     let (socket, _) = listener.accept().await?;
+//!     let io = TokioIo::new(WriteDeadline::new(socket, Duration::from_secs(30)));
+//!     let service = hyper::service::service_fn(|_request| async {
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+//!     });
+//!     tokio::spawn(builder.serve_connection(io, service));
+//! }
+//! # }
+//! ```
+//!
 //! Over HTTP/2, flow control holds a stalled stream without blocking its
 //! connection, so no deadline fires; the broker's lag limit bounds it.
 

@@ -3,9 +3,13 @@
 //! [`request_parts()`] are filters, and [`recover`] answers their
 //! rejections. Keep event stream routes outside
 //! `warp::filters::compression`, which compresses every reply it wraps.
-//! For graceful shutdown, give the responses a [`Shutdown`] made from the
-//! token that drives `graceful`, or serve with [`serve()`] (feature
-//! `serve`, default), which ends every stream itself.
+//! Serve with [`serve()`] (feature `serve`, default): it has a request-head
+//! timeout and a write deadline, and its graceful shutdown ends every
+//! stream itself. `warp::serve` has neither deadline and takes no other
+//! listener than tokio's, so a client that stops reading or sends half a
+//! request head holds its connection there; for its graceful shutdown,
+//! give the responses a [`Shutdown`] made from the token that drives
+//! `graceful`.
 //!
 //! ```
 //! use ssekit_warp::broker::Broker;

@@ -112,7 +112,9 @@ where
 /// drawn for each stream from [`Shutdown::DEFAULT_RETRY`]
 /// ([`shutdown_retry`](Self::shutdown_retry)), no server-wide final event
 /// and 500 ms of grace ([`shutdown_grace`](Self::shutdown_grace)).
-/// Every TCP connection gets `TCP_NODELAY`.
+/// Every TCP connection gets `TCP_NODELAY`. A client that closes its
+/// connection is noticed at once, even on a quiet stream, and its stream
+/// dropped then, not at its next write.
 #[must_use = "a server does nothing until it is awaited"]
 pub struct Serve<L: Listener, S> {
     listener: L,
