@@ -23,11 +23,12 @@ pub enum LagPolicy {
     SkipAhead,
 }
 
-/// Bounds for one topic: its history (count, bytes, age) and how far a
-/// subscriber may fall behind. Defaults: 1000 events, 16 MiB and 5 minutes
-/// of history; a lag limit of 256 events or 4 MiB, then
-/// [`LagPolicy::Disconnect`]. Keep the history well above the lag limit, so
-/// a subscriber cut off for lagging can resume from it.
+/// Bounds for one topic: its history (count, bytes, age), how long it
+/// lasts unused, and how far a subscriber may fall behind. Defaults: 1000
+/// events, 16 MiB and 5 minutes of history; removed after 10 minutes
+/// without a subscriber or a publish; a lag limit of 256 events or 4 MiB,
+/// then [`LagPolicy::Disconnect`]. Keep the history well above the lag
+/// limit, so a subscriber cut off for lagging can resume from it.
 ///
 /// ```
 /// use std::time::Duration;
@@ -59,6 +60,9 @@ pub struct TopicLimits {
     pub max_bytes: usize,
     /// Age after which history events are evicted.
     pub max_age: Duration,
+    /// Time without a subscriber and without a publish after which the
+    /// topic is removed with whatever history it still holds.
+    pub idle_timeout: Duration,
     /// Events a subscriber may fall behind (at least 1).
     pub lag_limit: usize,
     /// Encoded bytes a subscriber may fall behind (at least 1).
@@ -74,6 +78,7 @@ impl Default for TopicConfig {
                 max_events: TopicConfig::DEFAULT_MAX_EVENTS,
                 max_bytes: TopicConfig::DEFAULT_MAX_BYTES,
                 max_age: TopicConfig::DEFAULT_MAX_AGE,
+                idle_timeout: TopicConfig::DEFAULT_IDLE_TIMEOUT,
                 lag_limit: TopicConfig::DEFAULT_LAG_LIMIT,
                 lag_limit_bytes: TopicConfig::DEFAULT_LAG_LIMIT_BYTES,
                 lag_policy: LagPolicy::Disconnect,
@@ -89,6 +94,10 @@ impl TopicConfig {
     pub const DEFAULT_MAX_BYTES: usize = 16 << 20;
     /// Default history age: 5 minutes.
     pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
+    /// Default idle timeout: 10 minutes, twice the default history age,
+    /// so with the default bounds a topic's history has expired before it
+    /// is idle.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
     /// Default lag limit: 256 events.
     pub const DEFAULT_LAG_LIMIT: usize = 256;
     /// Default lag limit in bytes: 4 MiB of encoded events.
@@ -116,10 +125,31 @@ impl TopicConfig {
         self
     }
 
-    /// Forgets events older than `age`, when the topic is next used or on
-    /// [`Broker::evict_expired`](super::Broker::evict_expired).
+    /// Forgets events older than `age`: when the topic is next used, at
+    /// the broker's sweep
+    /// ([`BrokerBuilder::sweep_interval`](super::BrokerBuilder::sweep_interval)),
+    /// or on [`Broker::evict_expired`](super::Broker::evict_expired).
     pub fn max_age(mut self, age: Duration) -> Self {
         self.limits.max_age = age;
+        self
+    }
+
+    /// Removes the topic once it has had no subscriber and no publish for
+    /// `timeout`, with whatever history it still holds (a `Last-Event-ID`
+    /// in it then gets a `reset`, never a silent gap). The check runs at
+    /// the broker's sweep; `Duration::MAX` never removes a topic for being
+    /// idle. A topic with no subscriber and no history left is removed
+    /// sooner: when its last subscriber leaves, or at the first sweep
+    /// after its history expired.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use ssekit_core::broker::TopicConfig;
+    /// let config = TopicConfig::new().idle_timeout(Duration::from_secs(60));
+    /// assert_eq!(config.limits().idle_timeout, Duration::from_secs(60));
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
         self
     }
 
@@ -177,6 +207,7 @@ mod tests {
         assert_eq!(limits.max_events, 1000);
         assert_eq!(limits.max_bytes, 16 << 20);
         assert_eq!(limits.max_age, Duration::from_secs(300));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(600));
         assert_eq!(limits.lag_limit, 256);
         assert_eq!(limits.lag_limit_bytes, 4 << 20);
         assert_eq!(limits.lag_policy, LagPolicy::Disconnect);

@@ -1,9 +1,11 @@
 //! The in-memory backend: ids from a counter, history in a ring per topic.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Instant;
+
+use tokio::time::Instant;
 
 use super::backend::{Backend, BackendFuture, Live, Opened};
 use super::config::TopicConfig;
@@ -15,6 +17,16 @@ use super::topic::{Topic, TopicState};
 use crate::Event;
 
 type Topics = HashMap<Arc<str>, Topic>;
+
+/// Gives back the map's memory once most of its topics are gone: a map
+/// keeps the capacity of its peak (about 200 bytes a slot) otherwise.
+/// Rehashes only when a quarter or less is used, to half, so the cost is
+/// amortised over the removals.
+fn shrink_if_sparse(map: &mut Topics) {
+    if map.capacity() > 64 && map.len() <= map.capacity() / 4 {
+        map.shrink_to(map.len() * 2);
+    }
+}
 
 /// The default [`Backend`]: ids from one counter and a random epoch,
 /// history and live feeds per topic, all in this process.
@@ -29,7 +41,8 @@ type Topics = HashMap<Arc<str>, Topic>;
 // Locks: the topic map first, then topic locks in name order, then the
 // sequencer, so publishing to and subscribing to several topics see them
 // consistently and ids go out in the order they are given. The map lock is
-// taken exclusively only to create or forget a topic.
+// taken exclusively only to create or forget a topic. The budget's trim
+// lock comes before all of them.
 #[derive(Debug)]
 pub struct MemoryBackend {
     epoch: u64,
@@ -51,6 +64,12 @@ pub struct MemoryBackend {
     forgotten: AtomicU64,
     evicted: AtomicU64,
     closed: AtomicBool,
+    /// The bound on `retained`.
+    max_history_bytes: usize,
+    /// The encoded bytes in every topic's history.
+    retained: Arc<AtomicUsize>,
+    /// Held while trimming history to the budget: one trim at a time.
+    trimming: Mutex<()>,
 }
 
 impl Default for MemoryBackend {
@@ -77,7 +96,45 @@ impl MemoryBackend {
             forgotten: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            max_history_bytes: Self::DEFAULT_MAX_HISTORY_BYTES,
+            retained: Arc::new(AtomicUsize::new(0)),
+            trimming: Mutex::new(()),
         }
+    }
+
+    /// Default budget of history for all topics together: 256 MiB of
+    /// encoded events (16 topics at the default per-topic bound).
+    pub const DEFAULT_MAX_HISTORY_BYTES: usize = 256 << 20;
+
+    /// Keeps at most `n` bytes of encoded events in the history of all
+    /// topics together, beside each topic's own bounds (default:
+    /// [`DEFAULT_MAX_HISTORY_BYTES`](Self::DEFAULT_MAX_HISTORY_BYTES)).
+    ///
+    /// Past it, a publish (or the sweep) evicts the oldest events of the
+    /// whole broker, by id, whatever their topic, until the total is
+    /// `n - n / 16` or less: the oldest are the least likely to be resumed
+    /// from, and the sixteenth of slack makes the scan of every topic that
+    /// finds them run at most once per `n / 16` bytes published. A `Last-Event-ID`
+    /// whose events were evicted gets a `reset`, as for any bound. An event
+    /// kept by several topics counts once per topic.
+    ///
+    /// ```
+    /// # use ssekit_core::Event;
+    /// # use ssekit_core::broker::{Broker, MemoryBackend};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
+    /// let broker = Broker::builder().build_with(MemoryBackend::new().max_history_bytes(1000));
+    /// for topic in 0..100 {
+    ///     broker.publish(&topic.to_string(), Event::data(&"x".repeat(50))).await?;
+    /// }
+    /// let kept: usize = broker.stats().topics.iter().map(|t| t.retained_bytes).sum();
+    /// assert!(kept <= 1000);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn max_history_bytes(mut self, n: usize) -> Self {
+        self.max_history_bytes = n;
+        self
     }
 
     /// Uses `config` for every topic without its own (default:
@@ -103,6 +160,16 @@ impl MemoryBackend {
 
     fn write(&self) -> RwLockWriteGuard<'_, Topics> {
         self.topics.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts topics removed, for `metrics`.
+    fn count_removed(&self, removed: u64) {
+        #[cfg(feature = "metrics")]
+        if removed > 0 {
+            metrics::counter!("sse_broker_topics_removed_total").increment(removed);
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = removed;
     }
 
     /// Counts history evictions, in the stats and for `metrics`.
@@ -133,6 +200,7 @@ impl MemoryBackend {
             let topic = Topic::new(
                 self.config_for(name).clone(),
                 self.forgotten.load(Ordering::Acquire),
+                Arc::clone(&self.retained),
             );
             map.insert(Arc::from(name), topic);
         }
@@ -242,6 +310,55 @@ impl MemoryBackend {
         id
     }
 
+    /// Trims history to the broker-wide budget if it is over it.
+    #[inline]
+    fn enforce_budget(&self) {
+        if self.retained.load(Ordering::Relaxed) > self.max_history_bytes {
+            self.trim_to_budget();
+        }
+    }
+
+    /// Evicts the oldest events across topics, by id, down to the budget
+    /// less a sixteenth (see [`max_history_bytes`](Self::max_history_bytes)).
+    #[cold]
+    fn trim_to_budget(&self) {
+        // A publisher that finds a trim under way waits for it, then finds
+        // its own bytes counted or trims again.
+        let _one = self.trimming.lock().unwrap_or_else(PoisonError::into_inner);
+        let budget = self.max_history_bytes;
+        if self.retained.load(Ordering::Acquire) <= budget {
+            return;
+        }
+        let target = budget - budget / 16;
+        let map = self.read();
+        // Each topic by the id of its oldest event: history is in id order,
+        // so the smallest of them is the broker's oldest event.
+        let mut oldest: BinaryHeap<Reverse<(u64, &Arc<str>)>> = map
+            .iter()
+            .filter_map(|(name, topic)| topic.lock().oldest().map(|seq| Reverse((seq, name))))
+            .collect();
+        let mut evicted = 0;
+        while self.retained.load(Ordering::Acquire) > target {
+            let Some(Reverse((seq, name))) = oldest.pop() else {
+                break;
+            };
+            let mut state = map[name].lock();
+            // The topic's own bounds may have evicted since.
+            match state.oldest() {
+                Some(now) if now == seq => {
+                    state.evict_oldest();
+                    evicted += 1;
+                }
+                Some(_) | None => {}
+            }
+            if let Some(next) = state.oldest() {
+                oldest.push(Reverse((next, name)));
+            }
+        }
+        drop(map);
+        self.count_evicted(evicted);
+    }
+
     fn open_now(&self, names: &[&str], after: Option<u64>) -> Result<Opened, BrokerError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
@@ -343,7 +460,9 @@ impl Backend for MemoryBackend {
         event: &'a Event,
         visibility: Visibility,
     ) -> BackendFuture<'a, Result<EventId, BrokerError>> {
-        BackendFuture::ready(self.publish_now(topics, event, visibility))
+        let published = self.publish_now(topics, event, visibility);
+        self.enforce_budget();
+        BackendFuture::ready(published)
     }
 
     fn open<'a>(
@@ -375,6 +494,7 @@ impl Backend for MemoryBackend {
         // Checked again under the exclusive lock: someone may have
         // subscribed or published since.
         let mut map = self.write();
+        let mut removed = 0;
         for name in topics {
             let idle = match map.get(name) {
                 Some(topic) => {
@@ -390,8 +510,14 @@ impl Backend for MemoryBackend {
             };
             if idle {
                 map.remove(name);
+                removed += 1;
             }
         }
+        if removed > 0 {
+            shrink_if_sparse(&mut map);
+        }
+        drop(map);
+        self.count_removed(removed);
     }
 
     fn shutdown(&self) {
@@ -404,22 +530,52 @@ impl Backend for MemoryBackend {
         }
     }
 
+    /// The sweep: evicts history past its bounds in every topic, removes
+    /// the topics [`TopicState::is_removable`] says may go, and trims
+    /// history to the budget. Publishers wait only while removable topics
+    /// are taken out of the map.
     fn evict_expired(&self) {
-        let mut map = self.write();
         let now = Instant::now();
         let mut evicted = 0;
-        let forgotten = &self.forgotten;
-        map.retain(|_, topic| {
-            let mut state = topic.lock();
-            evicted += state.evict(&topic.config, now);
-            if state.is_idle() {
-                forgotten.fetch_max(state.forgotten_up_to, Ordering::AcqRel);
-                false
-            } else {
-                true
+        let mut removable = Vec::new();
+        {
+            let map = self.read();
+            for (name, topic) in map.iter() {
+                let mut state = topic.lock();
+                evicted += state.evict(&topic.config, now);
+                state.drop_ring_if_unused();
+                if state.is_removable(&topic.config, now) {
+                    removable.push(Arc::clone(name));
+                }
             }
-        });
+        }
+        let mut removed = 0;
+        if !removable.is_empty() {
+            let mut map = self.write();
+            for name in &removable {
+                // Again under the exclusive lock: a subscribe or a publish
+                // since keeps the topic.
+                let remove = map.get(name).is_some_and(|topic| {
+                    let mut state = topic.lock();
+                    if !state.is_removable(&topic.config, now) {
+                        return false;
+                    }
+                    // Positions in what is left reset from now on.
+                    evicted += state.clear();
+                    self.forgotten
+                        .fetch_max(state.forgotten_up_to, Ordering::AcqRel);
+                    true
+                });
+                if remove {
+                    map.remove(name);
+                    removed += 1;
+                }
+            }
+            shrink_if_sparse(&mut map);
+        }
         self.count_evicted(evicted);
+        self.count_removed(removed);
+        self.enforce_budget();
     }
 
     fn stats(&self) -> BackendStats {

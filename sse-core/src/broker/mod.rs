@@ -48,8 +48,19 @@
 //!
 //! Per topic ([`TopicConfig`]): history of at most 1000 events, 16 MiB and
 //! 5 minutes by default; past a lag limit of 256 events or 4 MiB a
-//! subscriber is disconnected or skips ahead ([`LagPolicy`]). A topic with
-//! no subscribers and no history is removed.
+//! subscriber is disconnected or skips ahead ([`LagPolicy`]). For the
+//! whole broker, 256 MiB of history
+//! ([`BrokerBuilder::max_history_bytes`]), the oldest events going first.
+//!
+//! # Cleanup
+//!
+//! The broker cleans up by itself: a task it owns sweeps every 30 seconds
+//! ([`BrokerBuilder::sweep_interval`]), evicting history past its age and
+//! removing topics that have no subscriber and either no history left or
+//! no use for 10 minutes ([`TopicConfig::idle_timeout`]). The task starts
+//! on the broker's first use inside a Tokio runtime, so a broker may be
+//! built outside one, and ends when the broker and its subscriptions are
+//! dropped. A `Last-Event-ID` whose events went gets a `reset`.
 //!
 //! # Private events
 //!
@@ -73,10 +84,12 @@ mod ring;
 mod shared;
 mod stats;
 mod subscription;
+mod sweep;
 mod topic;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 pub use self::backend::{Backend, BackendFuture, Live, Opened};
 pub use self::config::{LagPolicy, TopicConfig, TopicLimits};
@@ -91,6 +104,7 @@ pub use self::subscription::{Resume, Subscription};
 
 use self::shared::Shared;
 use self::stats::{Counters, Hooks};
+use self::sweep::Sweeper;
 use crate::Event;
 
 /// The broker: publish events to topics, subscribe to topics. Cheap to
@@ -135,6 +149,9 @@ impl Broker {
     pub fn builder() -> BrokerBuilder {
         BrokerBuilder::default()
     }
+
+    /// How often the sweep runs by default: every 30 seconds.
+    pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
     /// The id space of this broker's event ids.
     ///
@@ -262,6 +279,7 @@ impl Broker {
         event: &Event,
         visibility: Visibility,
     ) -> Result<EventId, BrokerError> {
+        self.shared.start_sweep();
         let id = self
             .shared
             .backend
@@ -342,6 +360,7 @@ impl Broker {
         if names.is_empty() {
             return Err(BrokerError::NoTopic);
         }
+        self.shared.start_sweep();
         let epoch = self.shared.backend.epoch();
         let (after, mut reset) = match last_event_id.map(str::parse::<EventId>) {
             None => (None, None),
@@ -408,16 +427,21 @@ impl Broker {
         self.shared.backend.shutdown();
     }
 
-    /// Evicts history past its age bound in every topic now, not at the
-    /// topic's next use, and forgets topics left with no subscriber and no
-    /// history.
+    /// Runs the sweep now rather than at its next tick: evicts history
+    /// past its age bound in every topic, and removes the topics with no
+    /// subscriber and no history left or idle for their
+    /// [`idle_timeout`](TopicConfig::idle_timeout). The broker's own timer
+    /// does this every [`sweep_interval`](BrokerBuilder::sweep_interval);
+    /// nothing needs to call it.
     pub fn evict_expired(&self) {
+        self.shared.start_sweep();
         self.shared.backend.evict_expired();
     }
 
     /// A snapshot of the figures: subscriptions, per-topic subscribers and
     /// history, and the publish, delivery, drop and eviction counters.
     pub fn stats(&self) -> Stats {
+        self.shared.start_sweep();
         self.shared.counters.snapshot(self.shared.backend.stats())
     }
 }
@@ -452,6 +476,7 @@ pub struct BrokerBuilder<B = ()> {
     hooks: Hooks,
     max_subscriptions: Option<usize>,
     max_subscribers_per_topic: Option<usize>,
+    sweep_interval: Option<Duration>,
 }
 
 impl BrokerBuilder {
@@ -470,6 +495,12 @@ impl BrokerBuilder {
     /// Bounds for the topic `name`, on a [`MemoryBackend`].
     pub fn topic(self, name: &str, config: TopicConfig) -> BrokerBuilder<MemoryBackend> {
         self.memory().topic(name, config)
+    }
+
+    /// The history budget of all topics together, on a [`MemoryBackend`]
+    /// (see [`MemoryBackend::max_history_bytes`]).
+    pub fn max_history_bytes(self, n: usize) -> BrokerBuilder<MemoryBackend> {
+        self.memory().max_history_bytes(n)
     }
 
     /// The broker, over a [`MemoryBackend`] with the default bounds.
@@ -504,6 +535,23 @@ impl BrokerBuilder<MemoryBackend> {
     /// Bounds for the topic `name`.
     pub fn topic(mut self, name: &str, config: TopicConfig) -> Self {
         self.backend = self.backend.topic(name, config);
+        self
+    }
+
+    /// Keeps at most `n` bytes of history in all topics together (default
+    /// 256 MiB); past it the oldest events of the broker go first (see
+    /// [`MemoryBackend::max_history_bytes`]).
+    ///
+    /// ```
+    /// # use ssekit_core::broker::{Broker, TopicConfig};
+    /// let broker = Broker::builder()
+    ///     .defaults(TopicConfig::new().max_bytes(1 << 20))
+    ///     .max_history_bytes(64 << 20)
+    ///     .build();
+    /// # drop(broker);
+    /// ```
+    pub fn max_history_bytes(mut self, n: usize) -> Self {
+        self.backend = self.backend.max_history_bytes(n);
         self
     }
 
@@ -555,6 +603,24 @@ impl<B> BrokerBuilder<B> {
         self
     }
 
+    /// Runs the sweep ([`Broker::evict_expired`]) every `interval`, on a
+    /// task the broker starts at its first use inside a Tokio runtime and
+    /// that ends when the broker and its subscriptions are dropped.
+    /// Default: [`Broker::DEFAULT_SWEEP_INTERVAL`] (30 s);
+    /// `Duration::ZERO` starts no task, leaving history age to each topic's
+    /// next use and idle topics to calls of `evict_expired`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use ssekit_core::broker::Broker;
+    /// let broker = Broker::builder().sweep_interval(Duration::from_secs(5)).build();
+    /// # drop(broker);
+    /// ```
+    pub fn sweep_interval(mut self, interval: Duration) -> Self {
+        self.sweep_interval = Some(interval);
+        self
+    }
+
     /// Calls `hook` with each topic of every new subscription.
     pub fn on_subscribe(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.hooks.on_subscribe = Some(Arc::new(hook));
@@ -573,6 +639,7 @@ impl<B> BrokerBuilder<B> {
             hooks: self.hooks,
             max_subscriptions: self.max_subscriptions,
             max_subscribers_per_topic: self.max_subscribers_per_topic,
+            sweep_interval: self.sweep_interval,
         }
     }
 
@@ -588,6 +655,10 @@ impl<B> BrokerBuilder<B> {
                 counters: Counters::default(),
                 hooks: self.hooks,
                 final_event: OnceLock::new(),
+                sweeper: Sweeper::new(
+                    self.sweep_interval
+                        .unwrap_or(Broker::DEFAULT_SWEEP_INTERVAL),
+                ),
             }),
         }
     }

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use super::admission::Limits;
 use super::backend::Backend;
 use super::stats::{Counters, Hooks};
+use super::sweep::Sweeper;
 use crate::Event;
 
 pub(crate) struct Shared {
@@ -14,4 +15,19 @@ pub(crate) struct Shared {
     pub(crate) hooks: Hooks,
     /// Set by shutdown: the event every subscription ends with, if any.
     pub(crate) final_event: OnceLock<Option<Event>>,
+    /// The timer that runs [`Backend::evict_expired`] while this lives.
+    pub(crate) sweeper: Sweeper,
+}
+
+impl Shared {
+    /// Starts the sweep if it is not running and the caller is inside a
+    /// Tokio runtime.
+    #[inline]
+    pub(crate) fn start_sweep(self: &Arc<Self>) {
+        self.sweeper.ensure(
+            self,
+            |shared| &shared.sweeper,
+            |shared| shared.backend.evict_expired(),
+        );
+    }
 }
