@@ -37,7 +37,10 @@ fn as_a_browser_reads_it(body: &str) -> (Vec<Duration>, Vec<(String, String, Str
 fn assert_answered_as_unavailable(response: &Response<String>, status: u16) -> Duration {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
-    assert_eq!(response.headers()["cache-control"], "no-cache, no-transform");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "no-cache, no-transform"
+    );
     assert_eq!(
         response.headers()["sse-refusal"],
         status.to_string().as_str()
