@@ -355,8 +355,8 @@ impl RedisBackend {
             .arg(format!("{:x}", wire::fresh_epoch()))
             .arg(body)
             .arg(match (topics.len(), visibility) {
-                (1, Visibility::Public) => String::new(),
-                _ => topics.join("\0"),
+                (1, Visibility::Public) => Vec::new(),
+                _ => wire::encode_topics(topics),
             })
             .arg(if self.exact_trim { "=" } else { "~" })
             .arg(match visibility {

@@ -19,16 +19,17 @@ use ssekit_core::broker::{BrokerError, Entry, Visibility};
 /// The stored frame is the stamped one (`id: {epoch}-{seq}` appended), so a
 /// reader hands the bytes on as they are. Field `p` is the topic's previous
 /// sequence number: a reader or a resume sees that events were trimmed when
-/// the first entry it gets names a previous one it never saw. Field `t`
-/// lists the event's topics (several, or a private event's one); field `v`
-/// is `private` for a private event.
+/// the first entry it gets names a previous one it never saw. Field `n`
+/// lists the event's topics (several, or a private event's one),
+/// length-prefixed ([`encode_topics`]); field `v` is `private` for a
+/// private event.
 ///
 /// Like [`OPEN`], it first moves to a fresh epoch when Redis went back in
 /// time (see [`NEW_EPOCH`]).
 ///
 /// KEYS: epoch, sequence, then the topics' streams. ARGV: a fresh epoch
-/// (hex), the frame without its final newline, the topics joined by NUL
-/// (empty for one public topic), `~` or `=`, `private` or empty, the epoch
+/// (hex), the frame without its final newline, the encoded topics (empty
+/// for one public topic), `~` or `=`, `private` or empty, the epoch
 /// and highest sequence number this process has seen, then each stream's
 /// MAXLEN.
 pub(crate) const PUBLISH: &str = r#"
@@ -49,7 +50,7 @@ for i = 3, #KEYS do
   end
   local fields = {'e', frame, 'p', prev}
   if ARGV[3] ~= '' then
-    table.insert(fields, 't')
+    table.insert(fields, 'n')
     table.insert(fields, ARGV[3])
   end
   if ARGV[5] ~= '' then
@@ -127,6 +128,33 @@ impl Keys {
     }
 }
 
+/// An event's topics as field `n` stores them: each name's length in
+/// bytes (decimal), `:`, then the name. Any byte may occur in a name, so
+/// no separator could tell `a\0b` from `a` and `b`; a length can.
+pub(crate) fn encode_topics(topics: &[&str]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(topics.iter().map(|t| t.len() + 3).sum());
+    for topic in topics {
+        out.extend_from_slice(topic.len().to_string().as_bytes());
+        out.push(b':');
+        out.extend_from_slice(topic.as_bytes());
+    }
+    out
+}
+
+/// The names [`encode_topics`] wrote; `None` if `bytes` is not its output.
+pub(crate) fn decode_topics(mut bytes: &[u8]) -> Option<Vec<Arc<str>>> {
+    let mut names = Vec::new();
+    while !bytes.is_empty() {
+        let colon = bytes.iter().position(|&b| b == b':')?;
+        let len: usize = parse_u64(&bytes[..colon])?.try_into().ok()?;
+        let rest = &bytes[colon + 1..];
+        let name = rest.get(..len)?;
+        names.push(Arc::from(std::str::from_utf8(name).ok()?));
+        bytes = &rest[len..];
+    }
+    Some(names)
+}
+
 /// A new epoch, as [`ssekit_core`]'s memory backend draws one: the time mixed
 /// with a random hash seed, 48 bits, never zero.
 pub(crate) fn fresh_epoch() -> u64 {
@@ -165,8 +193,8 @@ pub(crate) struct Stored {
     pub(crate) entry: Entry,
 }
 
-/// The last `t` field seen and its parsed topic list.
-pub(crate) type TopicsCache = Option<(Vec<u8>, Arc<[Arc<str>]>)>;
+/// The last topics field seen (its name and value) and its parsed list.
+pub(crate) type TopicsCache = Option<(u8, Vec<u8>, Arc<[Arc<str>]>)>;
 
 /// Parses the entries of an `XRANGE` reply (or of one stream of `XREAD`).
 /// `topics` caches the last topic list seen, so consecutive events to the
@@ -215,7 +243,9 @@ fn parse_entry(item: Value, topics: &mut TopicsCache) -> Result<Stored, BrokerEr
     };
     let mut frame = None;
     let mut prev = 0;
-    let mut names = None;
+    // Field `n` (length-prefixed), or `t` (joined by NUL) as written
+    // before it: which one, and its value.
+    let mut names: Option<(u8, Vec<u8>)> = None;
     let mut visibility = Visibility::Public;
     for (key, value) in pairs {
         let (Value::BulkString(key), Value::BulkString(value)) = (key, value) else {
@@ -224,7 +254,8 @@ fn parse_entry(item: Value, topics: &mut TopicsCache) -> Result<Stored, BrokerEr
         match key.as_slice() {
             b"e" => frame = Some(value),
             b"p" => prev = parse_u64(&value).ok_or_else(|| protocol("field `p`"))?,
-            b"t" => names = Some(value),
+            b"n" => names = Some((b'n', value)),
+            b"t" if names.is_none() => names = Some((b't', value)),
             b"v" if value == PRIVATE.as_bytes() => visibility = Visibility::Private,
             b"v" => return Err(protocol("field `v`")),
             _ => {}
@@ -232,15 +263,26 @@ fn parse_entry(item: Value, topics: &mut TopicsCache) -> Result<Stored, BrokerEr
     }
     let frame = frame.ok_or_else(|| protocol("a stream entry without field `e`"))?;
     let topics = match names {
+        // A private event's topics joined by NUL may be ambiguous (`a\0b`
+        // or `a` and `b`): it goes without them, which admits it only to a
+        // subscriber granted every topic it reads. A public event's list
+        // only drops duplicates across topics, as before.
+        Some((b't', _)) if visibility == Visibility::Private => None,
         None => None,
-        Some(names) => Some(match topics {
-            Some((bytes, list)) if *bytes == names => Arc::clone(list),
+        Some((field, names)) => Some(match topics {
+            Some((cached, bytes, list)) if *cached == field && *bytes == names => Arc::clone(list),
             _ => {
-                let list: Arc<[Arc<str>]> = names
-                    .split(|&b| b == 0)
-                    .map(|name| Arc::from(String::from_utf8_lossy(name).as_ref()))
-                    .collect();
-                *topics = Some((names, Arc::clone(&list)));
+                let list: Arc<[Arc<str>]> = if field == b'n' {
+                    decode_topics(&names)
+                        .ok_or_else(|| protocol("field `n`"))?
+                        .into()
+                } else {
+                    names
+                        .split(|&b| b == 0)
+                        .map(|name| Arc::from(String::from_utf8_lossy(name).as_ref()))
+                        .collect()
+                };
+                *topics = Some((field, names, Arc::clone(&list)));
                 list
             }
         }),
@@ -313,6 +355,60 @@ mod tests {
         );
         assert!(std::ptr::eq(a, b), "one shared list");
         assert_eq!(&*a[1], "b");
+    }
+
+    fn private_entry(field: &str, topics: &[u8]) -> Value {
+        Value::Array(vec![
+            bulk("1-0"),
+            Value::Array(vec![
+                bulk("e"),
+                bulk("data: x\nid: a-1\n\n"),
+                bulk("p"),
+                bulk("0"),
+                bulk(field),
+                Value::BulkString(topics.to_vec()),
+                bulk("v"),
+                bulk(PRIVATE),
+            ]),
+        ])
+    }
+
+    #[test]
+    fn topic_names_with_any_byte_are_stored_without_ambiguity() {
+        for topics in [
+            &["a\0b"][..],
+            &["a", "b"],
+            &["", "1:x", "a\0", "\0b:2:"],
+            &["é:ü"],
+        ] {
+            let decoded = decode_topics(&encode_topics(topics)).expect("its own encoding");
+            assert_eq!(decoded.iter().map(|t| &**t).collect::<Vec<_>>(), topics);
+        }
+        assert_ne!(encode_topics(&["a\0b"]), encode_topics(&["a", "b"]));
+        for malformed in [&b"2:a"[..], b"x:a", b"1a", b"1:\xff"] {
+            assert_eq!(decode_topics(malformed), None, "{malformed:?}");
+        }
+    }
+
+    #[test]
+    fn a_private_entry_keeps_exactly_its_topics_even_with_nul_in_a_name() {
+        let stored = parse_entries(
+            Value::Array(vec![private_entry("n", &encode_topics(&["a\0b"]))]),
+            &mut None,
+        )
+        .expect("a valid entry");
+        let topics = stored[0].entry.topics().expect("its topics");
+        assert_eq!(topics.iter().map(|t| &**t).collect::<Vec<_>>(), ["a\0b"]);
+    }
+
+    #[test]
+    fn a_private_entry_in_the_old_nul_joined_format_goes_without_topics() {
+        // `a\0b` or `a` and `b`? Without its topics, the broker admits it
+        // only to a subscriber granted every topic it reads.
+        let stored = parse_entries(Value::Array(vec![private_entry("t", b"a\0b")]), &mut None)
+            .expect("a valid entry");
+        assert_eq!(stored[0].entry.topics(), None);
+        assert_eq!(stored[0].entry.visibility(), Visibility::Private);
     }
 
     #[test]

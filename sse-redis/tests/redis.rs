@@ -10,7 +10,8 @@ use sse_test_support::private;
 use sse_test_support::redis::RedisServer;
 use ssekit_core::Event;
 use ssekit_core::broker::{
-    Broker, BrokerError, EventId, LagPolicy, ResetReason, Resume, Subscription, TopicConfig, stamp,
+    Broker, BrokerError, EventId, Grant, LagPolicy, ResetReason, Resume, Subscription, TopicConfig,
+    stamp,
 };
 use ssekit_redis::{RedisBackend, RedisBackendBuilder};
 
@@ -740,4 +741,44 @@ async fn events_trimmed_before_this_process_read_them_end_the_subscription_then_
             ..
         }
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_event_of_a_topic_containing_nul_reaches_no_grant_of_its_prefix() {
+    let server = RedisServer::start();
+    let (a, b) = (broker(&server).await, broker(&server).await);
+    let tricky = "a\0b";
+    let before = a.publish("a", Event::data("before")).await.unwrap();
+    // Live: B reads both topics, granted only `a`.
+    let mut live = b
+        .subscribe_granted(&[tricky, "a"], None, &Grant::topics(["a"]))
+        .await
+        .unwrap();
+    let secret = a
+        .publish_private(tricky, Event::data("secret"))
+        .await
+        .unwrap();
+    let probe = a.publish("a", Event::data("probe")).await.unwrap();
+    assert_eq!(id_of(&next_event(&mut live).await), probe.to_string());
+    assert_quiet(&mut live).await;
+    // Replayed: the same rule.
+    let mut replayed = b
+        .subscribe_granted(
+            &[tricky, "a"],
+            Some(&before.to_string()),
+            &Grant::topics(["a"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(id_of(&next_event(&mut replayed).await), probe.to_string());
+    // The grant of the exact name still receives it.
+    let mut granted = b
+        .subscribe_granted(
+            &[tricky],
+            Some(&before.to_string()),
+            &Grant::topics([tricky]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(id_of(&next_event(&mut granted).await), secret.to_string());
 }
