@@ -17,7 +17,7 @@ const ROOM_PAGE: &str = include_str!("../static/room.html");
 const CHAT_JS: &str = include_str!("../static/chat.js");
 const CHARTS_JS: &str = include_str!("../static/charts.js");
 /// The status, notice and #reconnect that every example page shares.
-const LIVE_STREAM_JS: &str = include_str!("../static/live-stream.js");
+const LIVE_STREAM_JS: &str = include_str!("../../shared/live-stream.js");
 
 /// How soon a page reconnects after its stream drops (the opening
 /// `retry:`); a shutdown or a refusal asks for its own, longer wait.

@@ -29,7 +29,7 @@ use warp::Filter;
 
 const PAGE: &str = include_str!("../static/index.html");
 /// The status, notice and #reconnect that every example page shares.
-const LIVE_STREAM_JS: &str = include_str!("../../chat/static/live-stream.js");
+const LIVE_STREAM_JS: &str = include_str!("../../shared/live-stream.js");
 
 /// The topic every client follows.
 const TOPIC: &str = "clock";

@@ -48,7 +48,7 @@ use tracing_subscriber::EnvFilter;
 
 const PAGE: &str = include_str!("../static/index.html");
 /// The status, notice and #reconnect that every example page shares.
-const LIVE_STREAM_JS: &str = include_str!("../../chat/static/live-stream.js");
+const LIVE_STREAM_JS: &str = include_str!("../../shared/live-stream.js");
 
 /// The topic of every event.
 const TOPIC: &str = "events";

@@ -108,7 +108,7 @@ async fn counter(
 }
 
 /// The status, notice and #reconnect that every example page shares.
-const LIVE_STREAM_JS: &str = include_str!("../../chat/static/live-stream.js");
+const LIVE_STREAM_JS: &str = include_str!("../../shared/live-stream.js");
 
 /// `GET /`: the page.
 fn page() -> Response<Body> {

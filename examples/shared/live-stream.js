@@ -1,10 +1,10 @@
 // live-stream.js: one EventSource, kept alive and explained on the page.
 //
 // Every example page loads this file and calls `liveStream` once with its
-// own event handlers. It lives with the chat's static files, but each
-// example embeds it and serves it from its own origin (the chat at
-// /assets/live-stream.js, the others at /live-stream.js). The rest is the
-// same on every page:
+// own event handlers. Each example embeds this one file and serves it
+// from its own origin (the chat at /assets/live-stream.js, the others at
+// /live-stream.js): copy it with the example. The rest is the same on
+// every page:
 //
 // - #status says what the stream is doing, as text and as `data-state`:
 //     open          "connected"
