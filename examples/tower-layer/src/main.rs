@@ -1,7 +1,8 @@
 //! The smallest complete use of `ssekit-tower`: tower services and a
 //! server, no web framework.
 //!
-//! - `/` serves a small HTML page whose `EventSource` lists the events;
+//! - `/` serves a small HTML page whose `EventSource` lists the events, and
+//!   `/live-stream.js` the script that keeps it connected and says so;
 //! - `/events` is an ordinary service that answers with a *stream of events*
 //!   (a counter, one event per second); `SseLayer` turns it into a proper
 //!   event stream response (headers, flushing, keep-alive, `Last-Event-ID`).
