@@ -95,8 +95,10 @@ impl RedisBackendBuilder {
     }
 
     /// Bounds for every topic without its own. Of the history bounds, Redis
-    /// applies the event count (`XADD … MAXLEN ~ n`, at least 1); the byte
-    /// and age bounds are not applied. The lag limit and policy apply to
+    /// applies the event count (`XADD … MAXLEN ~ n`, at least 1), which
+    /// also bounds a resume: at most `n` events replayed per topic, a
+    /// position further back resets; the byte and age bounds are not
+    /// applied. The lag limit and policy apply to
     /// this process's subscribers as in memory.
     pub fn defaults(mut self, config: TopicConfig) -> Self {
         self.defaults = config;
@@ -191,7 +193,7 @@ impl RedisBackendBuilder {
             publish_script: Script::new(wire::PUBLISH),
             open_script: Script::new(wire::OPEN),
         };
-        let (epoch, _, _) = backend.read_state(&[], None).await?;
+        let (epoch, _, _) = backend.read_state(&[], None, 0).await?;
         backend.epoch.store(epoch, Ordering::Release);
         tracing::debug!(epoch = %format_args!("{epoch:x}"), "ssekit-redis: connected");
         Ok(backend)
@@ -287,12 +289,15 @@ impl RedisBackend {
         (hex, self.highest_seq.load(Ordering::Acquire))
     }
 
-    /// Runs `OPEN`: the epoch, the latest sequence number and, from
-    /// `from` on, each topic's entries.
+    /// Runs `OPEN`: the epoch, the latest sequence number and, after the
+    /// position `after` of epoch `asked`, each topic's entries (at most
+    /// its bound), or [`wire::EVICTED`] for the first topic whose entries
+    /// after it are gone or beyond the bound.
     async fn read_state(
         &self,
         topics: &[&str],
-        from: Option<u64>,
+        after: Option<u64>,
+        asked: u64,
     ) -> Result<(u64, u64, Vec<Value>), BrokerError> {
         let mut invocation = self.open_script.prepare_invoke();
         invocation.key(&self.keys.epoch).key(&self.keys.seq);
@@ -301,8 +306,12 @@ impl RedisBackend {
         }
         let (known_epoch, known_seq) = self.known();
         invocation.arg(format!("{:x}", wire::fresh_epoch()));
-        invocation.arg(from.map_or_else(String::new, |seq| format!("{seq}-0")));
+        invocation.arg(after.map_or_else(String::new, |seq| seq.to_string()));
         invocation.arg(known_epoch).arg(known_seq);
+        invocation.arg(format!("{asked:x}"));
+        for topic in topics {
+            invocation.arg(self.config_for(topic).limits().max_events.max(1));
+        }
         let mut conn = self.conn.clone();
         let reply: Vec<Value> = match self.timed(invocation.invoke_async(&mut conn)).await {
             // The script only reads (and sets a missing epoch): after a
@@ -394,9 +403,7 @@ impl RedisBackend {
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
         }
-        let (epoch, position, ranges) = self
-            .read_state(names, after.map(|after| after.saturating_add(1)))
-            .await?;
+        let (epoch, position, ranges) = self.read_state(names, after, asked_epoch).await?;
         let mut reset = None;
         let mut replay: Vec<Entry> = Vec::new();
         let mut topics_cache = None;
@@ -407,6 +414,10 @@ impl RedisBackend {
                 reset = Some(ResetReason::Unknown);
             } else {
                 for range in ranges {
+                    if matches!(&range, Value::BulkString(marker) if marker == wire::EVICTED) {
+                        reset = Some(ResetReason::Evicted);
+                        break;
+                    }
                     let stored = wire::parse_entries(range, &mut topics_cache)?;
                     if stored.first().is_some_and(|first| first.prev > after) {
                         reset = Some(ResetReason::Evicted);

@@ -72,7 +72,12 @@
 //! Of [`TopicConfig`](ssekit_core::broker::TopicConfig), Redis applies the
 //! event count (approximately by default, see
 //! [`RedisBackendBuilder::exact_trim`]); byte and age bounds are not
-//! applied. History is kept by Redis, so
+//! applied. A resume reads at most that many events per topic inside
+//! Redis: whether the position was trimmed is decided from the one entry
+//! after it, and a position with more than the bound after it (an
+//! approximately trimmed stream, or one written with a larger bound) gets
+//! a `reset` (`Evicted`) like a trimmed one, so no `Last-Event-ID` makes
+//! Redis read more than the topics' bounds. History is kept by Redis, so
 //! [`Broker::stats`](ssekit_core::broker::Broker::stats) reports this process's
 //! subscribers but no retained events.
 

@@ -80,23 +80,69 @@ end
 return redis.call('GET', KEYS[1])
 "#;
 
+/// What [`OPEN`] answers for a topic whose events after the position are
+/// gone, or more than its bound.
+pub(crate) const EVICTED: &[u8] = b"evicted";
+
 /// Reads, atomically, the epoch (set from `ARGV[1]` if missing, or if
 /// Redis went back in time: see [`NEW_EPOCH`]), the latest sequence number,
-/// and, when `ARGV[2]` is a stream id, each topic's entries from it on.
+/// and, when `ARGV[2]` is a position in the epoch `ARGV[5]` that Redis
+/// holds, each topic's entries after it, bounded:
+///
+/// - First the one entry after the position (`COUNT 1`): if its `p` is
+///   past the position, events in between were trimmed, and the answer
+///   for the topic is `evicted`, read no further.
+/// - Then at most the topic's bound plus one entry (`COUNT`); more than the
+///   bound after the position is `evicted` too: a resume replays no more
+///   than the history bound, whatever the stream holds.
+///
+/// At the first `evicted` topic the script stops: the resume is a reset.
 ///
 /// KEYS: epoch, sequence, then the topics' streams. ARGV: a fresh epoch,
-/// the stream id, the epoch and highest sequence number this process has
-/// seen.
+/// the position (a sequence number, or empty), the epoch and highest
+/// sequence number this process has seen, the position's epoch, then each
+/// topic's bound.
 pub(crate) const OPEN: &str = r#"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch or (epoch == ARGV[3] and tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[4])) then
   redis.call('SET', KEYS[1], ARGV[1])
   epoch = ARGV[1]
 end
-local out = {epoch, redis.call('GET', KEYS[2]) or '0'}
-if ARGV[2] ~= '' then
-  for i = 3, #KEYS do
-    out[i] = redis.call('XRANGE', KEYS[i], ARGV[2], '+')
+local current = redis.call('GET', KEYS[2]) or '0'
+local out = {epoch, current}
+if ARGV[2] == '' or epoch ~= ARGV[5] then
+  return out
+end
+local after = tonumber(ARGV[2])
+if after > tonumber(current) then
+  return out
+end
+local from = string.format('%d', after + 1) .. '-0'
+for i = 3, #KEYS do
+  local first = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', 1)
+  local evicted = false
+  if first[1] then
+    local fields = first[1][2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'p' then
+        evicted = tonumber(fields[j + 1]) > after
+      end
+    end
+  end
+  if not evicted and first[1] then
+    local bound = tonumber(ARGV[i + 3])
+    local range = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', bound + 1)
+    if #range > bound then
+      evicted = true
+    else
+      out[i] = range
+    end
+  elseif not evicted then
+    out[i] = {}
+  end
+  if evicted then
+    out[i] = 'evicted'
+    return out
   end
 end
 return out

@@ -782,3 +782,74 @@ async fn a_private_event_of_a_topic_containing_nul_reaches_no_grant_of_its_prefi
         .unwrap();
     assert_eq!(id_of(&next_event(&mut granted).await), secret.to_string());
 }
+
+/// `cmdstat_{command}`'s calls in `INFO commandstats`.
+fn calls(server: &RedisServer, command: &str) -> u64 {
+    let info = server.command(&["INFO", "commandstats"]);
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().expect("a count"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_from_a_trimmed_position_reads_one_entry_per_topic_at_most() {
+    let server = RedisServer::start();
+    let config = TopicConfig::new().max_events(10);
+    let a = broker_with(builder(&server).defaults(config).exact_trim(true)).await;
+    let names: Vec<String> = (0..8).map(|n| format!("room{n}")).collect();
+    for n in 0..400 {
+        a.publish(&names[n % names.len()], Event::data("x"))
+            .await
+            .unwrap();
+    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    server.command(&["CONFIG", "RESETSTAT"]);
+    let old = a
+        .subscribe(&names, Some(&format!("{:x}-1", a.epoch())))
+        .await
+        .unwrap();
+    assert!(matches!(
+        old.resume(),
+        Resume::Reset {
+            reason: ResetReason::Evicted,
+            ..
+        }
+    ));
+    // The first topic's first entry after the position says it was
+    // trimmed: one `XRANGE … COUNT 1`, and the script stops.
+    assert_eq!(calls(&server, "xrange"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_replays_no_more_than_the_history_bound() {
+    let server = RedisServer::start();
+    // The writer keeps 100 events; the reader's bound is 10.
+    let writer = broker_with(builder(&server).defaults(TopicConfig::new().max_events(100))).await;
+    let reader = broker_with(builder(&server).defaults(TopicConfig::new().max_events(10))).await;
+    let mut ids = Vec::new();
+    for n in 0..30 {
+        ids.push(
+            writer
+                .publish("log", Event::data(&format!("{n}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let far = reader
+        .subscribe(&["log"], Some(&ids[0].to_string()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        far.resume(),
+        Resume::Reset {
+            reason: ResetReason::Evicted,
+            ..
+        }
+    ));
+    let near = reader
+        .subscribe(&["log"], Some(&ids[19].to_string()))
+        .await
+        .unwrap();
+    assert_eq!(near.resume(), Resume::Replayed { events: 10 });
+}
