@@ -86,9 +86,10 @@ pub struct RedisBackendBuilder {
 
 impl RedisBackendBuilder {
     /// Prefixes every key this backend uses (default `sse:`): the epoch
-    /// (`{prefix}epoch`), the sequence (`{prefix}seq`) and one stream per
-    /// topic (`{prefix}topic:{name}`). Processes that share a prefix share
-    /// topics and ids.
+    /// (`{prefix}epoch`), the sequence (`{prefix}seq`), the marks that date
+    /// sequence numbers (`{prefix}marks`, see [`topic_ttl`](Self::topic_ttl))
+    /// and one stream per topic (`{prefix}topic:{name}`). Processes that
+    /// share a prefix share topics and ids.
     pub fn key_prefix(mut self, prefix: &str) -> Self {
         self.prefix = prefix.to_owned();
         self
@@ -117,6 +118,25 @@ impl RedisBackendBuilder {
     /// internal node more, and trims more cheaply).
     pub fn exact_trim(mut self, exact: bool) -> Self {
         self.exact_trim = exact;
+        self
+    }
+
+    /// How long a topic's stream stays in Redis after its last publish
+    /// (default a day; `None`: for ever, as before this option). Each
+    /// publish sets the TTL again, so only a topic nobody publishes to
+    /// expires, with its history; the epoch and the sequence never expire,
+    /// so ids are never issued twice. A position older than the TTL in a
+    /// topic whose stream is gone (or was created again since) resumes
+    /// with a `reset` (`Evicted`), never a silent gap: to tell, the backend
+    /// keeps a few sequence numbers with the time they were issued
+    /// (`{prefix}marks`, one per 1/64 of the TTL, for twice the TTL); and a
+    /// process whose reader could not read for longer than the TTL ends
+    /// its subscriptions, which resume or reset. Give
+    /// every process the same TTL; lowering it is safe, while after raising
+    /// it, positions in streams expired under the old TTL are judged by the
+    /// new one until that much time has passed.
+    pub fn topic_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.options.ttl = ttl.filter(|ttl| !ttl.is_zero());
         self
     }
 
@@ -239,6 +259,7 @@ impl RedisBackend {
                 read_count: 512,
                 backoff_min: Duration::from_millis(50),
                 backoff_max: Duration::from_secs(2),
+                ttl: Some(Duration::from_secs(24 * 60 * 60)),
             },
         }
     }
@@ -289,6 +310,13 @@ impl RedisBackend {
         (hex, self.highest_seq.load(Ordering::Acquire))
     }
 
+    /// The TTL of every stream in ms, 0 for none.
+    fn ttl_ms(&self) -> u64 {
+        self.options.ttl.map_or(0, |ttl| {
+            u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+        })
+    }
+
     /// Runs `OPEN`: the epoch, the latest sequence number and, after the
     /// position `after` of epoch `asked`, each topic's entries (at most
     /// its bound), or [`wire::EVICTED`] for the first topic whose entries
@@ -300,7 +328,10 @@ impl RedisBackend {
         asked: u64,
     ) -> Result<(u64, u64, Vec<Value>), BrokerError> {
         let mut invocation = self.open_script.prepare_invoke();
-        invocation.key(&self.keys.epoch).key(&self.keys.seq);
+        invocation
+            .key(&self.keys.epoch)
+            .key(&self.keys.seq)
+            .key(&self.keys.marks);
         for topic in topics {
             invocation.key(self.keys.stream(topic));
         }
@@ -308,7 +339,7 @@ impl RedisBackend {
         invocation.arg(format!("{:x}", wire::fresh_epoch()));
         invocation.arg(after.map_or_else(String::new, |seq| seq.to_string()));
         invocation.arg(known_epoch).arg(known_seq);
-        invocation.arg(format!("{asked:x}"));
+        invocation.arg(self.ttl_ms()).arg(format!("{asked:x}"));
         for topic in topics {
             invocation.arg(self.config_for(topic).limits().max_events.max(1));
         }
@@ -356,7 +387,10 @@ impl RedisBackend {
         let frame = event.as_bytes();
         let body = &frame[..frame.len().saturating_sub(1)];
         let mut invocation = self.publish_script.prepare_invoke();
-        invocation.key(&self.keys.epoch).key(&self.keys.seq);
+        invocation
+            .key(&self.keys.epoch)
+            .key(&self.keys.seq)
+            .key(&self.keys.marks);
         for topic in topics {
             invocation.key(self.keys.stream(topic));
         }
@@ -374,6 +408,8 @@ impl RedisBackend {
             });
         let (known_epoch, known_seq) = self.known();
         invocation.arg(known_epoch).arg(known_seq);
+        let ttl = self.ttl_ms();
+        invocation.arg(ttl).arg((ttl / 64).max(1));
         for topic in topics {
             invocation.arg(self.config_for(topic).limits().max_events.max(1));
         }

@@ -36,7 +36,23 @@
 //! restored from an older snapshot, is moved to a new epoch, so ids issued
 //! before reset
 //! ([`ResetReason::OtherEpoch`](ssekit_core::broker::ResetReason)) instead
-//! of naming other events.
+//! of naming other events. So does a Redis that holds the epoch but lost
+//! the sequence alone (as a `maxmemory` eviction could): counting again
+//! from 1 in the same epoch would issue ids twice.
+//!
+//! # Expiry
+//!
+//! A topic's stream expires a TTL after its last publish (a day by
+//! default, [`RedisBackendBuilder::topic_ttl`]), so a room nobody posts to
+//! leaves nothing behind. The epoch and the sequence never expire: ids keep
+//! counting across expired topics and are never issued twice. A
+//! `Last-Event-ID` older than the TTL on a topic whose stream expired (or
+//! was created again since) gets a `reset`
+//! ([`ResetReason::Evicted`](ssekit_core::broker::ResetReason)), never a
+//! silent gap; one issued since, or the id of the topic's last event, still
+//! resumes. Give Redis a `maxmemory-policy` of `noeviction` or `volatile-*`,
+//! so that memory pressure removes streams (which have a TTL) and never
+//! the epoch or the sequence.
 //!
 //! # Live delivery
 //!

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Value};
@@ -22,6 +22,8 @@ pub(crate) struct Options {
     pub(crate) read_count: usize,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
+    /// How long a stream lasts after its last publish.
+    pub(crate) ttl: Option<Duration>,
 }
 
 /// A topic with local subscribers.
@@ -124,6 +126,8 @@ impl Reader {
     /// backoff on any error. Never panics.
     pub(crate) async fn run(self) {
         let mut backoff = self.options.backoff_min;
+        // When the last read was answered, across reconnections.
+        let mut answered = None;
         loop {
             if self.registry.lock().closed {
                 return;
@@ -137,7 +141,10 @@ impl Reader {
                     continue;
                 }
             };
-            match self.read(&mut connection, &mut backoff).await {
+            match self
+                .read(&mut connection, &mut backoff, &mut answered)
+                .await
+            {
                 Ok(()) => return,
                 Err(error) => {
                     tracing::warn!(%error, ?backoff, "ssekit-redis: reader lost its connection; reconnecting");
@@ -213,6 +220,7 @@ impl Reader {
         &self,
         connection: &mut Connection,
         backoff: &mut Duration,
+        answered: &mut Option<Instant>,
     ) -> redis::RedisResult<()> {
         let block_ms = u64::try_from(self.options.block.as_millis()).unwrap_or(u64::MAX);
         let mut cache: TopicsCache = None;
@@ -235,6 +243,9 @@ impl Reader {
                 (topics.generation, planned)
             };
             if planned.is_empty() {
+                // Nothing read, nothing to miss: a topic added later is
+                // read from where it was opened.
+                *answered = None;
                 // A permit is kept if the change came before this wait.
                 self.registry.changed.notified().await;
                 continue;
@@ -255,6 +266,7 @@ impl Reader {
             for plan in &planned {
                 xread.arg(format!("{}-0", plan.cursor));
             }
+            let asked = Instant::now();
             let query =
                 pipe.query_async::<(Option<Vec<u8>>, Option<u64>, Value)>(&mut connection.conn);
             tokio::pin!(query);
@@ -271,6 +283,20 @@ impl Reader {
                 },
             };
             *backoff = self.options.backoff_min;
+            let previous = answered.replace(Instant::now());
+            if let (Some(ttl), Some(previous)) = (self.options.ttl, previous) {
+                if asked.saturating_duration_since(previous) >= ttl {
+                    // No read covered that long: streams may have expired
+                    // with entries this process never read, and a stream
+                    // gone leaves no trace for the check below.
+                    tracing::warn!(
+                        away = ?asked.saturating_duration_since(previous),
+                        "ssekit-redis: the reader was away longer than the topic TTL; closing every topic so its subscriptions resume from history or reset"
+                    );
+                    self.close_all();
+                    continue;
+                }
+            }
             let mut epoch = epoch.as_deref().and_then(|hex| parse_epoch(hex).ok());
             if let Some(known) = epoch {
                 let sent = self.registry.lock().sent_up_to(known);

@@ -11,42 +11,113 @@ use redis::Value;
 use ssekit_core::Event;
 use ssekit_core::broker::{BrokerError, Entry, Visibility};
 
-/// Publishes one event to one or more topics, atomically: the epoch (set
-/// from `ARGV[1]` if Redis has none, as after a restart without
-/// persistence), the next sequence number, and one `XADD` per topic with
-/// that number as the explicit id `{seq}-0`.
+/// Sets the epoch, or moves to a fresh one, at the start of [`PUBLISH`]
+/// and [`OPEN`]: when Redis holds none (it lost its data); when it holds an
+/// epoch but no sequence (the sequence alone was lost, as by an eviction:
+/// counting again from 1 in the same epoch would issue ids twice); and when
+/// it went back in time (see [`NEW_EPOCH`]). A new epoch always comes with
+/// a sequence, so a missing sequence means a lost one. Neither key ever has
+/// a TTL.
+///
+/// KEYS[1], KEYS[2]: epoch, sequence. `fresh`, `known_epoch`, `known_seq`:
+/// a fresh epoch, and the epoch and highest sequence number this process
+/// has seen.
+macro_rules! epoch_prelude {
+    ($fresh:literal, $known_epoch:literal, $known_seq:literal) => {
+        concat!(
+            "local epoch = redis.call('GET', KEYS[1])\n",
+            "local current = redis.call('GET', KEYS[2])\n",
+            "if not epoch or not current or (epoch == ARGV[",
+            $known_epoch,
+            "] and tonumber(current) < tonumber(ARGV[",
+            $known_seq,
+            "])) then\n",
+            "  epoch = ARGV[",
+            $fresh,
+            "]\n",
+            "  redis.call('SET', KEYS[1], epoch)\n",
+            "  if not current then\n",
+            "    current = '0'\n",
+            "    redis.call('SET', KEYS[2], current)\n",
+            "  end\n",
+            "end\n",
+        )
+    };
+}
+
+/// `now` (Redis's clock, ms) and `gone_up_to(ttl, seq)`: the highest
+/// sequence number an event of a stream that expired (its TTL `ttl` ms
+/// after its last publish) can have had, at most `seq`. Its last event was
+/// published at least `ttl` ago, so by a script that ran before the one
+/// that issued the earliest mark (KEYS[3]: sequence numbers scored by the
+/// time they were issued) later than `now - ttl`: below that mark. Without
+/// such a mark, `seq` itself.
+macro_rules! gone_up_to {
+    () => {
+        concat!(
+            "local clock = redis.call('TIME')\n",
+            "local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)\n",
+            "local function gone_up_to(ttl, seq)\n",
+            "  local mark = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. string.format('%d', now - ttl), '+inf', 'LIMIT', 0, 1)\n",
+            "  if mark[1] then\n",
+            "    return math.min(tonumber(mark[1]) - 1, seq)\n",
+            "  end\n",
+            "  return seq\n",
+            "end\n",
+        )
+    };
+}
+
+/// Publishes one event to one or more topics, atomically: the epoch (see
+/// [`epoch_prelude`]), the next sequence number, and one `XADD` per topic
+/// with that number as the explicit id `{seq}-0`, then the stream's TTL.
 ///
 /// The stored frame is the stamped one (`id: {epoch}-{seq}` appended), so a
 /// reader hands the bytes on as they are. Field `p` is the topic's previous
-/// sequence number: a reader or a resume sees that events were trimmed when
-/// the first entry it gets names a previous one it never saw. Field `n`
-/// lists the event's topics (several, or a private event's one),
-/// length-prefixed ([`encode_topics`]); field `v` is `private` for a
-/// private event.
+/// sequence number: a reader or a resume sees that events were lost when
+/// the first entry it gets names a previous one it never saw. A stream that
+/// does not exist (new, or expired) gets as `p` the highest sequence number
+/// an expired stream's events can have had (`gone_up_to!`), so a position
+/// older than the TTL resets rather than silently missing them; a stream
+/// whose last id is not below the new one belongs to a lost sequence's
+/// epoch and is replaced. Field `n` lists the event's topics, length-prefixed
+/// ([`encode_topics`]; several topics, or a private event's one); field `v`
+/// is `private` for a private event.
 ///
-/// Like [`OPEN`], it first moves to a fresh epoch when Redis went back in
-/// time (see [`NEW_EPOCH`]).
+/// With a TTL, the sequence number is recorded in the marks (KEYS[3]) with
+/// the time, at most once per `step` ms, and marks older than twice the TTL
+/// are dropped.
 ///
-/// KEYS: epoch, sequence, then the topics' streams. ARGV: a fresh epoch
-/// (hex), the frame without its final newline, the encoded topics (empty
-/// for one public topic), `~` or `=`, `private` or empty, the epoch
-/// and highest sequence number this process has seen, then each stream's
-/// MAXLEN.
-pub(crate) const PUBLISH: &str = r#"
-local epoch = redis.call('GET', KEYS[1])
-if not epoch or (epoch == ARGV[6] and tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[7])) then
-  redis.call('SET', KEYS[1], ARGV[1])
-  epoch = ARGV[1]
-end
+/// KEYS: epoch, sequence, marks, then the topics' streams. ARGV: a fresh
+/// epoch (hex), the frame without its final newline, the encoded topics
+/// (empty for one public topic), `~` or `=`, `private` or empty, the epoch
+/// and highest sequence number this process has seen, the TTL in ms (0:
+/// none), the mark step in ms, then each stream's MAXLEN.
+pub(crate) const PUBLISH: &str = concat!(
+    epoch_prelude!("1", "6", "7"),
+    gone_up_to!(),
+    r#"
 local seq = redis.call('INCR', KEYS[2])
 local s = string.format('%d', seq)
 local id = s .. '-0'
 local frame = ARGV[2] .. 'id: ' .. epoch .. '-' .. s .. '\n\n'
-for i = 3, #KEYS do
+local ttl = tonumber(ARGV[8])
+for i = 4, #KEYS do
   local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
-  local prev = '0'
+  local prev = nil
   if last[1] then
     prev = string.match(last[1][1], '^(%d+)')
+    if tonumber(prev) >= seq then
+      redis.call('DEL', KEYS[i])
+      prev = nil
+    end
+  end
+  if not prev then
+    if ttl > 0 then
+      prev = string.format('%d', gone_up_to(ttl, seq - 1))
+    else
+      prev = '0'
+    end
   end
   local fields = {'e', frame, 'p', prev}
   if ARGV[3] ~= '' then
@@ -57,13 +128,30 @@ for i = 3, #KEYS do
     table.insert(fields, 'v')
     table.insert(fields, ARGV[5])
   end
-  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 5], id, unpack(fields))
+  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 6], id, unpack(fields))
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  else
+    redis.call('PERSIST', KEYS[i])
+  end
+end
+if ttl > 0 then
+  local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if not newest[1] or now - tonumber(newest[2]) >= tonumber(ARGV[9]) then
+    redis.call('ZADD', KEYS[3], string.format('%d', now), s)
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%d', now - 2 * ttl))
+  end
 end
 return {epoch, seq}
-"#;
+"#
+);
 
 /// The value of field `v` for a private event.
 pub(crate) const PRIVATE: &str = "private";
+
+/// What [`OPEN`] answers for a topic whose events after the position are
+/// gone, or more than its bound.
+pub(crate) const EVICTED: &[u8] = b"evicted";
 
 /// Moves Redis to the fresh epoch `ARGV[1]` if it still holds `ARGV[2]`:
 /// what a process does when Redis went back in time, holding the epoch it
@@ -80,37 +168,31 @@ end
 return redis.call('GET', KEYS[1])
 "#;
 
-/// What [`OPEN`] answers for a topic whose events after the position are
-/// gone, or more than its bound.
-pub(crate) const EVICTED: &[u8] = b"evicted";
-
-/// Reads, atomically, the epoch (set from `ARGV[1]` if missing, or if
-/// Redis went back in time: see [`NEW_EPOCH`]), the latest sequence number,
-/// and, when `ARGV[2]` is a position in the epoch `ARGV[5]` that Redis
-/// holds, each topic's entries after it, bounded:
+/// Reads, atomically, the epoch (see `epoch_prelude!`), the latest
+/// sequence number, and, when `ARGV[2]` is a position in the epoch
+/// `ARGV[6]` that Redis holds, each topic's entries after it, bounded:
 ///
 /// - First the one entry after the position (`COUNT 1`): if its `p` is
 ///   past the position, events in between were trimmed, and the answer
 ///   for the topic is `evicted`, read no further.
+/// - A stream that does not exist, with a TTL, may have expired: `evicted`
+///   if the position is older than what it can have held (`gone_up_to!`).
 /// - Then at most the topic's bound plus one entry (`COUNT`); more than the
 ///   bound after the position is `evicted` too: a resume replays no more
 ///   than the history bound, whatever the stream holds.
 ///
 /// At the first `evicted` topic the script stops: the resume is a reset.
 ///
-/// KEYS: epoch, sequence, then the topics' streams. ARGV: a fresh epoch,
-/// the position (a sequence number, or empty), the epoch and highest
-/// sequence number this process has seen, the position's epoch, then each
-/// topic's bound.
-pub(crate) const OPEN: &str = r#"
-local epoch = redis.call('GET', KEYS[1])
-if not epoch or (epoch == ARGV[3] and tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[4])) then
-  redis.call('SET', KEYS[1], ARGV[1])
-  epoch = ARGV[1]
-end
-local current = redis.call('GET', KEYS[2]) or '0'
+/// KEYS: epoch, sequence, marks, then the topics' streams. ARGV: a fresh
+/// epoch, the position (a sequence number, or empty), the epoch and highest
+/// sequence number this process has seen, the TTL in ms (0: none), the
+/// position's epoch, then each topic's bound.
+pub(crate) const OPEN: &str = concat!(
+    epoch_prelude!("1", "3", "4"),
+    gone_up_to!(),
+    r#"
 local out = {epoch, current}
-if ARGV[2] == '' or epoch ~= ARGV[5] then
+if ARGV[2] == '' or epoch ~= ARGV[6] then
   return out
 end
 local after = tonumber(ARGV[2])
@@ -118,7 +200,8 @@ if after > tonumber(current) then
   return out
 end
 local from = string.format('%d', after + 1) .. '-0'
-for i = 3, #KEYS do
+local ttl = tonumber(ARGV[5])
+for i = 4, #KEYS do
   local first = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', 1)
   local evicted = false
   if first[1] then
@@ -128,6 +211,8 @@ for i = 3, #KEYS do
         evicted = tonumber(fields[j + 1]) > after
       end
     end
+  elseif ttl > 0 and redis.call('EXISTS', KEYS[i]) == 0 then
+    evicted = after < gone_up_to(ttl, tonumber(current))
   end
   if not evicted and first[1] then
     local bound = tonumber(ARGV[i + 3])
@@ -135,24 +220,28 @@ for i = 3, #KEYS do
     if #range > bound then
       evicted = true
     else
-      out[i] = range
+      out[i - 1] = range
     end
   elseif not evicted then
-    out[i] = {}
+    out[i - 1] = {}
   end
   if evicted then
-    out[i] = 'evicted'
+    out[i - 1] = 'evicted'
     return out
   end
 end
 return out
-"#;
+"#
+);
 
 /// The Redis keys of one backend, all under its prefix.
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
     pub(crate) epoch: String,
     pub(crate) seq: String,
+    /// Sequence numbers scored by the time they were issued (ms), one per
+    /// mark step: what an expired stream's events can have been.
+    pub(crate) marks: String,
     topic_prefix: String,
 }
 
@@ -161,6 +250,7 @@ impl Keys {
         Keys {
             epoch: format!("{prefix}epoch"),
             seq: format!("{prefix}seq"),
+            marks: format!("{prefix}marks"),
             topic_prefix: format!("{prefix}topic:"),
         }
     }

@@ -783,6 +783,168 @@ async fn a_private_event_of_a_topic_containing_nul_reaches_no_grant_of_its_prefi
     assert_eq!(id_of(&next_event(&mut granted).await), secret.to_string());
 }
 
+const TTL: Duration = Duration::from_millis(300);
+
+fn pttl(server: &RedisServer, key: &str) -> i64 {
+    server
+        .command(&["PTTL", key])
+        .trim()
+        .trim_start_matches(':')
+        .parse()
+        .expect("an integer reply")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_not_published_for_its_ttl_is_removed_from_redis() {
+    let server = RedisServer::start();
+    let a = broker_with(builder(&server).topic_ttl(Some(TTL))).await;
+    a.publish("room", Event::data("one")).await.unwrap();
+    let ttl = pttl(&server, "sse:topic:room");
+    assert!((1..=300).contains(&ttl), "PTTL {ttl}");
+    // Each publish sets the TTL again: alive past the first one's.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a.publish("room", Event::data("two")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.command(&["EXISTS", "sse:topic:room"]), ":1\r\n");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(server.command(&["EXISTS", "sse:topic:room"]), ":0\r\n");
+    // What ids are made of never expires.
+    assert_eq!(pttl(&server, "sse:epoch"), -1);
+    assert_eq!(pttl(&server, "sse:seq"), -1);
+    // Without a TTL, as before.
+    let forever = broker_with(builder(&server).topic_ttl(None)).await;
+    forever
+        .publish("archive", Event::data("kept"))
+        .await
+        .unwrap();
+    assert_eq!(pttl(&server, "sse:topic:archive"), -1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_topic_resumed_from_an_old_id_gets_the_reset_notice() {
+    let server = RedisServer::start();
+    let a = broker_with(builder(&server).topic_ttl(Some(TTL))).await;
+    let b = broker_with(builder(&server).topic_ttl(Some(TTL))).await;
+    let first = a.publish("room", Event::data("one")).await.unwrap();
+    let last = a.publish("room", Event::data("two")).await.unwrap();
+    tokio::time::sleep(TTL * 2).await;
+    assert_eq!(server.command(&["EXISTS", "sse:topic:room"]), ":0\r\n");
+
+    // Gone: event two may have been lost to the client of event one.
+    let mut gone = b
+        .subscribe(&["room"], Some(&first.to_string()))
+        .await
+        .unwrap();
+    let Resume::Reset { reason, position } = gone.resume() else {
+        panic!("{:?}", gone.resume());
+    };
+    assert_eq!(reason, ResetReason::Evicted);
+    assert_eq!(
+        next_event(&mut gone).await.as_bytes(),
+        format!("event: reset\nid: {position}\ndata: evicted\n\n").as_bytes()
+    );
+    // The client of event two lost nothing.
+    let up_to_date = b
+        .subscribe(&["room"], Some(&last.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(up_to_date.resume(), Resume::Replayed { events: 0 });
+
+    // Published to again: a new stream, which still tells.
+    let again = a.publish("room", Event::data("three")).await.unwrap();
+    let old = b
+        .subscribe(&["room"], Some(&first.to_string()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        old.resume(),
+        Resume::Reset {
+            reason: ResetReason::Evicted,
+            ..
+        }
+    ));
+    let mut recent = b
+        .subscribe(&["room"], Some(&last.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(recent.resume(), Resume::Replayed { events: 1 });
+    assert_eq!(id_of(&next_event(&mut recent).await), again.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_never_published_resumes_from_a_recent_id_without_a_reset() {
+    let server = RedisServer::start();
+    let a = broker_with(builder(&server).topic_ttl(Some(Duration::from_secs(60)))).await;
+    let mut id = None;
+    for n in 0..5 {
+        id = Some(
+            a.publish("busy", Event::data(&format!("{n}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let id = id.unwrap().to_string();
+    let both = a.subscribe(&["busy", "new"], Some(&id)).await.unwrap();
+    assert_eq!(both.resume(), Resume::Replayed { events: 0 });
+    // Its first event, read live, is not taken for a gap either.
+    let mut live = a.subscribe(&["new"], None).await.unwrap();
+    a.publish("busy", Event::data("elsewhere")).await.unwrap();
+    let first = a.publish("new", Event::data("first")).await.unwrap();
+    assert_eq!(id_of(&next_event(&mut live).await), first.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_are_never_issued_twice_after_keys_expire() {
+    let server = RedisServer::start();
+    let a = broker_with(builder(&server).topic_ttl(Some(TTL))).await;
+    let b = broker_with(builder(&server).topic_ttl(Some(TTL))).await;
+    let mut ids = Vec::new();
+    for round in 0..3 {
+        for broker in [&a, &b] {
+            ids.push(
+                broker
+                    .publish("t", Event::data(&format!("{round}")))
+                    .await
+                    .unwrap(),
+            );
+        }
+        // Every topic key expires; the epoch and the sequence stay.
+        tokio::time::sleep(TTL * 2).await;
+        assert_eq!(server.command(&["EXISTS", "sse:topic:t"]), ":0\r\n");
+        // A process that connects now finds the same epoch.
+        let late = broker_with(builder(&server).topic_ttl(Some(TTL))).await;
+        assert_eq!(late.epoch(), a.epoch());
+        ids.push(late.publish("t", Event::data("late")).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert!(ids.iter().all(|id| id.epoch() == a.epoch()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_lost_without_its_epoch_moves_to_a_new_epoch() {
+    let server = RedisServer::start();
+    let a = broker(&server).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(a.publish("t", Event::data(&format!("{n}"))).await.unwrap());
+    }
+    // As a maxmemory eviction could: the sequence goes, the epoch stays.
+    server.command(&["DEL", "sse:seq"]);
+    // A process that never saw the old sequence cannot count again from 1
+    // in the old epoch.
+    let fresh = broker(&server).await;
+    let after = fresh.publish("t", Event::data("after")).await.unwrap();
+    assert_ne!(after.epoch(), ids[0].epoch());
+    assert!(!ids.contains(&after));
+    // The stream held ids above the new sequence: it was replaced.
+    let mut replay = fresh
+        .subscribe(&["t"], Some(&EventId::new(after.epoch(), 0).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(replay.resume(), Resume::Replayed { events: 1 });
+    assert_eq!(id_of(&next_event(&mut replay).await), after.to_string());
+}
+
 /// `cmdstat_{command}`'s calls in `INFO commandstats`.
 fn calls(server: &RedisServer, command: &str) -> u64 {
     let info = server.command(&["INFO", "commandstats"]);
