@@ -1,0 +1,332 @@
+//! Hostile clients over real loopback sockets, for the examples' hostile
+//! suites (`examples/*/tests/hostile.rs`): a server process's resident
+//! memory, many half-sent request heads, a reader whose receive window is
+//! zero, a huge chunked upload that watches for an early answer, and a
+//! body sent one byte at a time.
+//!
+//! Every helper is bounded: each loop stops after a count, a byte total or
+//! a deadline, and what could wait for ever waits at most [`WAIT`] (or a
+//! deadline it is given). Connections come from 127.0.0.2–127.0.0.9
+//! ([`source`]), so that thousands of them do not run short of ports; call
+//! [`ensure_nofile_limit`](crate::process::ensure_nofile_limit) before
+//! opening many.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::{WAIT, within};
+
+/// The resident set size of process `pid`, in bytes: the second field of
+/// `/proc/<pid>/statm` (resident pages) times the page size. For a server
+/// run as a child process, whose memory a test bounds.
+pub fn rss_of(pid: u32) -> u64 {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm"))
+        .unwrap_or_else(|error| panic!("/proc/{pid}/statm: {error}"));
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|pages| pages.parse().ok())
+        .unwrap_or_else(|| panic!("no resident pages in /proc/{pid}/statm: {statm:?}"));
+    pages * rustix::param::page_size() as u64
+}
+
+/// The source address of the `i`-th connection of a test: 127.0.0.2 to
+/// 127.0.0.9 in turn, so that many connections to one server use eight
+/// source addresses' worth of ports.
+pub fn source(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8)
+}
+
+/// Connects to `server` from [`source`]`(i)`, with a receive buffer
+/// (`SO_RCVBUF`) of `recv_buffer` bytes if given, within [`WAIT`].
+pub async fn connect_from(server: SocketAddr, i: usize, recv_buffer: Option<u32>) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+    }
+    socket.bind((source(i), 0).into()).expect("a source port");
+    within("connect", socket.connect(server))
+        .await
+        .expect("the server accepts")
+}
+
+/// What arrived until the peer closed (or reset) `tcp`, read for at most
+/// `deadline`; `None` when the connection was still open then.
+pub async fn read_to_close(tcp: &mut TcpStream, deadline: Duration) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    let mut buffer = [0; 16 * 1024];
+    let read = async {
+        loop {
+            match tcp.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(deadline, read).await.ok()?;
+    Some(seen)
+}
+
+/// The status code of an HTTP/1.x response that starts `answer`, if it
+/// does.
+pub fn status_of(answer: &[u8]) -> Option<u16> {
+    let line = answer.split(|&b| b == b'\r').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    let mut words = line.split(' ');
+    words
+        .next()
+        .filter(|version| version.starts_with("HTTP/1."))?;
+    words.next()?.parse().ok()
+}
+
+/// Opens `n` connections to `server` and sends on each `partial`, the
+/// start of a request head that never ends (e.g. `b"GET / HTTP/1.1\r\n"`);
+/// the connections, still open, for [`closed_within`].
+pub async fn partial_heads(server: SocketAddr, n: usize, partial: &[u8]) -> Vec<TcpStream> {
+    let mut heads = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut tcp = connect_from(server, i, None).await;
+        within("a partial head", tcp.write_all(partial))
+            .await
+            .expect("the partial head is sent");
+        heads.push(tcp);
+    }
+    heads
+}
+
+/// Waits until the server has closed every one of `connections` (end of
+/// stream or reset; an answer such as a `408` before it is allowed), for
+/// at most `deadline` in all; how long that took, or how many were still
+/// open at the deadline.
+pub async fn closed_within(
+    connections: Vec<TcpStream>,
+    deadline: Duration,
+) -> Result<Duration, usize> {
+    let started = Instant::now();
+    let waits = connections.into_iter().map(|mut tcp| {
+        tokio::spawn(async move {
+            let left = deadline.saturating_sub(started.elapsed());
+            read_to_close(&mut tcp, left).await.is_some()
+        })
+    });
+    let mut open = 0;
+    for wait in waits.collect::<Vec<_>>() {
+        if !wait.await.expect("the wait does not panic") {
+            open += 1;
+        }
+    }
+    if open == 0 {
+        Ok(started.elapsed())
+    } else {
+        Err(open)
+    }
+}
+
+/// A reader whose receive window goes to zero: connects with an
+/// `SO_RCVBUF` of `recv_buffer` bytes (the kernel's minimum is about
+/// 2 KiB), sends `request` (a whole request, e.g. an event stream's `GET`)
+/// and never reads. Whatever the server writes to it soon fills every
+/// buffer on the way, and its writes stop making progress: what a write
+/// deadline is for.
+pub async fn zero_window_reader(
+    server: SocketAddr,
+    i: usize,
+    recv_buffer: u32,
+    request: &[u8],
+) -> TcpStream {
+    let mut tcp = connect_from(server, i, Some(recv_buffer)).await;
+    within("a request", tcp.write_all(request))
+        .await
+        .expect("the request is sent");
+    tcp
+}
+
+/// What [`chunked_upload`] saw.
+#[derive(Debug)]
+pub struct Upload {
+    /// Body bytes written (chunk payloads, not the chunked framing).
+    pub sent: u64,
+    /// What the server answered, until it closed or [`WAIT`] passed.
+    /// Empty when nothing came.
+    pub answer: Vec<u8>,
+    /// Whether the whole body was written before any answer came.
+    pub finished: bool,
+    /// How long from the first body byte to the first answer byte (or to
+    /// the end of the upload, when none came).
+    pub took: Duration,
+}
+
+/// Sends `head` (a request head ending in `\r\n\r\n` that declares
+/// `Transfer-Encoding: chunked`), then a chunked body of `total` bytes of
+/// `fill`, in chunks of `chunk` bytes, reading at the same time: it stops
+/// writing at the first byte of an answer, then reads the rest of that
+/// answer. A server that refuses a body midway often answers and closes
+/// while the client still writes, and the close then resets the
+/// connection; reading while writing keeps that answer from being lost.
+/// A write error (the reset) also ends the upload. Writing stops once
+/// `total` is sent, whatever happens, so the loop is bounded.
+pub async fn chunked_upload(
+    server: SocketAddr,
+    head: &[u8],
+    total: u64,
+    chunk: usize,
+    fill: u8,
+) -> Upload {
+    assert!(chunk > 0, "a chunk holds at least one byte");
+    let tcp = connect_from(server, 0, None).await;
+    let (mut reader, mut writer) = tcp.into_split();
+    within("the head", writer.write_all(head))
+        .await
+        .expect("the head is sent");
+    let started = Instant::now();
+    let mut framed = format!("{chunk:x}\r\n").into_bytes();
+    framed.extend(std::iter::repeat_n(fill, chunk));
+    framed.extend_from_slice(b"\r\n");
+
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    let mut sent = 0;
+    let mut finished = false;
+    let mut write_failed = false;
+    // Writes until `total` is sent, the server answers, or a write fails.
+    while sent < total {
+        let this = chunk.min((total - sent) as usize);
+        let bytes: std::borrow::Cow<'_, [u8]> = if this == chunk {
+            (&framed[..]).into()
+        } else {
+            let mut last = format!("{this:x}\r\n").into_bytes();
+            last.extend(std::iter::repeat_n(fill, this));
+            last.extend_from_slice(b"\r\n");
+            last.into()
+        };
+        tokio::select! {
+            biased;
+            read = reader.read(&mut buffer) => {
+                if let Ok(n) = read {
+                    answer.extend_from_slice(&buffer[..n]);
+                }
+                break;
+            }
+            written = tokio::time::timeout(WAIT, writer.write_all(&bytes)) => {
+                match written {
+                    Ok(Ok(())) => sent += this as u64,
+                    // A reset, or a server that stopped reading without
+                    // answering for WAIT: the upload is over.
+                    _ => {
+                        write_failed = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if sent >= total && !write_failed {
+        finished = writer.write_all(b"0\r\n\r\n").await.is_ok();
+    }
+    let took = started.elapsed();
+    // The rest of the answer (or all of it, when the writes ended first),
+    // until the server closes, for at most WAIT.
+    let _ = tokio::time::timeout(WAIT, async {
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    Upload {
+        sent,
+        answer,
+        finished,
+        took,
+    }
+}
+
+/// What [`slow_body`] saw.
+#[derive(Debug)]
+pub struct SlowBody {
+    /// Body bytes written before the server answered or closed.
+    pub sent: usize,
+    /// What the server answered before it closed (empty: it just closed).
+    pub answer: Vec<u8>,
+    /// From the end of the head to the close (or the answer).
+    pub took: Duration,
+    /// Whether the server closed or answered before the body was all sent.
+    pub cut_off: bool,
+}
+
+/// Sends `head` (a request head ending in `\r\n\r\n`, with a
+/// `Content-Length` of `body.len()`), then `body` one byte every `every`,
+/// reading at the same time, until the server answers or closes, or the
+/// whole body is sent (then it reads the answer for at most [`WAIT`]).
+/// Bounded by the body's length.
+pub async fn slow_body(server: SocketAddr, head: &[u8], body: &[u8], every: Duration) -> SlowBody {
+    let tcp = connect_from(server, 0, None).await;
+    let (mut reader, mut writer) = tcp.into_split();
+    within("the head", writer.write_all(head))
+        .await
+        .expect("the head is sent");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    let mut sent = 0;
+    let mut cut_off = false;
+    while sent < body.len() {
+        tokio::select! {
+            read = reader.read(&mut buffer) => {
+                if let Ok(n) = read {
+                    answer.extend_from_slice(&buffer[..n]);
+                }
+                cut_off = true;
+                break;
+            }
+            () = tokio::time::sleep(every) => {
+                if writer.write_all(&body[sent..=sent]).await.is_err() {
+                    cut_off = true;
+                    break;
+                }
+                sent += 1;
+            }
+        }
+    }
+    let _ = tokio::time::timeout(WAIT, async {
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    SlowBody {
+        sent,
+        answer,
+        took: started.elapsed(),
+        cut_off,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_of_this_process_matches_its_own_vm_rss() {
+        let statm = rss_of(std::process::id());
+        let status = crate::process::rss_bytes();
+        let difference = statm.abs_diff(status);
+        assert!(difference < 4 << 20, "statm {statm}, status {status}");
+    }
+
+    #[test]
+    fn status_of_reads_the_status_line_only() {
+        assert_eq!(status_of(b"HTTP/1.1 413 Payload Too Large\r\n"), Some(413));
+        assert_eq!(status_of(b"HTTP/1.0 200 OK\r\n\r\n"), Some(200));
+        assert_eq!(status_of(b""), None);
+        assert_eq!(status_of(b"SSH-2.0 413"), None);
+    }
+}
