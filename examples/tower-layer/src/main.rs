@@ -34,12 +34,12 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use ssekit_core::Event;
-use ssekit_tower::{LastEventId, Shutdown, SseLayer};
+use ssekit_tower::{LastEventId, Shutdown, SseLayer, WriteDeadline};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::IntervalStream;
@@ -77,6 +77,13 @@ const PAGE: &str = r#"<!doctype html>
 "#;
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// How long the `--hyper-util` server waits for a request head, as
+/// `ssekit_tower::serve` does by default.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a write may make no progress before the `--hyper-util` server
+/// closes its connection, as `ssekit_tower::serve` does by default.
+const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The existing service: a counter stream, resuming after `Last-Event-ID`.
 async fn counter(
@@ -174,7 +181,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     });
 
-    let listener = if args.reuse_port {
+    let mut listener = if args.reuse_port {
         ssekit_tower::serve::bind_reuse_port(args.addr)?
     } else {
         TcpListener::bind(args.addr).await?
@@ -197,15 +204,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         return Ok(());
     }
 
-    // A plain hyper-util server, HTTP/1.1 and HTTP/2.
+    // A plain hyper-util server, HTTP/1.1 and HTTP/2, with the same
+    // deadlines as `serve`: a request head within 10 s, and a write that
+    // makes no progress for 30 s closes its connection.
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let Some(tcp) = accepted_socket(accepted) else { continue };
+            // Backs off after EMFILE instead of spinning.
+            (tcp, peer) = ssekit_tower::serve::accept(&mut listener) => {
+                tracing::debug!(%peer, "connection");
+                let _ = tcp.set_nodelay(true);
+                let io = TokioIo::new(WriteDeadline::new(tcp, WRITE_DEADLINE));
                 let connection = builder
-                    .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()))
+                    .serve_connection(io, TowerToHyperService::new(app.clone()))
                     .into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
@@ -220,22 +236,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     drop(listener);
     closed_within_5s(graceful.shutdown()).await;
     Ok(())
-}
-
-/// The accepted socket, or `None` (logged) when accepting failed.
-fn accepted_socket(
-    accepted: std::io::Result<(tokio::net::TcpStream, SocketAddr)>,
-) -> Option<tokio::net::TcpStream> {
-    match accepted {
-        Ok((tcp, peer)) => {
-            tracing::debug!(%peer, "connection");
-            Some(tcp)
-        }
-        Err(error) => {
-            tracing::warn!(%error, "accept failed");
-            None
-        }
-    }
 }
 
 /// Waits for `all_closed`, at most 5 s, and says which it was.

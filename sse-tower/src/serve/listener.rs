@@ -52,9 +52,37 @@ impl Listener for tokio::net::UnixListener {
     }
 }
 
-/// How long the accept loop waits after an error that is not one
-/// connection's, as `axum::serve` does.
-pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+/// How long [`accept`] waits after an error that is not one connection's,
+/// as `axum::serve` does.
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Accepts the next connection from `listener`, as [`serve`](super::serve)
+/// does: a connection that failed before it was accepted is skipped at
+/// once, and after any other error (`EMFILE`, too many open files) it logs
+/// and waits a second rather than spinning. For an accept loop of your own.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let mut listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let client = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (_socket, peer) = ssekit_tower::serve::accept(&mut listener).await;
+/// assert_eq!(peer, client.local_addr()?);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn accept<L: Listener>(listener: &mut L) -> (L::Io, L::Addr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(error) if is_connection_error(&error) => {}
+            Err(error) => {
+                tracing::error!(%error, "accept failed; retrying in {ACCEPT_BACKOFF:?}");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
 
 /// Whether `error` is one connection's failure (it went away before it was
 /// accepted), so the next accept may follow at once.

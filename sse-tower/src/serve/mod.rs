@@ -24,8 +24,8 @@ use tower_service::Service;
 
 mod signal;
 
-use listener::{ACCEPT_BACKOFF, is_connection_error};
-pub use listener::{Listener, bind_reuse_port};
+use listener::is_connection_error;
+pub use listener::{Listener, accept, bind_reuse_port};
 pub use signal::shutdown_signal;
 
 use crate::http1::{Ending, HttpService, ResponseBody, connection};
@@ -252,20 +252,9 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
     let close = CancellationToken::new();
     let connections = TaskTracker::new();
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        let (mut io, addr) = tokio::select! {
+            accepted = accept(&mut listener) => accepted,
             () = &mut signal => break,
-        };
-        let (mut io, addr) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) if is_connection_error(&error) => continue,
-            Err(error) => {
-                tracing::error!(%error, "accept failed; retrying in {ACCEPT_BACKOFF:?}");
-                tokio::select! {
-                    () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
-                    () = &mut signal => break,
-                }
-            }
         };
         if let Some(tcp) = (&mut io as &mut dyn Any).downcast_mut::<TcpStream>() {
             if let Err(error) = tcp.set_nodelay(true) {
