@@ -633,6 +633,22 @@ impl<B> BrokerBuilder<B> {
         self
     }
 
+    /// With feature `metrics`, also reports each topic's subscribers as the
+    /// gauge `sse_broker_topic_subscribers{topic="…"}`, one series per topic
+    /// name. Off by default: topics are often names a request chose, and
+    /// each would be a series of its own; turn it on only for a small fixed
+    /// set of topics. Without the feature it does nothing.
+    ///
+    /// ```
+    /// # use ssekit_core::broker::Broker;
+    /// let broker = Broker::builder().topic_metrics(true).build();
+    /// assert_eq!(broker.stats().subscriptions, 0);
+    /// ```
+    pub fn topic_metrics(mut self, on: bool) -> Self {
+        self.hooks.topic_metrics = on;
+        self
+    }
+
     fn with_backend<N>(self, backend: N) -> BrokerBuilder<N> {
         BrokerBuilder {
             backend,
@@ -652,7 +668,7 @@ impl<B> BrokerBuilder<B> {
             shared: Arc::new(Shared {
                 backend: Box::new(self.backend),
                 limits: Arc::new(limits),
-                counters: Counters::default(),
+                counters: Counters::new(self.hooks.topic_metrics),
                 hooks: self.hooks,
                 final_event: OnceLock::new(),
                 sweeper: Sweeper::new(

@@ -35,7 +35,9 @@ pub struct Stats {
     /// Events delivered to subscribers (replayed and live, each subscriber
     /// counted).
     pub delivered: u64,
-    /// Subscriptions ended because they lagged ([`LagPolicy::Disconnect`](super::LagPolicy::Disconnect)).
+    /// Subscriptions ended because they lagged ([`LagPolicy::Disconnect`](super::LagPolicy::Disconnect)):
+    /// the lag cut-offs, `sse_broker_dropped_total` with feature `metrics`.
+    /// The stream served then simply ends.
     pub dropped: u64,
     /// Events skipped by lagging subscribers ([`LagPolicy::SkipAhead`](super::LagPolicy::SkipAhead)).
     pub skipped: u64,
@@ -120,10 +122,13 @@ impl BackendStats {
 /// A function called with a topic's name.
 pub(crate) type Hook = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// The builder's hooks, and whether the `metrics` gauges carry topics.
 #[derive(Default)]
 pub(crate) struct Hooks {
     pub(crate) on_subscribe: Option<Hook>,
     pub(crate) on_unsubscribe: Option<Hook>,
+    /// [`BrokerBuilder::topic_metrics`](super::BrokerBuilder::topic_metrics).
+    pub(crate) topic_metrics: bool,
 }
 
 impl fmt::Debug for Hooks {
@@ -131,6 +136,7 @@ impl fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("on_subscribe", &self.on_subscribe.is_some())
             .field("on_unsubscribe", &self.on_unsubscribe.is_some())
+            .field("topic_metrics", &self.topic_metrics)
             .finish()
     }
 }
@@ -144,9 +150,21 @@ pub(crate) struct Counters {
     delivered: AtomicU64,
     dropped: AtomicU64,
     skipped: AtomicU64,
+    // Whether the per-topic gauge is reported (off by default: a topic is
+    // often a name a request chose, and each is a series of its own).
+    topic_labels: bool,
 }
 
 impl Counters {
+    /// Counters from zero; `topic_labels`: whether the per-topic gauge
+    /// `sse_broker_topic_subscribers{topic}` is reported.
+    pub(crate) fn new(topic_labels: bool) -> Self {
+        Counters {
+            topic_labels,
+            ..Counters::default()
+        }
+    }
+
     pub(crate) fn published(&self) {
         self.published.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "metrics")]
@@ -176,13 +194,13 @@ impl Counters {
     /// A subscription to `topics` opened.
     pub(crate) fn subscribed(&self, topics: &[Arc<str>]) {
         self.subscriptions.fetch_add(1, Ordering::Relaxed);
-        move_gauges(topics, 1.0);
+        self.move_gauges(topics, 1.0);
     }
 
     /// A subscription to `topics` was dropped.
     pub(crate) fn unsubscribed(&self, topics: &[Arc<str>]) {
         self.subscriptions.fetch_sub(1, Ordering::Relaxed);
-        move_gauges(topics, -1.0);
+        self.move_gauges(topics, -1.0);
     }
 
     pub(crate) fn snapshot(&self, backend: BackendStats) -> Stats {
@@ -196,22 +214,24 @@ impl Counters {
             evicted: backend.evicted,
         }
     }
-}
 
-/// With `metrics`, moves the subscription gauges by `delta`: the total, and
-/// the per-topic one, which carries the topic as its `topic` label (one
-/// series per topic).
-fn move_gauges(topics: &[Arc<str>], delta: f64) {
-    #[cfg(feature = "metrics")]
-    {
-        metrics::gauge!("sse_broker_subscriptions").increment(delta);
-        for topic in topics {
-            metrics::gauge!("sse_broker_topic_subscribers", "topic" => topic.to_string())
-                .increment(delta);
+    /// With `metrics`, moves the subscription gauges by `delta`: the total,
+    /// and with `topic_labels` the per-topic one, which carries the topic as
+    /// its `topic` label (one series per topic).
+    fn move_gauges(&self, topics: &[Arc<str>], delta: f64) {
+        #[cfg(feature = "metrics")]
+        {
+            metrics::gauge!("sse_broker_subscriptions").increment(delta);
+            if self.topic_labels {
+                for topic in topics {
+                    metrics::gauge!("sse_broker_topic_subscribers", "topic" => topic.to_string())
+                        .increment(delta);
+                }
+            }
         }
+        #[cfg(not(feature = "metrics"))]
+        let _ = (topics, delta, self.topic_labels);
     }
-    #[cfg(not(feature = "metrics"))]
-    let _ = (topics, delta);
 }
 
 #[cfg(test)]
