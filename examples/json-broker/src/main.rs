@@ -68,7 +68,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use poem::error::{ReadBodyError, ResponseError};
+use futures_util::StreamExt;
+use poem::error::ResponseError;
 use poem::http::request::Parts;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::web::{Data, Html, Json};
@@ -638,18 +639,25 @@ async fn read_body(
     if declared.is_some_and(|length| length > limits.max_body_bytes as u64) {
         return Err(too_large());
     }
-    match tokio::time::timeout(
-        limits.body_timeout,
-        body.into_bytes_limit(limits.max_body_bytes),
-    )
-    .await
-    {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(ReadBodyError::PayloadTooLarge)) => Err(too_large()),
-        Ok(Err(error)) => Err(refuse(
-            StatusCode::BAD_REQUEST,
-            &format!("cannot read the body: {error}"),
-        )),
+    // Each chunk hyper read is copied once, into the one buffer; a chunk
+    // that would pass the limit is not.
+    let read = async {
+        let mut chunks = std::pin::pin!(body.into_bytes_stream());
+        let mut whole = bytes::BytesMut::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|error| {
+                let reason = format!("cannot read the body: {error}");
+                refuse(StatusCode::BAD_REQUEST, &reason)
+            })?;
+            if whole.len() + chunk.len() > limits.max_body_bytes {
+                return Err(too_large());
+            }
+            whole.extend_from_slice(&chunk);
+        }
+        Ok(whole.freeze())
+    };
+    match tokio::time::timeout(limits.body_timeout, read).await {
+        Ok(read) => read,
         Err(_) => Err(refuse(
             StatusCode::REQUEST_TIMEOUT,
             "the body did not arrive in time",
