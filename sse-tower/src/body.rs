@@ -21,6 +21,7 @@ use crate::disconnect::DisconnectGuard;
 use crate::item::{BoxError, SseItem};
 use crate::keep_alive::KeepAlive;
 use crate::shutdown::Shutdown;
+use crate::telemetry::EndReason;
 
 pin_project! {
     /// An [`http_body::Body`] that serves a stream of [`Event`]s, or of
@@ -37,6 +38,12 @@ pin_project! {
     ///   token is cancelled. A panic ends this response only.
     /// - When the client goes away the server drops the body, and the stream
     ///   with it; [`SseConfig::on_disconnect`] observes that.
+    /// - How it ended is logged at `debug` (`reason`: `end`, `error`,
+    ///   `panic`, `shutdown` or `disconnect`, the last for a body dropped
+    ///   before its end); with feature `metrics` the gauge `sse_streams_open`
+    ///   counts the bodies made and not yet ended, and the counter
+    ///   `sse_streams_closed_total{reason}` the ends. Every serving path
+    ///   serves this body, so every one reports them.
     ///
     /// # Panics
     ///
@@ -131,9 +138,10 @@ impl<S> SseBody<S> {
     }
 
     /// Takes the inner stream back (`None` once the body has ended). This
-    /// is not a disconnect: the `on_disconnect` hook is not called.
+    /// is not a disconnect: the `on_disconnect` hook is not called, and no
+    /// end is reported (the stream no longer counts as open).
     pub fn into_inner(mut self) -> Option<S> {
-        self.guard.disarm();
+        self.guard.release();
         self.stream
     }
 }
@@ -151,7 +159,7 @@ impl<S> Default for SseBody<S> {
             last_frame: Instant::now(),
             sent: false,
             state: State::Done,
-            guard: DisconnectGuard::new(None),
+            guard: DisconnectGuard::idle(),
         }
     }
 }
@@ -205,7 +213,7 @@ where
                     (Some(held), Some(last)) => Some(concat(&held, &last)),
                     (held, last) => held.or(last),
                 };
-                return end_now(this.state, this.carry, this.guard);
+                return end_now(this.state, this.carry, this.guard, EndReason::Shutdown);
             }
         }
 
@@ -213,10 +221,10 @@ where
             Some(bytes) => bytes,
             None => match poll_event(this.stream.as_mut(), this.config, cx) {
                 Polled::Event(bytes) => bytes,
-                Polled::End(last) => {
+                Polled::End(last, reason) => {
                     this.stream.set(None);
                     *this.carry = last;
-                    return end_now(this.state, this.carry, this.guard);
+                    return end_now(this.state, this.carry, this.guard, reason);
                 }
                 Polled::Pending => {
                     if std::mem::take(this.sent) && this.config.inner.keep_alive.interval.is_some()
@@ -247,11 +255,11 @@ where
             let next = match poll_event(this.stream.as_mut(), this.config, cx) {
                 Polled::Event(next) => next,
                 Polled::Pending => break,
-                Polled::End(last) => {
+                Polled::End(last, reason) => {
                     this.stream.set(None);
                     *this.carry = last;
                     *this.state = State::Ending;
-                    this.guard.disarm();
+                    this.guard.end(reason);
                     break;
                 }
             };
@@ -287,8 +295,9 @@ where
 
 enum Polled {
     Event(Bytes),
-    /// The stream ended (with this last frame, after an error).
-    End(Option<Bytes>),
+    /// The stream ended (with this last frame, after an error), for this
+    /// reason.
+    End(Option<Bytes>, EndReason),
     Pending,
 }
 
@@ -299,7 +308,7 @@ where
 {
     let Some(stream) = stream.as_pin_mut() else {
         // Only a default body has no stream while streaming.
-        return Polled::End(None);
+        return Polled::End(None, EndReason::End);
     };
     // A panic in the stream would otherwise unwind through the server's
     // connection task and end every response on that connection (all the
@@ -310,7 +319,8 @@ where
         Err(payload) => {
             let error = StreamPanicked::from_payload(payload);
             tracing::error!(error = %error, "event stream panicked; ending the SSE response");
-            return Polled::End(config.error_event_for(&error).map(Event::into_bytes));
+            let last = config.error_event_for(&error).map(Event::into_bytes);
+            return Polled::End(last, EndReason::Panic);
         }
     };
     match polled {
@@ -319,10 +329,11 @@ where
             Err(error) => {
                 let error: BoxError = error.into();
                 tracing::warn!(error = %error, "event stream failed; ending the SSE response");
-                Polled::End(config.error_event_for(&*error).map(Event::into_bytes))
+                let last = config.error_event_for(&*error).map(Event::into_bytes);
+                Polled::End(last, EndReason::Error)
             }
         },
-        Poll::Ready(None) => Polled::End(None),
+        Poll::Ready(None) => Polled::End(None, EndReason::End),
         Poll::Pending => Polled::Pending,
     }
 }
@@ -394,15 +405,16 @@ fn ready_frame(bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
     Poll::Ready(Some(Ok(Frame::data(bytes))))
 }
 
-/// Ends the body by itself (not a disconnect), after the frame in `carry`
-/// if there is one.
+/// Ends the body by itself (not a disconnect) for `reason`, after the
+/// frame in `carry` if there is one.
 fn end_now(
     state: &mut State,
     carry: &mut Option<Bytes>,
     guard: &mut DisconnectGuard,
+    reason: EndReason,
 ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
     *state = State::Done;
-    guard.disarm();
+    guard.end(reason);
     match carry.take() {
         Some(bytes) => ready_frame(bytes),
         None => Poll::Ready(None),

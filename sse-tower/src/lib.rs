@@ -21,6 +21,22 @@
 //! - `serve` (feature `serve`) is the server around it: accept loop,
 //!   graceful shutdown that ends every stream, timeouts.
 //!
+//! What happens is logged with `tracing`: refusals, write-deadline
+//! evictions, how each stream ended; never a request's URI or headers,
+//! where credentials live. With feature `metrics` (off by default) the
+//! same goes to the `metrics` facade, from every serving path:
+//!
+//! | metric | what |
+//! |---|---|
+//! | `sse_streams_open` (gauge) | event streams open |
+//! | `sse_streams_closed_total{reason}` | streams ended: `end`, `error`, `panic`, `shutdown`, `disconnect` |
+//! | `sse_refusals_total{kind}` | refusals answered, by the refusal's `kind` |
+//! | `sse_write_deadline_evictions_total` | connections a [`WriteDeadline`] closed |
+//!
+//! A broker subscription cut off for lagging (`LagPolicy::Disconnect`)
+//! ends its stream as `end`; the broker counts it, as
+//! `sse_broker_dropped_total` with ssekit-core's feature `metrics`.
+//!
 //! Behind `tower_http`'s `CompressionLayer`, event streams stay
 //! uncompressed with its default predicate; a custom predicate keeps that
 //! with `.and(NotForContentType::SSE)`. A `TimeoutLayer` times the
@@ -87,6 +103,7 @@ mod service;
 pub mod shutdown;
 #[cfg(feature = "broker")]
 mod subscription;
+mod telemetry;
 mod topics;
 pub mod write_deadline;
 

@@ -15,6 +15,7 @@ use ssekit_core::broker::BrokerError;
 use crate::authorize::{Denied, Refused};
 use crate::response::set_event_stream_headers;
 use crate::retry::Retry;
+use crate::telemetry;
 use crate::topics::InvalidTopics;
 
 /// The header that carries a refusal's status when it is answered `200`
@@ -157,7 +158,21 @@ impl Unavailable {
 
     /// The response for `reason`: a final refusal is always its status; one
     /// that [passes](Refusal::passes) is answered as this policy says.
+    ///
+    /// Every refusal answered is logged once, at `info` if it passes and
+    /// `debug` if final, with its [`kind`](Refusal::kind) and the status
+    /// answered, never its reason nor anything of the request; with feature
+    /// `metrics`, the counter `sse_refusals_total{kind}` counts it. The
+    /// adapters' `Error`s and [`refusal`] answer through it, so every
+    /// serving path reports its refusals.
+    ///
+    /// ```
+    /// # use ssekit_tower::{Denied, Unavailable};
+    /// let response = Unavailable::new().answer(&Denied::Unauthenticated);
+    /// assert_eq!(response.status(), 401);
+    /// ```
     pub fn answer<R: Refusal + ?Sized>(&self, reason: &R) -> Response<String> {
+        telemetry::refused(reason.kind(), self.status(reason), reason.passes());
         if !reason.passes() {
             return status_answer(reason, None);
         }
@@ -240,6 +255,24 @@ pub trait Refusal: fmt::Display {
         let status = self.status();
         status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
     }
+
+    /// The refusal's kind, a name from a small fixed set: the `kind` of its
+    /// log line and of the `sse_refusals_total` metric, so never anything
+    /// the request chose (default `other`). ssekit's own refusals are
+    /// `subscriptions_full`, `topic_full`, `backend`, `closed`, `internal`,
+    /// `topics`, `unauthenticated` and `forbidden`.
+    ///
+    /// ```
+    /// use ssekit_core::broker::BrokerError;
+    /// use ssekit_tower::{Denied, Refusal};
+    ///
+    /// let forbidden = Denied::Forbidden { topic: "payroll".into() };
+    /// assert_eq!(forbidden.kind(), "forbidden");
+    /// assert_eq!(BrokerError::TooManySubscriptions { max: 10 }.kind(), "subscriptions_full");
+    /// ```
+    fn kind(&self) -> &'static str {
+        "other"
+    }
 }
 
 impl Refusal for BrokerError {
@@ -253,6 +286,17 @@ impl Refusal for BrokerError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            BrokerError::TooManySubscriptions { .. } => "subscriptions_full",
+            BrokerError::TooManySubscribers { .. } => "topic_full",
+            BrokerError::Backend(_) => "backend",
+            BrokerError::Closed => "closed",
+            BrokerError::NoTopic => "topics",
+            _ => "internal",
+        }
+    }
 }
 
 impl Refusal for Denied {
@@ -263,6 +307,13 @@ impl Refusal for Denied {
     fn headers(&self, headers: &mut HeaderMap) {
         if let Denied::Unauthenticated = self {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Denied::Unauthenticated => "unauthenticated",
+            Denied::Forbidden { .. } => "forbidden",
         }
     }
 }
@@ -291,10 +342,22 @@ impl Refusal for Refused {
             Refused::Topics(invalid) => invalid.passes(),
         }
     }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Refused::Denied(denied) => denied.kind(),
+            Refused::Broker(error) => error.kind(),
+            Refused::Topics(invalid) => invalid.kind(),
+        }
+    }
 }
 
 impl Refusal for InvalidTopics {
     fn status(&self) -> StatusCode {
         StatusCode::BAD_REQUEST
+    }
+
+    fn kind(&self) -> &'static str {
+        "topics"
     }
 }

@@ -38,6 +38,12 @@
 //!
 //! Over HTTP/2, flow control holds a stalled stream without blocking its
 //! connection, so no deadline fires; the broker's lag limit bounds it.
+//!
+//! An eviction is logged at `info` (with the deadline, nothing of the
+//! request) and, with feature `metrics`, counted by
+//! `sse_write_deadline_evictions_total`, once per connection; its stream
+//! ends as a `disconnect`. Every server that wraps its sockets in it
+//! reports evictions: `serve`, and the adapters' listeners.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -48,6 +54,8 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use crate::telemetry;
 
 pin_project! {
     /// IO whose writes fail with [`io::ErrorKind::TimedOut`] once they have
@@ -77,6 +85,8 @@ pin_project! {
         timer: Option<Pin<Box<Sleep>>>,
         // Whether the timer runs: a write is waiting since it was set.
         waiting: bool,
+        // Whether the deadline passed once: reported once per connection.
+        evicted: bool,
     }
 }
 
@@ -88,6 +98,7 @@ impl<IO> WriteDeadline<IO> {
             deadline,
             timer: None,
             waiting: false,
+            evicted: false,
         }
     }
 
@@ -117,6 +128,7 @@ fn guarded<T>(
     deadline: Duration,
     timer: &mut Option<Pin<Box<Sleep>>>,
     waiting: &mut bool,
+    evicted: &mut bool,
     cx: &mut Context<'_>,
     polled: Poll<io::Result<T>>,
 ) -> Poll<io::Result<T>> {
@@ -135,10 +147,9 @@ fn guarded<T>(
     };
     *waiting = true;
     ready!(sleep.as_mut().poll(cx));
-    tracing::debug!(
-        ?deadline,
-        "the peer stopped reading; closing the connection"
-    );
+    if !std::mem::replace(evicted, true) {
+        telemetry::evicted(deadline);
+    }
     Poll::Ready(Err(io::Error::new(
         io::ErrorKind::TimedOut,
         "write deadline passed: the peer stopped reading",
@@ -153,7 +164,14 @@ impl<IO: AsyncWrite> AsyncWrite for WriteDeadline<IO> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let polled = this.io.poll_write(cx, buf);
-        guarded(*this.deadline, this.timer, this.waiting, cx, polled)
+        guarded(
+            *this.deadline,
+            this.timer,
+            this.waiting,
+            this.evicted,
+            cx,
+            polled,
+        )
     }
 
     fn poll_write_vectored(
@@ -163,7 +181,14 @@ impl<IO: AsyncWrite> AsyncWrite for WriteDeadline<IO> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let polled = this.io.poll_write_vectored(cx, bufs);
-        guarded(*this.deadline, this.timer, this.waiting, cx, polled)
+        guarded(
+            *this.deadline,
+            this.timer,
+            this.waiting,
+            this.evicted,
+            cx,
+            polled,
+        )
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -175,13 +200,27 @@ impl<IO: AsyncWrite> AsyncWrite for WriteDeadline<IO> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.project();
         let polled = this.io.poll_flush(cx);
-        guarded(*this.deadline, this.timer, this.waiting, cx, polled)
+        guarded(
+            *this.deadline,
+            this.timer,
+            this.waiting,
+            this.evicted,
+            cx,
+            polled,
+        )
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.project();
         let polled = this.io.poll_shutdown(cx);
-        guarded(*this.deadline, this.timer, this.waiting, cx, polled)
+        guarded(
+            *this.deadline,
+            this.timer,
+            this.waiting,
+            this.evicted,
+            cx,
+            polled,
+        )
     }
 }
 
