@@ -263,3 +263,44 @@ async fn a_stream_evicted_by_its_write_deadline_ends_as_a_disconnect() {
     assert_eq!(now["sse_streams_closed_total{reason=disconnect}"], 1.0);
     assert_eq!(now["sse_streams_open{}"], 0.0);
 }
+
+/// `http1::serve_connection` takes an event stream's body back from hyper
+/// and writes it itself: the body still reports its end and its eviction.
+#[cfg(feature = "http1")]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_stream_taken_back_from_hyper_reports_its_end_and_its_eviction() {
+    let recorder = DebuggingRecorder::new();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let mut figures = Figures::new(&recorder);
+
+    let service = tower::service_fn(|request: http::Request<hyper::body::Incoming>| async move {
+        let response = if request.uri().path() == "/once" {
+            let events = futures_util::stream::iter([Event::data("a")]);
+            ssekit_tower::SseResponse::new(futures_util::StreamExt::boxed(events))
+        } else {
+            let events = futures_util::stream::repeat_with(|| Event::data(&"x".repeat(512)));
+            ssekit_tower::SseResponse::new(futures_util::StreamExt::boxed(events))
+        };
+        Ok::<_, Infallible>(response.keep_alive(KeepAlive::disabled()).into_response())
+    });
+    let builder = hyper::server::conn::http1::Builder::new();
+    for path in ["/once", "/forever"] {
+        let (server, mut client) = tokio::io::duplex(4096);
+        let io = WriteDeadline::new(server, Duration::from_secs(1));
+        let connection = tokio::spawn(ssekit_tower::http1::serve_connection(&builder, io, service));
+        let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n");
+        client.write_all(request.as_bytes()).await.unwrap();
+        if path == "/once" {
+            let mut all = Vec::new();
+            client.read_to_end(&mut all).await.unwrap();
+        }
+        // `/forever`: reads nothing, so the deadline evicts it.
+        let _ = connection.await.unwrap();
+    }
+
+    let now = figures.now();
+    assert_eq!(now["sse_streams_closed_total{reason=end}"], 1.0);
+    assert_eq!(now["sse_streams_closed_total{reason=disconnect}"], 1.0);
+    assert_eq!(now["sse_write_deadline_evictions_total{}"], 1.0);
+    assert_eq!(now["sse_streams_open{}"], 0.0);
+}
