@@ -4,11 +4,13 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use ssekit_axum::{Retry, Shutdown};
 use ssekit_core::Event;
-use ssekit_core::broker::{Broker, BrokerBuilder, BrokerError, EventId};
+use ssekit_core::broker::{Broker, BrokerBuilder, BrokerError, EventId, TopicConfig};
+use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 /// The topic of the once-a-second `stats` events, which every page follows
@@ -52,6 +54,35 @@ impl Message {
     }
 }
 
+/// How many rooms the chat keeps and for how long: a room is made by its
+/// first post and forgotten once no post came for `idle`, with its
+/// messages (here, and its topic in the broker).
+#[derive(Clone, Copy, Debug)]
+pub struct Rooms {
+    /// The most rooms at once; a post that would make one more is refused.
+    pub max: usize,
+    /// How long a room lasts after its last post.
+    pub idle: Duration,
+}
+
+impl Rooms {
+    /// How often idle rooms are looked for, here and in the broker: a
+    /// quarter of the idle time, between 10 ms and the broker's default
+    /// (30 s), so a room goes at most a quarter (or 30 s) after its time.
+    pub fn sweep_interval(&self) -> Duration {
+        (self.idle / 4).clamp(Duration::from_millis(10), Broker::DEFAULT_SWEEP_INTERVAL)
+    }
+}
+
+/// Why a post was not published.
+#[derive(Debug)]
+pub enum PostError {
+    /// The room is new and the chat has its [`Rooms::max`] already.
+    TooManyRooms { max: usize },
+    /// The broker refused it (Redis unreachable).
+    Broker(BrokerError),
+}
+
 /// A message as published: with the id the broker gave it.
 #[derive(Clone, Debug)]
 pub struct Posted {
@@ -80,6 +111,7 @@ struct Inner {
     /// briefly before and after each publish, never across one: posts to
     /// the broker run side by side.
     history: Mutex<History>,
+    rooms: Rooms,
     /// Messages posted since the start.
     posted: AtomicU64,
     streams: Streams,
@@ -98,9 +130,14 @@ struct Inner {
 /// lowest such note, or the latest id when nothing is in flight. A page
 /// gets the messages up to that position; those after it come through its
 /// stream.
-#[derive(Default)]
+///
+/// A room is in `rooms` from the moment its first post begins (so the
+/// bound counts posts in flight) until [`forget_idle`](Self::forget_idle)
+/// finds it without a post for the idle time.
 struct History {
-    rooms: HashMap<String, VecDeque<Posted>>,
+    rooms: HashMap<String, Room>,
+    /// The bound on `rooms.len()`.
+    max_rooms: usize,
     /// The latest id recorded, in any topic.
     latest: Option<EventId>,
     /// The posts being published, by ticket (in the order they began), each
@@ -109,29 +146,90 @@ struct History {
     next_ticket: u64,
 }
 
+/// One room: its recent messages, when a post last began, and how many
+/// are in flight.
+struct Room {
+    messages: VecDeque<Posted>,
+    last_post: Instant,
+    posting: usize,
+}
+
 impl History {
-    /// A post begins: its ticket.
-    fn begin(&mut self) -> u64 {
+    fn new(max_rooms: usize) -> History {
+        History {
+            rooms: HashMap::new(),
+            max_rooms,
+            latest: None,
+            in_flight: BTreeMap::new(),
+            next_ticket: 0,
+        }
+    }
+
+    /// A post to `room` begins at `now`: its ticket, or the refusal when
+    /// the room is new and there are `max_rooms` already.
+    fn begin(&mut self, room: &str, now: Instant) -> Result<u64, PostError> {
+        if !self.rooms.contains_key(room) && self.rooms.len() >= self.max_rooms {
+            return Err(PostError::TooManyRooms {
+                max: self.max_rooms,
+            });
+        }
+        let kept = match self.rooms.get_mut(room) {
+            Some(kept) => kept,
+            None => self.rooms.entry(room.to_owned()).or_insert(Room {
+                messages: VecDeque::new(),
+                last_post: now,
+                posting: 0,
+            }),
+        };
+        kept.last_post = now;
+        kept.posting += 1;
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         self.in_flight.insert(ticket, self.latest);
-        ticket
+        Ok(ticket)
     }
 
-    /// The post of `ticket` is over: published as `posted` to `room`, or
-    /// failed (or cancelled) with `None`.
-    fn end(&mut self, ticket: u64, posted: Option<(&str, Posted)>) {
+    /// The post of `ticket` to `room` is over: published as `posted`, or
+    /// failed (or cancelled) with `None`. A room whose first post failed
+    /// goes at once.
+    fn end(&mut self, ticket: u64, room: &str, posted: Option<Posted>) {
         self.in_flight.remove(&ticket);
-        if let Some((room, posted)) = posted {
+        if let Some(posted) = &posted {
             self.record(posted.id);
-            let messages = self.rooms.entry(room.to_owned()).or_default();
-            // In id order, whatever order the publishes returned in.
-            let at = messages.partition_point(|kept| kept.id < posted.id);
-            messages.insert(at, posted);
-            if messages.len() > KEPT_MESSAGES {
-                messages.pop_front();
-            }
         }
+        let Some(kept) = self.rooms.get_mut(room) else {
+            return;
+        };
+        kept.posting -= 1;
+        match posted {
+            Some(posted) => {
+                let messages = &mut kept.messages;
+                // In id order, whatever order the publishes returned in.
+                let at = messages.partition_point(|kept| kept.id < posted.id);
+                messages.insert(at, posted);
+                if messages.len() > KEPT_MESSAGES {
+                    messages.pop_front();
+                }
+            }
+            None if kept.posting == 0 && kept.messages.is_empty() => {
+                self.rooms.remove(room);
+            }
+            None => {}
+        }
+    }
+
+    /// Forgets the rooms with no post in flight and none begun for `idle`
+    /// before `now`; how many went. The map gives back its memory once
+    /// most of it is empty.
+    fn forget_idle(&mut self, now: Instant, idle: Duration) -> usize {
+        let before = self.rooms.len();
+        self.rooms
+            .retain(|_, room| room.posting > 0 || now.duration_since(room.last_post) < idle);
+        let capacity = self.rooms.capacity();
+        if capacity > 64 && self.rooms.len() <= capacity / 4 {
+            self.rooms.shrink_to(self.rooms.len() * 2);
+        }
+        before - self.rooms.len()
     }
 
     /// An event the broker gave `id` (a `stats` event, or a message).
@@ -156,8 +254,8 @@ impl History {
             messages: self
                 .rooms
                 .get(room)
-                .map(|messages| {
-                    messages
+                .map(|room| {
+                    room.messages
                         .iter()
                         .take_while(|posted| Some(posted.id) <= position)
                         .cloned()
@@ -174,13 +272,14 @@ impl History {
 /// cancelled).
 struct InFlight<'a> {
     history: &'a Mutex<History>,
+    room: &'a str,
     ticket: Option<u64>,
 }
 
 impl InFlight<'_> {
-    fn published(mut self, room: &str, posted: Posted) {
+    fn published(mut self, posted: Posted) {
         if let Some(ticket) = self.ticket.take() {
-            lock(self.history).end(ticket, Some((room, posted)));
+            lock(self.history).end(ticket, self.room, Some(posted));
         }
     }
 }
@@ -188,7 +287,7 @@ impl InFlight<'_> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            lock(self.history).end(ticket, None);
+            lock(self.history).end(ticket, self.room, None);
         }
     }
 }
@@ -202,25 +301,68 @@ fn lock(history: &Mutex<History>) -> MutexGuard<'_, History> {
 }
 
 impl Chat {
-    /// A chat whose event streams all end when `shutdown` is cancelled,
-    /// each asking its page to come back after a draw of `retry`.
-    pub fn new(broker: Broker, shutdown: CancellationToken, retry: Retry) -> Chat {
+    /// A chat of at most `rooms.max` rooms, whose event streams all end
+    /// when `shutdown` is cancelled, each asking its page to come back
+    /// after a draw of `retry`. Idle rooms go only while
+    /// [`forget_idle_rooms`](Self::forget_idle_rooms) runs.
+    pub fn new(broker: Broker, rooms: Rooms, shutdown: CancellationToken, retry: Retry) -> Chat {
         Chat {
             inner: Arc::new(Inner {
                 broker,
-                history: Mutex::default(),
+                history: Mutex::new(History::new(rooms.max)),
+                rooms,
                 posted: AtomicU64::new(0),
                 streams: Streams::new(shutdown, retry),
             }),
         }
     }
 
-    /// The broker builder with the chat's hooks: `.build()` for the
-    /// in-memory broker, `.build_with(backend)` for another (Redis).
-    pub fn broker_builder() -> BrokerBuilder {
+    /// The broker builder with the chat's hooks, sweeping as often as
+    /// `rooms` needs: `.build_with(backend)` for another backend (Redis),
+    /// or [`in_memory`](Self::in_memory).
+    pub fn broker_builder(rooms: &Rooms) -> BrokerBuilder {
         Broker::builder()
+            .sweep_interval(rooms.sweep_interval())
             .on_subscribe(|topic| tracing::debug!(topic, "subscribed"))
             .on_unsubscribe(|topic| tracing::debug!(topic, "unsubscribed"))
+    }
+
+    /// The in-memory broker from `builder`, whose topics (a room's, once
+    /// nobody follows it) go after `rooms.idle` without a post, as the
+    /// chat's own record of the room does.
+    pub fn in_memory(builder: BrokerBuilder, rooms: &Rooms) -> Broker {
+        builder
+            .defaults(TopicConfig::new().idle_timeout(rooms.idle))
+            .build()
+    }
+
+    /// How often idle rooms are looked for.
+    pub fn sweep_interval(&self) -> Duration {
+        self.inner.rooms.sweep_interval()
+    }
+
+    /// Rooms with a post in the last idle time.
+    pub fn rooms(&self) -> usize {
+        lock(&self.inner.history).rooms.len()
+    }
+
+    /// Forgets the idle rooms every [`Rooms::sweep_interval`], until the
+    /// chat shuts down.
+    pub async fn forget_idle_rooms(self) {
+        let rooms = self.inner.rooms;
+        let mut ticks = tokio::time::interval(rooms.sweep_interval());
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let shutdown = self.inner.streams.shutdown.clone();
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = shutdown.cancelled() => break,
+            }
+            let forgotten = lock(&self.inner.history).forget_idle(Instant::now(), rooms.idle);
+            if forgotten > 0 {
+                tracing::debug!(forgotten, "idle rooms forgotten");
+            }
+        }
     }
 
     pub fn broker(&self) -> &Broker {
@@ -232,21 +374,28 @@ impl Chat {
         self.inner.posted.load(Ordering::Relaxed)
     }
 
-    /// Publishes `message` to `room` as a `message` event.
-    pub async fn post(&self, room: &str, message: Message) -> Result<EventId, BrokerError> {
+    /// Publishes `message` to `room` as a `message` event; a new room only
+    /// while there are fewer than [`Rooms::max`].
+    pub async fn post(&self, room: &str, message: Message) -> Result<EventId, PostError> {
         let event = Event::builder()
             .event("message")
             .json(&message)
             .build()
             .expect("a message serializes to JSON");
         let history = &self.inner.history;
-        let ticket = lock(history).begin();
+        let ticket = lock(history).begin(room, Instant::now())?;
         let in_flight = InFlight {
             history,
+            room,
             ticket: Some(ticket),
         };
-        let id = self.inner.broker.publish(&room_topic(room), event).await?;
-        in_flight.published(room, Posted { id, message });
+        let id = self
+            .inner
+            .broker
+            .publish(&room_topic(room), event)
+            .await
+            .map_err(PostError::Broker)?;
+        in_flight.published(Posted { id, message });
         self.inner.posted.fetch_add(1, Ordering::Relaxed);
         Ok(id)
     }
@@ -338,9 +487,9 @@ mod tests {
 
     #[test]
     fn a_page_follows_on_after_the_messages_it_shows() {
-        let mut history = History::default();
-        let first = history.begin();
-        history.end(first, Some(("lobby", posted(1, "one"))));
+        let mut history = History::new(usize::MAX);
+        let first = history.begin("lobby", Instant::now()).unwrap();
+        history.end(first, "lobby", Some(posted(1, "one")));
         history.record(EventId::new(1, 2));
         let view = history.view("lobby");
         assert_eq!(texts(&view), ["one"]);
@@ -350,13 +499,13 @@ mod tests {
 
     #[test]
     fn while_an_earlier_post_is_in_flight_the_position_stays_below_it() {
-        let mut history = History::default();
+        let mut history = History::new(usize::MAX);
         history.record(EventId::new(1, 4));
         // Two posts begin; the second returns first with id 6, while the
         // first (id 5 in the broker) is still being published.
-        let slow = history.begin();
-        let fast = history.begin();
-        history.end(fast, Some(("lobby", posted(6, "fast"))));
+        let slow = history.begin("lobby", Instant::now()).unwrap();
+        let fast = history.begin("lobby", Instant::now()).unwrap();
+        history.end(fast, "lobby", Some(posted(6, "fast")));
         let view = history.view("lobby");
         assert_eq!(view.position, Some(EventId::new(1, 4)));
         assert!(
@@ -364,7 +513,7 @@ mod tests {
             "6 comes through the stream, after 4"
         );
 
-        history.end(slow, Some(("lobby", posted(5, "slow"))));
+        history.end(slow, "lobby", Some(posted(5, "slow")));
         let view = history.view("lobby");
         assert_eq!(view.position, Some(EventId::new(1, 6)));
         assert_eq!(texts(&view), ["slow", "fast"], "in the broker's order");
@@ -372,12 +521,13 @@ mod tests {
 
     #[test]
     fn a_failed_post_leaves_nothing_in_flight() {
-        let mut history = History::default();
+        let mut history = History::new(usize::MAX);
         history.record(EventId::new(1, 3));
         let history = Mutex::new(history);
-        let ticket = lock(&history).begin();
+        let ticket = lock(&history).begin("lobby", Instant::now()).unwrap();
         drop(InFlight {
             history: &history,
+            room: "lobby",
             ticket: Some(ticket),
         });
         lock(&history).record(EventId::new(1, 9));
@@ -388,14 +538,84 @@ mod tests {
 
     #[test]
     fn a_room_keeps_its_latest_messages() {
-        let mut history = History::default();
+        let mut history = History::new(usize::MAX);
         for seq in 1..=KEPT_MESSAGES as u64 + 2 {
-            let ticket = history.begin();
-            history.end(ticket, Some(("lobby", posted(seq, &seq.to_string()))));
+            let ticket = history.begin("lobby", Instant::now()).unwrap();
+            history.end(ticket, "lobby", Some(posted(seq, &seq.to_string())));
         }
         let view = history.view("lobby");
         assert_eq!(view.messages.len(), KEPT_MESSAGES);
         assert_eq!(view.messages[0].id, EventId::new(1, 3));
+    }
+
+    #[test]
+    fn a_new_room_beyond_the_maximum_is_refused_an_existing_one_is_not() {
+        let mut history = History::new(2);
+        let now = Instant::now();
+        for room in ["a", "b"] {
+            let ticket = history.begin(room, now).unwrap();
+            history.end(ticket, room, Some(posted(1, "hi")));
+        }
+        assert!(matches!(
+            history.begin("c", now),
+            Err(PostError::TooManyRooms { max: 2 })
+        ));
+        assert!(history.begin("a", now).is_ok());
+    }
+
+    #[test]
+    fn a_post_in_flight_counts_toward_the_maximum() {
+        let mut history = History::new(1);
+        let now = Instant::now();
+        let ticket = history.begin("a", now).unwrap();
+        assert!(history.begin("b", now).is_err());
+        // Its publish failed: the room it would have made is gone.
+        history.end(ticket, "a", None);
+        assert_eq!(history.rooms.len(), 0);
+        assert!(history.begin("b", now).is_ok());
+    }
+
+    #[test]
+    fn a_room_without_a_post_for_the_idle_time_is_forgotten() {
+        let idle = Duration::from_secs(60);
+        let mut history = History::new(10);
+        let start = Instant::now();
+        let old = history.begin("old", start).unwrap();
+        history.end(old, "old", Some(posted(1, "hi")));
+        let slow = history.begin("slow", start).unwrap();
+        let recent = history.begin("recent", start + idle / 2).unwrap();
+        history.end(recent, "recent", Some(posted(2, "hi")));
+
+        assert_eq!(history.forget_idle(start + idle, idle), 1);
+        assert!(history.view("old").messages.is_empty());
+        assert!(
+            history.rooms.contains_key("slow"),
+            "a post in flight keeps its room"
+        );
+        history.end(slow, "slow", Some(posted(3, "late")));
+        assert_eq!(texts(&history.view("recent")), ["hi"]);
+        assert_eq!(history.forget_idle(start + idle * 2, idle), 2);
+    }
+
+    #[test]
+    fn the_room_map_gives_back_its_memory() {
+        let mut history = History::new(usize::MAX);
+        let start = Instant::now();
+        for n in 0..10_000 {
+            let room = n.to_string();
+            let ticket = history.begin(&room, start).unwrap();
+            history.end(ticket, &room, Some(posted(n + 1, "hi")));
+        }
+        let peak = history.rooms.capacity();
+        assert_eq!(
+            history.forget_idle(start + Duration::from_secs(1), Duration::ZERO),
+            10_000
+        );
+        assert!(
+            history.rooms.capacity() < peak / 100,
+            "{}",
+            history.rooms.capacity()
+        );
     }
 
     #[test]

@@ -1,17 +1,19 @@
 //! The HTTP side: pages, posting, the event stream.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Form, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use ssekit_axum::{LastEventId, SseResponse};
+use subtle::ConstantTimeEq;
 
-use crate::chat::{Chat, Message, RoomView};
+use crate::chat::{Chat, Message, PostError, RoomView};
 
 const ROOM_PAGE: &str = include_str!("../static/room.html");
 const CHAT_JS: &str = include_str!("../static/chat.js");
@@ -23,8 +25,9 @@ const LIVE_STREAM_JS: &str = include_str!("../../shared/live-stream.js");
 /// `retry:`); a shutdown or a refusal asks for its own, longer wait.
 const RECONNECT: Duration = Duration::from_secs(1);
 
-/// The routes; with `admin`, also `POST /admin/disconnect`.
-pub fn router(chat: Chat, admin: bool) -> Router {
+/// The routes; with an admin token, also `POST /admin/disconnect`, for
+/// requests that carry it.
+pub fn router(chat: Chat, admin_token: Option<String>) -> Router {
     let router = Router::new()
         .route("/", get(new_room))
         .route("/room/{room}", get(room_page).post(post_message))
@@ -32,10 +35,17 @@ pub fn router(chat: Chat, admin: bool) -> Router {
         .route("/assets/chat.js", get(|| javascript(CHAT_JS)))
         .route("/assets/charts.js", get(|| javascript(CHARTS_JS)))
         .route("/assets/live-stream.js", get(|| javascript(LIVE_STREAM_JS)));
-    let router = if admin {
-        router.route("/admin/disconnect", post(disconnect_all))
-    } else {
-        router
+    let router = match admin_token {
+        Some(token) => {
+            let token: Arc<str> = token.into();
+            router.route(
+                "/admin/disconnect",
+                post(move |chat: State<Chat>, headers: HeaderMap| {
+                    disconnect_all(chat, headers, token)
+                }),
+            )
+        }
+        None => router,
     };
     router.with_state(chat)
 }
@@ -77,7 +87,16 @@ async fn post_message(
         tracing::enabled!(tracing::Level::DEBUG).then(|| message.user.escape_debug().to_string());
     // Not `?` into `Error::Sse`: that answer is for event streams, and a
     // failed post is a plain `503` the page shows.
-    let id = chat.post(&room, message).await.map_err(Error::Post)?;
+    let id = chat
+        .post(&room, message)
+        .await
+        .map_err(|error| match error {
+            PostError::TooManyRooms { max } => Error::TooManyRooms {
+                max,
+                retry_after: chat.sweep_interval(),
+            },
+            PostError::Broker(error) => Error::Post(error),
+        })?;
     if let Some(user) = user {
         tracing::debug!(%room, %user, %id, "message posted");
     }
@@ -101,12 +120,63 @@ async fn stream(
         .on_disconnect(move || tracing::info!(%room, "stream closed")))
 }
 
-/// `POST /admin/disconnect`: ends every open stream, to watch the pages
-/// resume.
-async fn disconnect_all(State(chat): State<Chat>) -> StatusCode {
+/// `POST /admin/disconnect` with `Authorization: Bearer TOKEN`: ends
+/// every open stream, to watch the pages resume. `403` for a request a
+/// browser sends from another site, `401` without the token.
+async fn disconnect_all(
+    State(chat): State<Chat>,
+    headers: HeaderMap,
+    token: Arc<str>,
+) -> Result<StatusCode, Error> {
+    if is_cross_site(&headers) {
+        return Err(Error::CrossSite);
+    }
+    if !has_bearer(&headers, &token) {
+        return Err(Error::Unauthorized);
+    }
     tracing::info!("ending every open stream");
     chat.disconnect_all();
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether a browser says the request comes from another site: by
+/// `Sec-Fetch-Site` (anything but `same-origin`, or `none` for what the
+/// user typed), or by an `Origin` whose host and port are not the `Host`
+/// asked for (`Origin: null` included). A client that sends neither, as
+/// `curl` does, is not a browser on another site.
+fn is_cross_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        if site != "same-origin" && site != "none" {
+            return true;
+        }
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let origin = origin
+        .to_str()
+        .ok()
+        .and_then(|origin| origin.split_once("://"))
+        .map(|(_, authority)| authority);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    !matches!((origin, host), (Some(origin), Some(host)) if origin.eq_ignore_ascii_case(host))
+}
+
+/// Whether `Authorization` is `Bearer` and `token`, compared in constant
+/// time (only its length can be told by timing).
+fn has_bearer(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, given)| given.trim())
+    else {
+        return false;
+    };
+    given.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
 async fn javascript(source: &'static str) -> impl IntoResponse {
@@ -176,6 +246,16 @@ fn escape(text: &str) -> String {
 pub enum Error {
     BadRequest(String),
     NotFound(String),
+    /// A post that would make a room beyond the maximum: `429` with
+    /// `Retry-After` (when idle rooms are next looked for).
+    TooManyRooms {
+        max: usize,
+        retry_after: Duration,
+    },
+    /// An admin request without the token: `401`.
+    Unauthorized,
+    /// An admin request from another site: `403`.
+    CrossSite,
     /// A publish the broker refused (Redis unreachable): `503` with
     /// `Retry-After` and the reason as text.
     Post(ssekit_axum::broker::BrokerError),
@@ -193,6 +273,32 @@ impl IntoResponse for Error {
         match self {
             Error::BadRequest(reason) => (StatusCode::BAD_REQUEST, reason).into_response(),
             Error::NotFound(reason) => (StatusCode::NOT_FOUND, reason).into_response(),
+            Error::TooManyRooms { max, retry_after } => {
+                tracing::debug!(max, "new room refused");
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, seconds.to_string())],
+                    format!(
+                        "this chat has its maximum of {max} rooms: post in one of them, \
+                         or try again once an idle room has gone"
+                    ),
+                )
+                    .into_response()
+            }
+            Error::Unauthorized => {
+                tracing::warn!("admin request without the token refused");
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    "this needs Authorization: Bearer and the admin token",
+                )
+                    .into_response()
+            }
+            Error::CrossSite => {
+                tracing::warn!("cross-site admin request refused");
+                (StatusCode::FORBIDDEN, "cross-site request refused").into_response()
+            }
             Error::Post(error) => {
                 tracing::warn!(%error, "post refused");
                 let answer = ssekit_axum::Unavailable::new().status_answer();
@@ -216,6 +322,63 @@ mod tests {
             escape(r#"<script>alert("x") & 'y'</script>"#),
             "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;"
         );
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    header::HeaderName::from_static(name),
+                    value.parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_admin_request_from_another_site_is_told_apart() {
+        let host = ("host", "127.0.0.1:3000");
+        for same in [
+            headers(&[host]),
+            headers(&[host, ("origin", "http://127.0.0.1:3000")]),
+            headers(&[host, ("sec-fetch-site", "same-origin")]),
+            headers(&[host, ("sec-fetch-site", "none")]),
+        ] {
+            assert!(!is_cross_site(&same), "{same:?}");
+        }
+        for cross in [
+            headers(&[host, ("origin", "http://evil.example")]),
+            headers(&[host, ("origin", "http://127.0.0.1:3001")]),
+            headers(&[host, ("origin", "null")]),
+            headers(&[("origin", "http://127.0.0.1:3000")]),
+            headers(&[host, ("sec-fetch-site", "cross-site")]),
+            headers(&[host, ("sec-fetch-site", "same-site")]),
+        ] {
+            assert!(is_cross_site(&cross), "{cross:?}");
+        }
+    }
+
+    #[test]
+    fn the_admin_token_is_a_bearer_token() {
+        let token = "0123456789abcdef";
+        assert!(has_bearer(
+            &headers(&[("authorization", "Bearer 0123456789abcdef")]),
+            token
+        ));
+        assert!(has_bearer(
+            &headers(&[("authorization", "bearer 0123456789abcdef")]),
+            token
+        ));
+        for wrong in [
+            headers(&[]),
+            headers(&[("authorization", "Bearer 0123456789abcdeF")]),
+            headers(&[("authorization", "Bearer 0123456789abcde")]),
+            headers(&[("authorization", "Basic 0123456789abcdef")]),
+            headers(&[("authorization", "0123456789abcdef")]),
+        ] {
+            assert!(!has_bearer(&wrong, token), "{wrong:?}");
+        }
     }
 
     #[test]

@@ -15,6 +15,10 @@ use crate::chat::Chat;
 struct Figures {
     /// Open event streams.
     users: u64,
+    /// Rooms with a post in the last idle time.
+    rooms: usize,
+    /// Topics in the broker: rooms, rooms being followed, and `stats`.
+    topics: usize,
     /// Messages posted per second.
     inbound: u64,
     /// Events sent to browsers per second.
@@ -32,24 +36,33 @@ struct Reading {
     at: Instant,
     posted: u64,
     delivered: u64,
+    users: u64,
+    rooms: usize,
+    topics: usize,
     heap: alloc::Snapshot,
 }
 
 impl Reading {
     fn take(chat: &Chat) -> Reading {
+        let broker = chat.broker().stats();
         Reading {
             at: Instant::now(),
             posted: chat.posted(),
-            delivered: chat.broker().stats().delivered,
+            delivered: broker.delivered,
+            users: broker.subscriptions,
+            rooms: chat.rooms(),
+            topics: broker.topics.len(),
             heap: alloc::snapshot(),
         }
     }
 
-    fn since(&self, earlier: &Reading, users: u64) -> Figures {
+    fn since(&self, earlier: &Reading) -> Figures {
         let millis = (self.at - earlier.at).as_millis().max(1) as u64;
         let per_second = |now: u64, then: u64| now.saturating_sub(then) * 1000 / millis;
         Figures {
-            users,
+            users: self.users,
+            rooms: self.rooms,
+            topics: self.topics,
             inbound: per_second(self.posted, earlier.posted),
             outbound: per_second(self.delivered, earlier.delivered),
             heap: self.heap.in_use,
@@ -68,7 +81,7 @@ pub async fn publish_every_second(chat: Chat) {
     loop {
         ticks.tick().await;
         let now = Reading::take(&chat);
-        let figures = now.since(&last, chat.broker().stats().subscriptions);
+        let figures = now.since(&last);
         last = now;
         let event = Event::builder()
             .event("stats")

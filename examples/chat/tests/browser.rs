@@ -2,6 +2,8 @@
 //! the `browser-test` crate). Without a browser each test says so on
 //! stderr and returns; under `CI` a missing browser fails it.
 
+mod common;
+
 use std::path::PathBuf;
 
 use browser_test::{Browser, Example, Page, form, wait_until};
@@ -229,7 +231,7 @@ async fn after_the_server_drops_the_stream_the_page_resumes_with_nothing_lost_or
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let server = Example::start(CHAT, &["--admin"]).await;
+    let server = Example::start(CHAT, &common::ADMIN_ARGS).await;
     let page = browser.open(&format!("{}/room/resume", server.url())).await;
     connected(&page, 1).await;
     let post = |message: &'static str| {
@@ -251,8 +253,7 @@ async fn after_the_server_drops_the_stream_the_page_resumes_with_nothing_lost_or
     // The server ends the stream; the page reconnects after the `retry:`
     // the stream ended with (1 s plus up to 4 s of jitter).
     // What is published meanwhile reaches it once, after what it had.
-    let (status, _) = server.post("/admin/disconnect", "text/plain", "").await;
-    assert_eq!(status, 204);
+    assert_eq!(common::disconnect_all(server.url()).await, 204);
     let mut ids = Vec::new();
     for message in ["meanwhile 1", "meanwhile 2", "meanwhile 3"] {
         ids.push(post(message).await);

@@ -8,6 +8,8 @@
 //! and returns; under `CI` a missing browser fails it. A missing
 //! `redis-server` always fails it.
 
+mod common;
+
 use std::time::Duration;
 
 use browser_test::{Browser, Example, Page, form, wait_until, within};
@@ -162,6 +164,8 @@ async fn a_page_rides_out_a_redis_outage_and_sees_every_message_once() {
             "--redis",
             &redis.url(),
             "--admin",
+            "--admin-token",
+            common::ADMIN_TOKEN,
             // The disconnect asks the page back after exactly 1 s.
             "--shutdown-jitter-ms",
             "0",
@@ -184,8 +188,7 @@ async fn a_page_rides_out_a_redis_outage_and_sees_every_message_once() {
     let pid = redis.pid().expect("redis-server runs");
     redis.kill();
     let down = Instant::now();
-    let (code, _) = chat.post("/admin/disconnect", "text/plain", "").await;
-    assert_eq!(code, 204);
+    assert_eq!(common::disconnect_all(chat.url()).await, 204);
     let (code, body) = post(&chat, "outage", "in the outage").await;
     // A failed post is a plain 503 the page's form shows, never the event
     // stream answer that keeps an EventSource reconnecting.
