@@ -29,8 +29,9 @@
 //! - `broker` (default): the `broker` module (adds `tokio` and `tokio-util`).
 //! - `metrics`: the broker's counters and gauges also go to the `metrics`
 //!   facade: `sse_broker_{published,delivered,dropped,skipped,evicted}_total`,
-//!   `sse_broker_subscriptions`, and `sse_broker_topic_subscribers`, labelled
-//!   by `topic` (one series per topic).
+//!   `sse_broker_topics_removed_total`, `sse_broker_subscriptions`, and,
+//!   with `BrokerBuilder::topic_metrics(true)`, `sse_broker_topic_subscribers`
+//!   labelled by `topic` (one series per topic).
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]

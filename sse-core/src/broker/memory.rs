@@ -531,7 +531,7 @@ impl Backend for MemoryBackend {
     }
 
     /// The sweep: evicts history past its bounds in every topic, removes
-    /// the topics [`TopicState::is_removable`] says may go, and trims
+    /// the topics `TopicState::is_removable` says may go, and trims
     /// history to the budget. Publishers wait only while removable topics
     /// are taken out of the map.
     fn evict_expired(&self) {
