@@ -93,7 +93,6 @@ pub mod keep_alive;
 mod last_event_id;
 mod layer;
 mod query;
-#[cfg(feature = "broker")]
 mod refusal;
 mod response;
 mod retry;
@@ -116,7 +115,6 @@ pub use item::{BoxError, SseItem};
 pub use keep_alive::KeepAlive;
 pub use last_event_id::{InvalidLastEventId, LAST_EVENT_ID, LastEventId};
 pub use layer::SseLayer;
-#[cfg(feature = "broker")]
 pub use refusal::{Refusal, SSE_REFUSAL, Unavailable, refusal};
 pub use response::{SseResponse, response, set_event_stream_headers};
 pub use retry::Retry;

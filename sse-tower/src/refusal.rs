@@ -7,11 +7,15 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+#[cfg(feature = "broker")]
+use http::header::WWW_AUTHENTICATE;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use ssekit_core::Event;
+#[cfg(feature = "broker")]
 use ssekit_core::broker::BrokerError;
 
+#[cfg(feature = "broker")]
 use crate::authorize::{Denied, Refused};
 use crate::response::set_event_stream_headers;
 use crate::retry::Retry;
@@ -275,6 +279,7 @@ pub trait Refusal: fmt::Display {
     }
 }
 
+#[cfg(feature = "broker")]
 impl Refusal for BrokerError {
     fn status(&self) -> StatusCode {
         match self {
@@ -299,6 +304,7 @@ impl Refusal for BrokerError {
     }
 }
 
+#[cfg(feature = "broker")]
 impl Refusal for Denied {
     fn status(&self) -> StatusCode {
         Denied::status(self)
@@ -318,6 +324,7 @@ impl Refusal for Denied {
     }
 }
 
+#[cfg(feature = "broker")]
 impl Refusal for Refused {
     fn status(&self) -> StatusCode {
         match self {

@@ -64,7 +64,6 @@ pub(crate) fn stream_released() {
 
 /// A subscription was refused and answered with `status`: one log line
 /// (`info` if it passes, `debug` if final) and `sse_refusals_total{kind}`.
-#[cfg(feature = "broker")]
 pub(crate) fn refused(kind: &'static str, status: http::StatusCode, passes: bool) {
     let status = status.as_u16();
     if passes {

@@ -409,3 +409,77 @@ async fn a_connection_error_on_accept_is_retried_at_once() {
     let calls = accept_calls(aborted, 100, Duration::from_millis(300)).await;
     assert_eq!(calls, 101, "accept was called {calls} times in 300 ms");
 }
+
+/// Connects from `ip`, an address of 127.0.0.0/8, and sends `request`.
+async fn connect_from(ip: [u8; 4], addr: SocketAddr, request: &[u8]) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((ip, 0))).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_its_cap_an_address_is_told_to_come_back_and_others_are_served() {
+    const STREAM: &[u8] = b"GET /bare HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n";
+    const HELLO: &[u8] = b"data: hello\n\n";
+    let token = CancellationToken::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server: JoinHandle<io::Result<()>> = tokio::spawn(
+        ssekit_tower::serve(listener, app())
+            .max_connections_per_ip(2)
+            .with_graceful_shutdown(token.clone().cancelled_owned())
+            .into_future(),
+    );
+    let mut first = connect_from([127, 0, 0, 1], addr, STREAM).await;
+    let mut second = connect_from([127, 0, 0, 1], addr, STREAM).await;
+    read_until(&mut first, &mut Vec::new(), HELLO).await;
+    read_until(&mut second, &mut Vec::new(), HELLO).await;
+
+    // A third stream from that address: 200, a retry and the notice, the end.
+    let mut third = connect_from([127, 0, 0, 1], addr, STREAM).await;
+    let answer = read_to_end(&mut third, Duration::from_secs(2)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.contains(" 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.contains("content-type: text/event-stream\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("sse-refusal: 429\r\n"), "{answer}");
+    assert!(
+        answer.contains("\r\n\r\nevent: unavailable\nretry: "),
+        "{answer}"
+    );
+    assert!(answer.contains("maximum of 2 connections"), "{answer}");
+
+    // Any other request from it: 429 with Retry-After.
+    let mut plain = connect_from([127, 0, 0, 1], addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let answer = read_to_end(&mut plain, Duration::from_secs(2)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 429 "), "{answer}");
+    assert!(answer.contains("retry-after: "), "{answer}");
+
+    // Another address has places of its own.
+    let mut other = connect_from([127, 0, 0, 2], addr, STREAM).await;
+    read_until(&mut other, &mut Vec::new(), HELLO).await;
+
+    // A connection that closes gives its place back.
+    drop(first);
+    within("a place given back", Duration::from_secs(5), async {
+        loop {
+            let mut again = connect_from([127, 0, 0, 1], addr, STREAM).await;
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = again.read(&mut chunk).await {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.ends_with(HELLO) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    shuts_down_within_a_second(&token, server).await;
+}

@@ -3,6 +3,7 @@
 //! ([`http1`](crate::http1)) and ends them all on graceful shutdown.
 
 mod listener;
+mod per_ip;
 
 use std::any::Any;
 use std::fmt;
@@ -26,6 +27,7 @@ mod signal;
 
 use listener::is_connection_error;
 pub use listener::{Listener, accept, bind_reuse_port};
+use per_ip::PerIp;
 pub use signal::shutdown_signal;
 
 use crate::http1::{Ending, HttpService, ResponseBody, connection};
@@ -99,6 +101,7 @@ where
         shutdown_retry: Some(Shutdown::DEFAULT_RETRY),
         shutdown_event: None,
         shutdown_grace: Duration::from_millis(500),
+        max_connections_per_ip: None,
     }
 }
 
@@ -125,6 +128,7 @@ pub struct Serve<L: Listener, S> {
     shutdown_retry: Option<Retry>,
     shutdown_event: Option<Event>,
     shutdown_grace: Duration,
+    max_connections_per_ip: Option<usize>,
 }
 
 impl<L: Listener, S> Serve<L, S> {
@@ -194,6 +198,17 @@ impl<L: Listener, S> Serve<L, S> {
         self
     }
 
+    /// Serves at most `max` connections at once from one IP address
+    /// (default: no cap); a connection over it is answered and closed: an
+    /// event stream request with a `retry:` and an `unavailable` notice, as
+    /// [`refusal`](crate::refusal) answers what passes (so a browser keeps
+    /// reconnecting), any other with `429` and `Retry-After`. Clients behind
+    /// one NAT share an address: leave room for them.
+    pub fn max_connections_per_ip(mut self, max: usize) -> Self {
+        self.max_connections_per_ip = Some(max);
+        self
+    }
+
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<L::Addr> {
         self.listener.local_addr()
@@ -207,6 +222,7 @@ impl<L: Listener, S> fmt::Debug for Serve<L, S> {
             .field("write_deadline", &self.write_deadline)
             .field("shutdown_retry", &self.shutdown_retry)
             .field("shutdown_event", &self.shutdown_event)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish_non_exhaustive()
     }
@@ -238,7 +254,14 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
         shutdown_retry,
         shutdown_event,
         shutdown_grace,
+        max_connections_per_ip,
     } = serve;
+    let per_ip = max_connections_per_ip.map(PerIp::new);
+    let mut refusing = http1::Builder::new();
+    refusing
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(false);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -261,6 +284,22 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
                 tracing::debug!(%error, "TCP_NODELAY not set");
             }
         }
+        let admitted = match per_ip.as_ref().map(|per_ip| per_ip.admit(&addr)) {
+            Some(Err(over_limit)) => {
+                let io = WriteDeadline::new(io, write_deadline);
+                let refused = connection(
+                    &refusing,
+                    io,
+                    over_limit,
+                    ending.token.clone().cancelled_owned(),
+                    None,
+                );
+                track(&connections, &close, refused);
+                continue;
+            }
+            Some(Ok(admitted)) => admitted,
+            None => None,
+        };
         let requested = CancellationToken::new();
         let service = FirstRequest {
             inner: make_service(&addr),
@@ -277,7 +316,11 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
             requested.cancelled().await;
         };
         let connection = connection(&builder, io, service, signal, Some(ending.clone()));
-        track(&connections, &close, connection);
+        track(&connections, &close, async move {
+            // The place is given back when the connection is done.
+            let _admitted = admitted;
+            connection.await
+        });
     }
     // Shutting down. The listener stays open while the connections drain
     // (at most the grace), so that a connection the kernel queued on it,
