@@ -18,13 +18,14 @@
 //! Nothing grows for ever. A room is made by its first post; it and its
 //! recent messages are forgotten `--room-idle-ms` (10 minutes) after its
 //! last post, and its topic in the in-memory broker once no page has
-//! followed it for as long (with `--redis`, Redis keeps the room's events
-//! as `ssekit-redis` bounds them). At most `--max-rooms` (1000) exist at
-//! once: a post that would make one more is answered `429`, an event
-//! stream never is (a page may follow a room that has no post yet).
-//! Viewing a room that does not exist makes nothing. A nick or a message
-//! is at most 32 or 500 characters, a nick is logged escaped, and a
-//! request head must arrive within `--header-read-timeout-ms` (10 s).
+//! followed it for as long (with `--redis`, its stream expires in Redis
+//! `--room-idle-ms` after its last post: give every process the same). At
+//! most `--max-rooms` (1000) exist at once: a post that would make one
+//! more is answered `429`, an event stream never is (a page may follow a
+//! room that has no post yet). Viewing a room that does not exist makes
+//! nothing. A nick or a message is at most 32 or 500 characters, a nick
+//! is logged escaped, and a request head must arrive within
+//! `--header-read-timeout-ms` (10 s).
 //!
 //! With `--admin` and `--admin-token TOKEN` (or `CHAT_ADMIN_TOKEN`), `POST
 //! /admin/disconnect` with `Authorization: Bearer TOKEN` ends every open
@@ -111,7 +112,8 @@ struct Args {
     max_rooms: usize,
     /// A room and its recent messages are forgotten this long after its
     /// last post, and its topic in the in-memory broker once no page has
-    /// followed it for as long; a new post makes it again.
+    /// followed it for as long; with `--redis`, its stream expires in
+    /// Redis this long after its last post. A new post makes it again.
     #[arg(long, value_name = "MS", default_value_t = 600_000)]
     room_idle_ms: u64,
     /// A connection whose request head has not fully arrived this long
@@ -168,7 +170,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let broker = match &args.redis {
         Some(url) => {
-            let backend = ssekit_redis::RedisBackend::connect(url).await?;
+            // A room's stream expires in Redis as the room does here.
+            let backend = ssekit_redis::RedisBackend::builder(url)
+                .topic_ttl(Some(rooms.idle))
+                .connect()
+                .await?;
             tracing::info!(%url, "rooms are shared through Redis");
             builder.build_with(backend)
         }
