@@ -4,8 +4,9 @@
 //!
 //! Each test starts its own chat process (short timings by flag), watches
 //! its rooms and broker topics through the `stats` events of a stream
-//! (`rooms`, `topics`), its memory through `/proc/PID/status`, and its log
-//! on stderr. Every wait is bounded.
+//! (`rooms`, `topics`), its memory through `/proc/PID/statm`, its log on
+//! stderr, and with `--redis` the keys of a Redis server of its own.
+//! Every wait is bounded.
 
 mod common;
 
@@ -19,6 +20,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use sse_test_support::hostile::{closed_within, partial_heads, rss_of};
 use sse_test_support::process::ensure_nofile_limit;
+use sse_test_support::redis::RedisServer;
 use ssekit_client::{EventSource, Item};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -629,4 +631,35 @@ async fn the_admin_route_is_not_served_without_a_token_of_sixteen_characters() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_a_dead_rooms_stream_expires_after_the_idle_age() {
+    let redis = RedisServer::start();
+    let chat = Chat::start(&["--redis", &redis.url(), "--room-idle-ms", "1000"], "info").await;
+    let mut connection = Connection::open(chat.addr).await;
+    assert_eq!(connection.post("ephemeral", "ann", "hi").await.status, 202);
+    let key = "sse:topic:room:ephemeral";
+    assert_eq!(integer(&redis.command(&["EXISTS", key])), 1);
+    let ttl = integer(&redis.command(&["PTTL", key]));
+    assert!((1..=1000).contains(&ttl), "PTTL {ttl}");
+    let started = Instant::now();
+    while integer(&redis.command(&["EXISTS", key])) != 0 {
+        assert!(started.elapsed() < WAIT, "{key} is still in Redis");
+        sleep(Duration::from_millis(100)).await;
+    }
+    // And the chat's own record of it, at its next sweep.
+    let mut observer = chat.follow("observer");
+    while next_stats(&mut observer).await["rooms"] != 0 {
+        assert!(started.elapsed() < WAIT, "the room is still counted");
+    }
+}
+
+/// The integer of a RESP reply (`:N`).
+fn integer(reply: &str) -> i64 {
+    reply
+        .trim()
+        .strip_prefix(':')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not an integer reply: {reply:?}"))
 }
