@@ -123,37 +123,39 @@ impl<IO> WriteDeadline<IO> {
     }
 }
 
-/// Runs one write-side operation under the deadline.
-fn guarded<T>(
-    deadline: Duration,
-    timer: &mut Option<Pin<Box<Sleep>>>,
-    waiting: &mut bool,
-    evicted: &mut bool,
-    cx: &mut Context<'_>,
-    polled: Poll<io::Result<T>>,
-) -> Poll<io::Result<T>> {
-    if polled.is_ready() {
-        *waiting = false;
-        return polled;
-    }
-    let sleep = match timer {
-        Some(sleep) => {
-            if !*waiting {
-                sleep.as_mut().reset(Instant::now() + deadline);
-            }
-            sleep
+impl<IO> WriteDeadline<IO> {
+    /// Runs one write-side operation of the IO under the deadline.
+    fn guarded<T>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        operation: impl FnOnce(Pin<&mut IO>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        let this = self.project();
+        let polled = operation(this.io, cx);
+        if polled.is_ready() {
+            *this.waiting = false;
+            return polled;
         }
-        None => timer.insert(Box::pin(tokio::time::sleep(deadline))),
-    };
-    *waiting = true;
-    ready!(sleep.as_mut().poll(cx));
-    if !std::mem::replace(evicted, true) {
-        telemetry::evicted(deadline);
+        let deadline = *this.deadline;
+        let sleep = match this.timer {
+            Some(sleep) => {
+                if !*this.waiting {
+                    sleep.as_mut().reset(Instant::now() + deadline);
+                }
+                sleep
+            }
+            None => this.timer.insert(Box::pin(tokio::time::sleep(deadline))),
+        };
+        *this.waiting = true;
+        ready!(sleep.as_mut().poll(cx));
+        if !std::mem::replace(this.evicted, true) {
+            telemetry::evicted(deadline);
+        }
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "write deadline passed: the peer stopped reading",
+        )))
     }
-    Poll::Ready(Err(io::Error::new(
-        io::ErrorKind::TimedOut,
-        "write deadline passed: the peer stopped reading",
-    )))
 }
 
 impl<IO: AsyncWrite> AsyncWrite for WriteDeadline<IO> {
@@ -162,16 +164,7 @@ impl<IO: AsyncWrite> AsyncWrite for WriteDeadline<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let polled = this.io.poll_write(cx, buf);
-        guarded(
-            *this.deadline,
-            this.timer,
-            this.waiting,
-            this.evicted,
-            cx,
-            polled,
-        )
+        self.guarded(cx, |io, cx| io.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -179,16 +172,7 @@ impl<IO: AsyncWrite> AsyncWrite for WriteDeadline<IO> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let polled = this.io.poll_write_vectored(cx, bufs);
-        guarded(
-            *this.deadline,
-            this.timer,
-            this.waiting,
-            this.evicted,
-            cx,
-            polled,
-        )
+        self.guarded(cx, |io, cx| io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -198,29 +182,11 @@ impl<IO: AsyncWrite> AsyncWrite for WriteDeadline<IO> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.project();
-        let polled = this.io.poll_flush(cx);
-        guarded(
-            *this.deadline,
-            this.timer,
-            this.waiting,
-            this.evicted,
-            cx,
-            polled,
-        )
+        self.guarded(cx, |io, cx| io.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.project();
-        let polled = this.io.poll_shutdown(cx);
-        guarded(
-            *this.deadline,
-            this.timer,
-            this.waiting,
-            this.evicted,
-            cx,
-            polled,
-        )
+        self.guarded(cx, |io, cx| io.poll_shutdown(cx))
     }
 }
 
