@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use sse_test_support::id_of;
 use sse_test_support::redis::RedisServer;
 use ssekit_core::Event;
 use ssekit_core::broker::{Broker, BrokerError, EventId, ResetReason, Resume, Subscription, stamp};
@@ -32,15 +33,6 @@ async fn broker(server: &RedisServer) -> Broker {
         .await
         .expect("connect to redis-server");
     Broker::builder().build_with(backend)
-}
-
-fn id_of(event: &Event) -> String {
-    let text = String::from_utf8_lossy(event.as_bytes()).into_owned();
-    text.lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("id: "))
-        .expect("an id line")
-        .to_owned()
 }
 
 /// What `subscription` yields within `window`; fails the test if it ends.

@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use sse_test_support::id_of;
 use sse_test_support::private;
 use sse_test_support::redis::RedisServer;
 use ssekit_core::Event;
@@ -41,15 +42,6 @@ async fn next(subscription: &mut Subscription) -> Option<Event> {
 
 async fn next_event(subscription: &mut Subscription) -> Event {
     next(subscription).await.expect("an event, not the end")
-}
-
-fn id_of(event: &Event) -> String {
-    let text = String::from_utf8_lossy(event.as_bytes()).into_owned();
-    text.lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("id: "))
-        .expect("an id line")
-        .to_owned()
 }
 
 /// Nothing more arrives within a short while.

@@ -194,6 +194,17 @@ pub fn received(wire: &[u8]) -> Vec<ssekit_core::decode::MessageEvent> {
         .collect()
 }
 
+/// The `id:` of an encoded event: its last `id:` line, which a browser
+/// would take as its last event id. Panics if there is none.
+pub fn id_of(event: &ssekit_core::Event) -> String {
+    String::from_utf8_lossy(event.as_bytes())
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("id: "))
+        .expect("an id line")
+        .to_owned()
+}
+
 /// The workspace README's code blocks, compiled and run as doctests here
 /// (this crate's dev-dependencies cover every crate they use), so the front
 /// door never shows code that does not build.
