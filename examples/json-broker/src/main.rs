@@ -122,24 +122,26 @@ struct Args {
     /// for a ticket, besides the broker's own; repeatable.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
-    /// The largest request body accepted, in bytes.
-    #[arg(long, default_value_t = 64 * 1024)]
-    max_body_bytes: usize,
-    /// How long a request body may take to arrive, after the head.
-    #[arg(long, default_value_t = 10_000)]
+    /// The largest request body accepted, in bytes (at most 16 MiB).
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..=16 << 20))]
+    max_body_bytes: u32,
+    /// How long a request body may take to arrive, after the head (at most
+    /// 10 minutes).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     body_timeout_ms: u64,
-    /// How long a request head may take to arrive.
-    #[arg(long, default_value_t = 10_000)]
+    /// How long a request head may take to arrive (at most 10 minutes).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     header_read_timeout_ms: u64,
-    /// How long a session cookie stays valid, in seconds.
-    #[arg(long, default_value_t = 8 * 3600)]
+    /// How long a session cookie stays valid, in seconds (at most 30 days).
+    #[arg(long, default_value_t = 8 * 3600, value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
     session_ttl_secs: u64,
-    /// How long a ticket opens streams, in seconds.
-    #[arg(long, default_value_t = 60)]
+    /// How long a ticket opens streams, in seconds (at most an hour).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     ticket_ttl_secs: u64,
-    /// How many session cookies and tickets may be valid at once.
-    #[arg(long, default_value_t = 10_000)]
-    max_sessions: usize,
+    /// How many session cookies and tickets may be valid at once (at most
+    /// a million).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_sessions: u32,
     /// Listen with `SO_REUSEPORT`, so that a new broker can start on the
     /// same address before this one stops.
     #[arg(long)]
@@ -320,12 +322,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         subscriber: args.subscriber_token,
         sessions: Arc::new(Sessions {
             ids: Mutex::new(HashMap::new()),
-            max: args.max_sessions,
+            max: args.max_sessions as usize,
             session_ttl: Duration::from_secs(args.session_ttl_secs),
             ticket_ttl: Duration::from_secs(args.ticket_ttl_secs),
         }),
         limits: Limits {
-            max_body_bytes: args.max_body_bytes,
+            max_body_bytes: args.max_body_bytes as usize,
             body_timeout: Duration::from_millis(args.body_timeout_ms),
         },
         shutdown: CancellationToken::new(),

@@ -422,7 +422,9 @@ async fn a_thousand_partial_heads_are_closed_within_the_head_timeout() {
         took
     );
     let took = took.unwrap_or_else(|open| panic!("{open} partial heads still open after 3 s"));
-    assert!(took < Duration::from_millis(2500), "{took:?}");
+    // The head timeout is 1 s from each open; the last opened just before
+    // this wait began.
+    assert!(took < Duration::from_secs(2), "{took:?}");
     // The broker still serves.
     assert_eq!(publish(broker.addr, r#"{"data": "x"}"#).await.0, 202);
 }
