@@ -552,7 +552,7 @@ async fn publish(request: &Request, body: Body, Data(app): Data<&App>) -> Respon
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
-            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
+            .and_then(|value| bearer(value.as_bytes()));
         if !given.is_some_and(|given| expected.matches(given)) {
             let mut response = refuse(StatusCode::UNAUTHORIZED, "publishing needs the token");
             response
@@ -611,6 +611,15 @@ async fn publish(request: &Request, body: Body, Data(app): Data<&App>) -> Respon
             .unavailable(Unavailable::new().status_answer())
             .as_response(),
     }
+}
+
+/// The credentials of an `Authorization: Bearer …` value (the scheme's
+/// case aside).
+fn bearer(authorization: &[u8]) -> Option<&[u8]> {
+    let (scheme, credentials) = authorization.split_at_checked(7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then_some(credentials)
 }
 
 /// Whether the request's content type is `essence` (parameters such as

@@ -329,6 +329,14 @@ async fn publishing_needs_the_publisher_token_and_a_wrong_one_of_the_same_length
         assert_eq!(status, 401, "{authorization}");
     }
     assert_eq!(publish(broker.addr, body).await.0, 202);
+    // The scheme is case-insensitive (RFC 9110), the token is not.
+    let headers = format!("authorization: bearer {PUBLISHER}\r\n{json}");
+    assert_eq!(post(broker.addr, "/publish", &headers, body).await.0, 202);
+    let headers = format!(
+        "authorization: Bearer {}\r\n{json}",
+        PUBLISHER.to_uppercase()
+    );
+    assert_eq!(post(broker.addr, "/publish", &headers, body).await.0, 401);
 }
 
 #[tokio::test]
