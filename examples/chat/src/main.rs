@@ -175,7 +175,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .topic_ttl(Some(rooms.idle))
                 .connect()
                 .await?;
-            tracing::info!(%url, "rooms are shared through Redis");
+            let redis = without_credentials(url);
+            tracing::info!(%redis, "rooms are shared through Redis");
             builder.build_with(backend)
         }
         None => Chat::in_memory(builder, &rooms),
@@ -207,4 +208,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())
+}
+
+/// `url` without its user name and password, for the logs (a Redis URL can
+/// carry both: `redis://user:password@host`).
+fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "(an invalid URL)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_credentials;
+
+    #[test]
+    fn a_redis_url_is_logged_without_its_password() {
+        assert_eq!(
+            without_credentials("redis://ann:s3cret@127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+        assert_eq!(
+            without_credentials("redis://127.0.0.1"),
+            "redis://127.0.0.1"
+        );
+    }
 }
