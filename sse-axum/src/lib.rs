@@ -1,9 +1,10 @@
 //! Server-sent events for axum 0.8, over [`ssekit_tower`]: [`SseResponse`]
 //! is an `IntoResponse`, [`LastEventId`] and [`Topics`] are extractors,
 //! [`Error`] answers a refused subscription, and [`WriteDeadlineListener`]
-//! gives `axum::serve`'s connections a write deadline (but no request-head
-//! timeout: `axum::serve` has none). Serve with [`serve()`] (feature
-//! `serve`, default) for both deadlines and a graceful shutdown that ends
+//! gives `axum::serve`'s connections a write deadline and a deadline for
+//! their first request head (`axum::serve` times no head itself). Serve
+//! with [`serve()`] (feature `serve`, default) for every head timed and a
+//! graceful shutdown that ends
 //! every stream itself; on `axum::serve`, give the responses a
 //! [`Shutdown`] made from the token that drives `with_graceful_shutdown`.
 //!

@@ -6,14 +6,13 @@ use axum::serve::Listener;
 use ssekit_tower::WriteDeadline;
 
 ssekit_tower::__write_deadline_listener! {
-    /// That is the write deadline only: `axum::serve` gives hyper no timer,
-    /// so no request-head timeout applies, and it offers no way to set one.
-    /// A client that sends half a request head holds its connection until
-    /// it goes, and `with_graceful_shutdown` waits on it (hyper closes at
-    /// once only a connection that has read nothing). `ssekit_axum::serve`
-    /// (feature `serve`, default) has both deadlines, a 10 s request-head
-    /// timeout and a 30 s write deadline, and closes what is left after its
-    /// shutdown grace.
+    /// `axum::serve` gives hyper no timer, so hyper's own request-head
+    /// timeout never applies: the first head's deadline here is what closes
+    /// a client that sends half of one (and lets `with_graceful_shutdown`
+    /// finish). A later head on a kept-alive connection is not timed.
+    /// `ssekit_axum::serve` (feature `serve`, default) times every head, a
+    /// 10 s request-head timeout beside its 30 s write deadline, and closes
+    /// what is left after its shutdown grace.
     ///
     /// ```no_run
     /// # async fn run(app: axum::Router) -> std::io::Result<()> {
@@ -30,7 +29,7 @@ impl<L: Listener> Listener for WriteDeadlineListener<L> {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (io, addr) = self.inner.accept().await;
-        (WriteDeadline::new(io, self.deadline), addr)
+        (self.deadlines.wrap(io), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {

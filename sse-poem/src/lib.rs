@@ -5,8 +5,9 @@
 //! outside poem's `Compression`, which compresses every response it wraps.
 //! Serve with [`serve()`] (feature `serve`, default): it has a request-head
 //! timeout and a write deadline, notices a client that closed at once, and
-//! its graceful shutdown ends every stream itself. `poem::Server` has no
-//! request-head timeout and notices a client that left only when it next
+//! its graceful shutdown ends every stream itself. `poem::Server` times no
+//! request head (`WriteDeadlineListener` times the first one of each
+//! connection) and notices a client that left only when it next
 //! writes (keep the keep-alive on there); for its graceful shutdown, give
 //! the responses a [`Shutdown`] made from the token that drives
 //! `run_with_graceful_shutdown`, and a timeout (see

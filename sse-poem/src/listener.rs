@@ -1,21 +1,20 @@
 //! [`WriteDeadlineListener`]: a poem listener with a write deadline.
 
 use std::future::Future;
-use std::time::Duration;
 
 use poem::listener::{Acceptor, Listener};
 use poem::web::{LocalAddr, RemoteAddr};
 use ssekit_tower::WriteDeadline;
 
 ssekit_tower::__write_deadline_listener! {
-    /// That is the write deadline only. `poem::Server` gives hyper no timer,
-    /// so no request-head timeout applies, and it offers none (its
-    /// `idle_timeout` asks the connection for a graceful shutdown, which
-    /// hyper does not do while half a request head is in): a client that
-    /// sends half a head holds its connection until it goes. It also
-    /// notices a client that closed a quiet stream only at the stream's
-    /// next write (keep the keep-alive on), and its graceful shutdown waits
-    /// for all of these unless given a timeout, as below.
+    /// `poem::Server` gives hyper no timer, so no request-head timeout of
+    /// its own applies (its `idle_timeout` asks the connection for a
+    /// graceful shutdown, which hyper does not do while half a request head
+    /// is in): the first head's deadline here is what closes a client that
+    /// sends half of one; a later head on a kept-alive connection is not
+    /// timed. poem also notices a client that closed a quiet stream only at
+    /// the stream's next write (keep the keep-alive on), and its graceful
+    /// shutdown waits for such connections unless given a timeout, as below.
     /// `ssekit_poem::serve` (feature `serve`, default) has both deadlines, a
     /// 10 s request-head timeout and a 30 s write deadline, notices a
     /// closed client at once, and closes what is left after its shutdown
@@ -39,7 +38,7 @@ impl<L: Listener> Listener for WriteDeadlineListener<L> {
     async fn into_acceptor(self) -> std::io::Result<Self::Acceptor> {
         Ok(WriteDeadlineAcceptor {
             inner: self.inner.into_acceptor().await?,
-            deadline: self.deadline,
+            deadlines: self.deadlines,
         })
     }
 }
@@ -49,7 +48,7 @@ impl<L: Listener> Listener for WriteDeadlineListener<L> {
 #[derive(Debug)]
 pub struct WriteDeadlineAcceptor<A> {
     inner: A,
-    deadline: Duration,
+    deadlines: ssekit_tower::write_deadline::Deadlines,
 }
 
 impl<A: Acceptor> Acceptor for WriteDeadlineAcceptor<A> {
@@ -63,11 +62,11 @@ impl<A: Acceptor> Acceptor for WriteDeadlineAcceptor<A> {
         &mut self,
     ) -> impl Future<Output = std::io::Result<(Self::Io, LocalAddr, RemoteAddr, http::uri::Scheme)>> + Send
     {
-        let deadline = self.deadline;
+        let deadlines = self.deadlines;
         let accepted = self.inner.accept();
         async move {
             let (io, local, remote, scheme) = accepted.await?;
-            Ok((WriteDeadline::new(io, deadline), local, remote, scheme))
+            Ok((deadlines.wrap(io), local, remote, scheme))
         }
     }
 }

@@ -253,24 +253,39 @@ macro_rules! __write_deadline_listener {
         /// Wraps a listener so that every connection it accepts is a
         /// [`WriteDeadline`](ssekit_tower::WriteDeadline): a client that stops reading is
         /// disconnected once a write has made no progress for `deadline`, and its stream
-        /// dropped.
+        /// dropped; a client whose first request head has not arrived 10 s after it
+        /// connected is disconnected too ([`first_head_deadline`](Self::first_head_deadline)).
         $(#[$attr])*
         #[derive(Debug)]
         pub struct WriteDeadlineListener<L> {
             inner: L,
-            deadline: ::std::time::Duration,
+            deadlines: $crate::write_deadline::Deadlines,
         }
 
         impl<L> WriteDeadlineListener<L> {
             /// Wraps `inner`; its connections' writes time out after `deadline` without
-            /// progress.
+            /// progress, and their first request head after 10 s.
             pub fn new(inner: L, deadline: ::std::time::Duration) -> Self {
-                WriteDeadlineListener { inner, deadline }
+                WriteDeadlineListener {
+                    inner,
+                    deadlines: $crate::write_deadline::Deadlines::new(deadline),
+                }
             }
 
-            /// The deadline given to each connection.
+            /// How long a connection's first request head may take to arrive (default
+            /// 10 s); `None` does not time it. Later heads on a kept-alive connection are
+            /// not timed.
+            pub fn first_head_deadline(
+                mut self,
+                deadline: impl Into<Option<::std::time::Duration>>,
+            ) -> Self {
+                self.deadlines.first_head = deadline.into();
+                self
+            }
+
+            /// The write deadline given to each connection.
             pub fn deadline(&self) -> ::std::time::Duration {
-                self.deadline
+                self.deadlines.write
             }
 
             /// The wrapped listener.

@@ -13,8 +13,10 @@
 //! request-head read timeout, or a client that sends half a request head
 //! holds its connection for ever (and a graceful shutdown waits on it).
 //! With hyper, that is the builder's `header_read_timeout`, which applies
-//! only with a timer. `serve` (feature `serve`) sets both (10 s and 30 s);
-//! a server of your own sets them so:
+//! only with a timer; for a server that has none (`axum::serve`,
+//! `poem::Server`), [`WriteDeadline::first_head_deadline`] times the first
+//! head of each connection. `serve` (feature `serve`) sets both (10 s and
+//! 30 s); a server of your own sets them so:
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -87,6 +89,66 @@ pin_project! {
         waiting: bool,
         // Whether the deadline passed once: reported once per connection.
         evicted: bool,
+        // The first request head's deadline, until its blank line is read.
+        head: Option<FirstHead>,
+    }
+}
+
+/// The deadlines the adapters' `WriteDeadlineListener`s give each
+/// connection they accept.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    /// The write deadline.
+    pub write: Duration,
+    /// The first request head's deadline, if any.
+    pub first_head: Option<Duration>,
+}
+
+impl Deadlines {
+    /// The first request head's deadline by default: `serve`'s head timeout.
+    pub const DEFAULT_FIRST_HEAD: Duration = Duration::from_secs(10);
+
+    /// `write`, and the default first-head deadline.
+    pub fn new(write: Duration) -> Self {
+        Deadlines {
+            write,
+            first_head: Some(Self::DEFAULT_FIRST_HEAD),
+        }
+    }
+
+    /// `io` with these deadlines, counted from now.
+    pub fn wrap<IO>(&self, io: IO) -> WriteDeadline<IO> {
+        let io = WriteDeadline::new(io, self.write);
+        match self.first_head {
+            Some(deadline) => io.first_head_deadline(deadline),
+            None => io,
+        }
+    }
+}
+
+/// The deadline of a connection's first request head.
+#[derive(Debug)]
+struct FirstHead {
+    until: Instant,
+    // Allocated at the first read that waits.
+    timer: Option<Pin<Box<Sleep>>>,
+    // The line read so far is empty: a line end came last.
+    at_line_start: bool,
+}
+
+impl FirstHead {
+    /// Reads `bytes` of the head; true once its blank line is among them.
+    fn ends_in(&mut self, bytes: &[u8]) -> bool {
+        for &byte in bytes {
+            match byte {
+                b'\n' if self.at_line_start => return true,
+                b'\n' => self.at_line_start = true,
+                b'\r' => {}
+                _ => self.at_line_start = false,
+            }
+        }
+        false
     }
 }
 
@@ -99,7 +161,41 @@ impl<IO> WriteDeadline<IO> {
             timer: None,
             waiting: false,
             evicted: false,
+            head: None,
         }
+    }
+
+    /// Also fails reads with [`io::ErrorKind::TimedOut`] if the first
+    /// request head has not fully arrived `deadline` from now (default:
+    /// not timed), for a server whose HTTP layer has no head timeout of its
+    /// own (`axum::serve`, `poem::Server`). Only the first head is timed: a
+    /// later one on a kept-alive connection may follow a request body.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ssekit_tower::WriteDeadline;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (ours, mut peer) = tokio::io::duplex(1024);
+    /// let mut io = WriteDeadline::new(ours, Duration::from_secs(30))
+    ///     .first_head_deadline(Duration::from_millis(50));
+    /// peer.write_all(b"GET / HTTP/1.1\r\nhost:").await?;
+    /// let mut buf = [0; 1024];
+    /// io.read(&mut buf).await?; // half a head
+    /// let error = io.read(&mut buf).await.unwrap_err();
+    /// assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn first_head_deadline(mut self, deadline: Duration) -> Self {
+        self.head = Some(FirstHead {
+            until: Instant::now() + deadline,
+            timer: None,
+            at_line_start: false,
+        });
+        self
     }
 
     /// The deadline.
@@ -196,6 +292,30 @@ impl<IO: AsyncRead> AsyncRead for WriteDeadline<IO> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.project().io.poll_read(cx, buf)
+        let this = self.project();
+        let Some(head) = this.head.as_mut() else {
+            return this.io.poll_read(cx, buf);
+        };
+        let before = buf.filled().len();
+        match this.io.poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if head.ends_in(&buf.filled()[before..]) {
+                    *this.head = None;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+            Poll::Pending => {}
+        }
+        let until = head.until;
+        let timer = head
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(until)));
+        ready!(timer.as_mut().poll(cx));
+        tracing::debug!("the first request head did not arrive in time; closing the connection");
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "request head deadline passed",
+        )))
     }
 }

@@ -135,3 +135,82 @@ async fn a_client_that_reads_keeps_its_stream_for_longer_than_the_deadline() {
     assert!(!dropped.load(Ordering::SeqCst));
     assert!(received > 100 * 1024, "received only {received} bytes");
 }
+
+mod first_head {
+    use std::time::Duration;
+
+    use ssekit_tower::WriteDeadline;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+
+    fn timed() -> (WriteDeadline<DuplexStream>, DuplexStream) {
+        let (ours, peer) = tokio::io::duplex(4096);
+        let io =
+            WriteDeadline::new(ours, Duration::from_secs(30)).first_head_deadline(HEAD_DEADLINE);
+        (io, peer)
+    }
+
+    /// Reads once, failing the test if it waits longer than `bound`.
+    async fn read_within(
+        io: &mut WriteDeadline<DuplexStream>,
+        bound: Duration,
+    ) -> std::io::Result<usize> {
+        let mut buf = [0; 4096];
+        tokio::time::timeout(bound, io.read(&mut buf))
+            .await
+            .expect("the read ends")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_a_first_head_fails_the_read_at_the_deadline() {
+        let (mut io, mut peer) = timed();
+        peer.write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            read_within(&mut io, Duration::from_secs(1)).await.unwrap(),
+            31
+        );
+        let start = tokio::time::Instant::now();
+        let error = read_within(&mut io, Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(start.elapsed(), HEAD_DEADLINE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_whole_first_head_reads_are_never_timed() {
+        let (mut io, mut peer) = timed();
+        // The blank line split across two reads.
+        peer.write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r")
+            .await
+            .unwrap();
+        read_within(&mut io, Duration::from_secs(1)).await.unwrap();
+        peer.write_all(b"\n").await.unwrap();
+        read_within(&mut io, Duration::from_secs(1)).await.unwrap();
+        // An hour of silence, then a second request: no timeout.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        peer.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert_eq!(
+            read_within(&mut io, Duration::from_secs(1)).await.unwrap(),
+            16
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_with_bare_line_feeds_ends_the_deadline_too() {
+        let (mut io, mut peer) = timed();
+        peer.write_all(b"GET / HTTP/1.1\nhost: x\n\n")
+            .await
+            .unwrap();
+        read_within(&mut io, Duration::from_secs(1)).await.unwrap();
+        tokio::time::sleep(HEAD_DEADLINE * 2).await;
+        peer.write_all(b"x").await.unwrap();
+        assert_eq!(
+            read_within(&mut io, Duration::from_secs(1)).await.unwrap(),
+            1
+        );
+    }
+}
