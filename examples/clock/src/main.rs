@@ -1,7 +1,9 @@
 //! Broadcasts the time to every connected browser (warp).
 //!
-//! Every `--every` seconds (default 5) the server publishes
-//! `Message: N - the time is HH:MM:SS UTC` to one broker topic; every open
+//! Every `--every` seconds (default 5; `--every-ms` for shorter) the server
+//! publishes `Message: N - the time is HH:MM:SS UTC` to one broker topic
+//! (with `--pad-bytes N`, after an SSE comment of N bytes that browsers
+//! ignore, for load and hostile tests that must fill buffers); every open
 //! `GET /events` stream receives it, and the page at `GET /` lists the
 //! messages as they arrive. The broker's hooks log `Added new client` and
 //! `Removed client`; each broadcast logs how many clients it reached.
@@ -43,6 +45,24 @@ struct Args {
     /// Seconds between two broadcasts.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     every: u64,
+    /// Milliseconds between two broadcasts, in place of `--every` (at
+    /// least 1, at most an hour).
+    #[arg(long, value_name = "MS", conflicts_with = "every", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    every_ms: Option<u64>,
+    /// Sends each broadcast after an SSE comment of this many bytes, which
+    /// browsers ignore: for load tests that must fill buffers (at most
+    /// 1 MiB).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1 << 20))]
+    pad_bytes: u32,
+    /// A connection whose request head has not fully arrived this long
+    /// after it opened (or after its last response) is closed (at most 10
+    /// minutes).
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    header_read_timeout_ms: u64,
+    /// A connection whose writes make no progress this long (a client that
+    /// stopped reading) is closed (at most 10 minutes).
+    #[arg(long, value_name = "MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    write_deadline_ms: u64,
     /// Listen with `SO_REUSEPORT`, so that a new clock can start on the
     /// same address before this one stops.
     #[arg(long)]
@@ -60,7 +80,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .on_subscribe(|_| tracing::info!("Added new client"))
         .on_unsubscribe(|_| tracing::info!("Removed client"))
         .build();
-    tokio::spawn(broadcast(broker.clone(), Duration::from_secs(args.every)));
+    let every = args
+        .every_ms
+        .map_or(Duration::from_secs(args.every), Duration::from_millis);
+    let padding = "x".repeat(args.pad_bytes as usize);
+    tokio::spawn(broadcast(broker.clone(), every, padding));
 
     let shutdown = CancellationToken::new();
     let page = warp::path::end()
@@ -96,6 +120,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     ssekit_warp::serve(listener, routes)
+        .header_read_timeout(Duration::from_millis(args.header_read_timeout_ms))
+        .write_deadline(Duration::from_millis(args.write_deadline_ms))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())
@@ -111,8 +137,9 @@ async fn events(
     Ok(response.shutdown(shutdown))
 }
 
-/// Publishes `Message: N - the time is …` every `every`.
-async fn broadcast(broker: Broker, every: Duration) {
+/// Publishes `Message: N - the time is …` every `every`, after a comment
+/// of `padding` unless it is empty.
+async fn broadcast(broker: Broker, every: Duration, padding: String) {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     for n in 1.. {
         ticks.tick().await;
@@ -120,7 +147,16 @@ async fn broadcast(broker: Broker, every: Duration) {
             "Message: {n} - the time is {}",
             time_of_day(SystemTime::now())
         );
-        if let Err(error) = broker.publish(TOPIC, Event::data(&message)).await {
+        let event = if padding.is_empty() {
+            Event::data(&message)
+        } else {
+            Event::builder()
+                .comment(padding.as_str())
+                .data(message)
+                .build()
+                .expect("a comment of `x` and a line of text are valid")
+        };
+        if let Err(error) = broker.publish(TOPIC, event).await {
             tracing::warn!(%error, "cannot broadcast");
             return;
         }
