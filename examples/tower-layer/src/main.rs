@@ -4,18 +4,23 @@
 //! - `/` serves a small HTML page whose `EventSource` lists the events, and
 //!   `/live-stream.js` the script that keeps it connected and says so;
 //! - `/events` is an ordinary service that answers with a *stream of events*
-//!   (a counter, one event per second); `SseLayer` turns it into a proper
-//!   event stream response (headers, flushing, keep-alive, `Last-Event-ID`).
+//!   (a counter, one event per second, or every `--tick-ms`; with
+//!   `--pad-bytes N` each after an SSE comment of N bytes that browsers
+//!   ignore, for load and hostile tests that must fill buffers);
+//!   `SseLayer` turns it into a proper event stream response (headers,
+//!   flushing, keep-alive, `Last-Event-ID`).
 //!
 //! The service is served by `ssekit_tower::serve` (HTTP/1.1): hyper answers
 //! each request, and an event stream's socket is taken back from hyper once
 //! its head is written, so an idle stream holds a few KB instead of hyper's
 //! buffers (`docs/BENCHMARKS.md`); a request head must arrive within 10 s
-//! and a write that makes no progress for 30 s closes its connection.
+//! (`--header-read-timeout-ms`) and a write that makes no progress for
+//! 30 s (`--write-deadline-ms`) closes its connection.
 //!
 //! With `--hyper-util` the same service runs on a plain hyper-util server
 //! instead (HTTP/1.1 and HTTP/2, hyper's buffers for every connection's
-//! whole life): `SseLayer` needs nothing more than any hyper server.
+//! whole life), with the same two deadlines: `SseLayer` needs nothing more
+//! than any hyper server.
 //!
 //! Either way Ctrl-C or SIGTERM cancels one `CancellationToken`: every
 //! open stream sends its own draw of the shutdown retry and a last
@@ -78,15 +83,28 @@ const PAGE: &str = r#"<!doctype html>
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;
 
-/// How long the `--hyper-util` server waits for a request head, as
-/// `ssekit_tower::serve` does by default.
+/// How long the server waits for a request head unless
+/// `--header-read-timeout-ms` says otherwise, as `ssekit_tower::serve`
+/// does by default.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a write may make no progress before the `--hyper-util` server
-/// closes its connection, as `ssekit_tower::serve` does by default.
+/// How long a write may make no progress before the server closes its
+/// connection unless `--write-deadline-ms` says otherwise, as
+/// `ssekit_tower::serve` does by default.
 const WRITE_DEADLINE: Duration = Duration::from_secs(30);
+/// The counter's pace unless `--tick-ms` says otherwise.
+const TICK: Duration = Duration::from_secs(1);
+
+/// How the counter ticks: every `every`, each event after a comment of
+/// `padding` unless it is empty.
+#[derive(Clone)]
+struct Ticks {
+    every: Duration,
+    padding: std::sync::Arc<str>,
+}
 
 /// The existing service: a counter stream, resuming after `Last-Event-ID`.
 async fn counter(
+    ticks: Ticks,
     request: Request<Incoming>,
 ) -> Result<Response<impl tokio_stream::Stream<Item = Event>>, Infallible> {
     // `SseLayer` read the header, or else the `lastEventId` query parameter
@@ -100,12 +118,17 @@ async fn counter(
         _ => 0,
     };
     tracing::info!(start, "event stream opened");
-    let ticks = IntervalStream::new(tokio::time::interval(Duration::from_secs(1)));
+    let Ticks { every, padding } = ticks;
+    let ticks = IntervalStream::new(tokio::time::interval(every));
     let mut next = start;
     let events = ticks.map(move |_| {
         let n = next;
         next = next.saturating_add(1);
-        Event::builder()
+        let mut event = Event::builder();
+        if !padding.is_empty() {
+            event = event.comment(&*padding);
+        }
+        event
             .event("tick")
             .id(n.to_string())
             .data(n.to_string())
@@ -163,7 +186,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 .shutdown(Shutdown::new(shutdown.clone()).final_event(bye))
                 .on_disconnect(|| tracing::info!("client disconnected")),
         )
-        .service_fn(counter);
+        .service_fn({
+            let ticks = Ticks {
+                every: args.tick,
+                padding: "x".repeat(args.pad_bytes).into(),
+            };
+            move |request| counter(ticks.clone(), request)
+        });
 
     let app = tower::service_fn(move |request: Request<Incoming>| {
         let events = events.clone();
@@ -198,6 +227,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         // HTTP/1.1, event streams handed off from hyper after their head;
         // once this returns, every connection is closed.
         ssekit_tower::serve(listener, app)
+            .header_read_timeout(args.header_read_timeout)
+            .write_deadline(args.write_deadline)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
         tracing::info!("all connections closed");
@@ -206,20 +237,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     // A plain hyper-util server, HTTP/1.1 and HTTP/2, with the same
     // deadlines as `serve`: a request head within 10 s, and a write that
-    // makes no progress for 30 s closes its connection.
+    // makes no progress for 30 s closes its connection (or as the flags
+    // say).
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(args.header_read_timeout);
     loop {
         tokio::select! {
             // Backs off after EMFILE instead of spinning.
             (tcp, peer) = ssekit_tower::serve::accept(&mut listener) => {
                 tracing::debug!(%peer, "connection");
                 let _ = tcp.set_nodelay(true);
-                let io = TokioIo::new(WriteDeadline::new(tcp, WRITE_DEADLINE));
+                let io = TokioIo::new(WriteDeadline::new(tcp, args.write_deadline));
                 let connection = builder
                     .serve_connection(io, TowerToHyperService::new(app.clone()))
                     .into_owned();
@@ -251,11 +283,17 @@ struct Args {
     addr: SocketAddr,
     hyper_util: bool,
     reuse_port: bool,
+    header_read_timeout: Duration,
+    write_deadline: Duration,
+    tick: Duration,
+    pad_bytes: usize,
 }
 
 /// What `--help` prints.
 const USAGE: &str = "\
 usage: tower-layer [--addr HOST:PORT] [--hyper-util] [--reuse-port]
+                   [--header-read-timeout-ms MS] [--write-deadline-ms MS]
+                   [--tick-ms MS] [--pad-bytes N]
 
 Serves a counter as server-sent events (`/events`) and a page that shows
 them (`/`), through `ssekit_tower::serve`: HTTP/1.1, each event stream
@@ -267,39 +305,85 @@ with a `shutdown` event and shuts down gracefully.
                     and HTTP/2, hyper's buffers for each connection's life)
   --reuse-port      listen with SO_REUSEPORT, so that a new process can
                     start on the same address before this one stops
+  --header-read-timeout-ms MS
+                    close a connection whose request head has not arrived
+                    within MS (default 10000, at most 600000)
+  --write-deadline-ms MS
+                    close a connection whose writes make no progress for
+                    MS (default 30000, at most 600000)
+  --tick-ms MS      the counter's pace (default 1000, at most 3600000)
+  --pad-bytes N     send each tick after an SSE comment of N bytes, which
+                    browsers ignore: for load tests that must fill buffers
+                    (default 0, at most 1048576)
   -h, --help        print this help
 ";
 
 /// `--addr HOST:PORT` (default `127.0.0.1:3000`), `--hyper-util`,
-/// `--reuse-port` and `--help` (which prints [`USAGE`] and exits).
+/// `--reuse-port`, the numbers of [`USAGE`] (each bounded; `--name=value`
+/// works too) and `--help` (which prints [`USAGE`] and exits).
 fn parse_args() -> Result<Args, Box<dyn std::error::Error + Send + Sync>> {
     let mut args = std::env::args().skip(1);
     let mut addr = "127.0.0.1:3000".to_owned();
     let mut hyper_util = false;
     let mut reuse_port = false;
+    let mut header_read_timeout = HEADER_READ_TIMEOUT;
+    let mut write_deadline = WRITE_DEADLINE;
+    let mut tick = TICK;
+    let mut pad_bytes = 0;
     while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or("--addr needs HOST:PORT")?,
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |what: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs {what}"))
+        };
+        match name {
+            "--addr" => addr = value("HOST:PORT")?,
+            "--header-read-timeout-ms" => {
+                header_read_timeout = millis(name, &value("MS")?, 600_000)?;
+            }
+            "--write-deadline-ms" => write_deadline = millis(name, &value("MS")?, 600_000)?,
+            "--tick-ms" => tick = millis(name, &value("MS")?, 3_600_000)?,
+            "--pad-bytes" => pad_bytes = number(name, &value("N")?, 0, 1 << 20)? as usize,
+            "--hyper-util" | "--reuse-port" if inline.is_some() => {
+                return Err(format!("{name} takes no value").into());
+            }
             "--hyper-util" => hyper_util = true,
             "--reuse-port" => reuse_port = true,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
             }
-            other => match other.strip_prefix("--addr=") {
-                Some(value) => addr = value.to_owned(),
-                None => {
-                    return Err(format!(
-                        "unknown argument {other:?}; usage: tower-layer [--addr HOST:PORT] [--hyper-util] [--reuse-port] [--help]"
-                    )
-                    .into());
-                }
-            },
+            _ => {
+                return Err(format!("unknown argument {arg:?}; see tower-layer --help").into());
+            }
         }
     }
     Ok(Args {
         addr: addr.parse()?,
         hyper_util,
         reuse_port,
+        header_read_timeout,
+        write_deadline,
+        tick,
+        pad_bytes,
     })
+}
+
+/// `value` as a number from `min` to `max`, for flag `name`.
+fn number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("{name} takes a number from {min} to {max}, not {value:?}"))
+}
+
+/// `value` as milliseconds from 1 to `max`, for flag `name`.
+fn millis(name: &str, value: &str, max: u64) -> Result<Duration, String> {
+    number(name, value, 1, max).map(Duration::from_millis)
 }
