@@ -24,7 +24,9 @@
 //!
 //! Either way Ctrl-C or SIGTERM cancels one `CancellationToken`: every
 //! open stream sends its own draw of the shutdown retry and a last
-//! `shutdown` event, and ends; the server's graceful shutdown completes and
+//! `shutdown` event, and ends; the server's graceful shutdown completes
+//! (what is still open 500 ms later, such as a half-sent request head or
+//! a client that stopped reading, is closed) and
 //! the pages reconnect, spread out, to whatever listens next (with
 //! `--reuse-port`, a new process can listen on the same port first).
 //!
@@ -266,15 +268,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
     }
     drop(listener);
-    closed_within_5s(graceful.shutdown()).await;
+    closed_within_grace(graceful.shutdown()).await;
     Ok(())
 }
 
-/// Waits for `all_closed`, at most 5 s, and says which it was.
-async fn closed_within_5s(all_closed: impl Future<Output = ()>) {
-    match tokio::time::timeout(Duration::from_secs(5), all_closed).await {
+/// How long the `--hyper-util` server's graceful shutdown waits for its
+/// connections, as `ssekit_tower::serve` does by default. Not longer:
+/// hyper counts a connection whose request head is half read as busy, and
+/// waits for the rest of it (or the head timeout); a client that stopped
+/// reading holds its connection until the write deadline. Every stream
+/// ends at once on shutdown, so the grace is only theirs.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// Waits for `all_closed`, at most [`SHUTDOWN_GRACE`], and says which it
+/// was; returning then drops what is still open.
+async fn closed_within_grace(all_closed: impl Future<Output = ()>) {
+    match tokio::time::timeout(SHUTDOWN_GRACE, all_closed).await {
         Ok(()) => tracing::info!("all connections closed"),
-        Err(_) => tracing::warn!("connections still open after 5 s; exiting anyway"),
+        Err(_) => tracing::info!(
+            grace = ?SHUTDOWN_GRACE,
+            "connections still open after the grace (half-sent heads, stalled readers); closing them"
+        ),
     }
 }
 
