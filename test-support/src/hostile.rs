@@ -12,10 +12,14 @@
 //! opening many.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::process::{Child, Command};
 
 use crate::{WAIT, within};
 
@@ -307,6 +311,327 @@ pub async fn slow_body(server: SocketAddr, head: &[u8], body: &[u8], every: Dura
         answer,
         took: started.elapsed(),
         cut_off,
+    }
+}
+
+/// How long [`Server::start`] waits for the server's address.
+const START: Duration = Duration::from_secs(10);
+
+/// A server binary run as a child process, killed on drop: its address
+/// (read from the line it prints when it listens), its pid, and every
+/// line it writes on stdout and stderr.
+pub struct Server {
+    child: Child,
+    pid: u32,
+    addr: SocketAddr,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Runs `binary` with `args` and `envs` (`None` removes a variable),
+    /// `NO_COLOR=1`, and waits (at most 10 s) for a line that starts with
+    /// `listening` followed by its address (`http://` included in
+    /// `listening`, e.g. `"clock listening on http://"`). Panics with its
+    /// output if it exits or prints no address.
+    pub async fn start(
+        binary: &str,
+        args: &[&str],
+        envs: &[(&str, Option<&str>)],
+        listening: &str,
+    ) -> Server {
+        Server::try_start(binary, args, envs, listening)
+            .await
+            .unwrap_or_else(|output| panic!("{binary} exited: {output:#?}"))
+    }
+
+    /// [`Server::start`], but `Err` with its output if it exits instead.
+    pub async fn try_start(
+        binary: &str,
+        args: &[&str],
+        envs: &[(&str, Option<&str>)],
+        listening: &str,
+    ) -> Result<Server, Vec<String>> {
+        let mut command = Command::new(binary);
+        command.args(args);
+        for (name, value) in envs {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {binary}: {error}"));
+        let pid = child.id().expect("the server is running");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child.stderr.take().map(|p| Box::new(p) as _),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let output = Arc::clone(&output);
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(pipe).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        let started = Instant::now();
+        let addr = loop {
+            let found = output.lock().unwrap().iter().find_map(|line| {
+                let url = line.strip_prefix(listening)?;
+                url.trim_end_matches('/').parse().ok()
+            });
+            if let Some(addr) = found {
+                break addr;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                // Its last lines.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Err(output.lock().unwrap().clone());
+            }
+            assert!(
+                started.elapsed() < START,
+                "{binary} printed no address: {:?}",
+                output.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        Ok(Server {
+            child,
+            pid,
+            addr,
+            output,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Its resident set size in bytes ([`rss_of`]).
+    pub fn rss(&self) -> u64 {
+        rss_of(self.pid)
+    }
+
+    /// Every line it wrote so far.
+    pub fn output(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// How many lines of its log contain `text`.
+    pub fn count(&self, text: &str) -> usize {
+        self.output
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains(text))
+            .count()
+    }
+
+    /// Waits (at most `deadline`) until `count(text)` reaches `n`; how
+    /// long that took.
+    pub async fn wait_for(&self, text: &str, n: usize, deadline: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let seen = self.count(text);
+            if seen >= n {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < deadline,
+                "{seen} of {n} {text:?} after {deadline:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends it `signal` (`"TERM"`, `"INT"`) with `kill`.
+    pub async fn signal(&self, signal: &str) {
+        let status = within(
+            &format!("kill -{signal} {}", self.pid),
+            Command::new("kill")
+                .args([format!("-{signal}"), self.pid.to_string()])
+                .status(),
+        )
+        .await
+        .expect("`kill` runs");
+        assert!(status.success(), "kill -{signal} {}: {status}", self.pid);
+    }
+
+    /// Waits (at most `deadline`) for its exit.
+    pub async fn exit(&mut self, deadline: Duration) -> ExitStatus {
+        tokio::time::timeout(deadline, self.child.wait())
+            .await
+            .expect("the server exits")
+            .expect("waiting for the server")
+    }
+
+    /// Sends `SIGTERM` and waits (at most `deadline`) for the exit: how
+    /// long it took, and how it ended.
+    pub async fn terminate_and_time(&mut self, deadline: Duration) -> (Duration, ExitStatus) {
+        self.signal("TERM").await;
+        let sent = Instant::now();
+        let exit = self.exit(deadline).await;
+        (sent.elapsed(), exit)
+    }
+}
+
+/// `GET path` with `host` on a new connection that it closes: the status
+/// and body.
+pub async fn get(server: SocketAddr, host: &str, path: &str) -> (u16, String) {
+    let mut tcp = connect_from(server, 0, None).await;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+    within("a request", tcp.write_all(request.as_bytes()))
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut tcp, 2 * WAIT)
+        .await
+        .expect("the server answers and closes");
+    let status = status_of(&answer).unwrap_or_else(|| panic!("not HTTP: {answer:?}"));
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, body.to_owned())
+}
+
+/// An event stream that reads all it is sent, in a task of its own: what
+/// it saw first, whether `marker` came, how many bytes, and whether the
+/// server ended it.
+pub struct Reader {
+    start: Arc<Mutex<Vec<u8>>>,
+    marked: Arc<AtomicBool>,
+    bytes: Arc<AtomicU64>,
+    ended: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reader {
+    /// Connects from [`source`]`(i)`, sends `request` and reads, watching
+    /// for `marker` (e.g. how each broadcast starts).
+    pub async fn open(server: SocketAddr, i: usize, request: &[u8], marker: &[u8]) -> Reader {
+        let mut tcp = connect_from(server, i, None).await;
+        within("a request", tcp.write_all(request)).await.unwrap();
+        let marker = marker.to_vec();
+        let start = Arc::new(Mutex::new(Vec::new()));
+        let marked = Arc::new(AtomicBool::new(false));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn({
+            let (start, bytes, ended) = (start.clone(), bytes.clone(), ended.clone());
+            let found = marked.clone();
+            async move {
+                let mut buffer = vec![0; 64 << 10];
+                // The last bytes of the previous read, for a marker cut
+                // in two.
+                let mut tail = Vec::new();
+                // Bounded by the server's end, or the test's abort.
+                loop {
+                    match tcp.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let mut start = start.lock().unwrap();
+                            if start.len() < 4096 {
+                                start.extend_from_slice(&buffer[..n.min(4096)]);
+                            }
+                            if !found.load(Ordering::Relaxed) {
+                                tail.extend_from_slice(&buffer[..n]);
+                                if tail.windows(marker.len()).any(|w| w == marker) {
+                                    found.store(true, Ordering::Relaxed);
+                                }
+                                tail.drain(..tail.len().saturating_sub(marker.len()));
+                            }
+                            bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                    }
+                }
+                ended.store(true, Ordering::Relaxed);
+            }
+        });
+        Reader {
+            start,
+            marked,
+            bytes,
+            ended,
+            task,
+        }
+    }
+
+    /// The bytes read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether the server ended it (so far).
+    pub fn ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    /// Asserts it is an event stream (`200`, `text/event-stream`) on
+    /// which the marker came; `what` names the marker in the message.
+    pub fn assert_answered(&self, what: &str) {
+        let start = self.start.lock().unwrap();
+        let text = String::from_utf8_lossy(&start);
+        assert_eq!(status_of(&start), Some(200), "{text}");
+        assert!(text.contains("text/event-stream"), "{text}");
+        assert!(self.marked.load(Ordering::Relaxed), "no {what}: {text}");
+    }
+
+    /// Whether the server ended the stream within `deadline`.
+    pub async fn ended_within(self, deadline: Duration) -> bool {
+        let ended = tokio::time::timeout(deadline, self.task).await.is_ok();
+        ended && self.ended.load(Ordering::Relaxed)
+    }
+}
+
+/// Samples `pid`'s RSS every 10 ms until dropped (at most 10 000 times):
+/// the peak seen.
+pub struct PeakRss {
+    peak: Arc<AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl PeakRss {
+    /// Starts sampling.
+    pub fn watch(pid: u32) -> PeakRss {
+        let peak = Arc::new(AtomicU64::new(rss_of(pid)));
+        let sampler = tokio::spawn({
+            let peak = peak.clone();
+            async move {
+                for _ in 0..10_000 {
+                    peak.fetch_max(rss_of(pid), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        });
+        PeakRss { peak, sampler }
+    }
+
+    /// The peak so far.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for PeakRss {
+    fn drop(&mut self) {
+        self.sampler.abort();
     }
 }
 

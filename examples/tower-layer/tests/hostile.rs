@@ -12,19 +12,15 @@
 //! test time; every loop is bounded by a count or a deadline.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sse_test_support::hostile::{
-    closed_within, connect_from, partial_heads, read_to_close, rss_of, status_of,
-    zero_window_reader,
+    self, PeakRss, Reader, Server, closed_within, connect_from, partial_heads, read_to_close,
+    status_of, zero_window_reader,
 };
 use sse_test_support::process::ensure_nofile_limit;
 use sse_test_support::within;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOWER_LAYER: &str = env!("CARGO_BIN_EXE_tower-layer");
 
@@ -49,245 +45,27 @@ const BROADCAST: &[u8] = b"event: tick";
 /// The line the write deadline logs for each connection it closes.
 const EVICTED: &str = "write deadline passed, closing the connection";
 
-/// A tower-layer process on a free port of 127.0.0.1, killed on drop, its stdout
-/// and stderr kept line by line.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    output: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    /// Starts it in `mode` ([`SERVE`] or [`HYPER_UTIL`]) with `args`.
-    async fn start(mode: &[&str], args: &[&str]) -> Server {
-        let mut child = Command::new(TOWER_LAYER)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(mode)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the tower-layer binary runs");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child.stderr.take().map(|p| Box::new(p) as _),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = Arc::clone(&output);
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(pipe).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        let addr = within("the server's address", async {
-            loop {
-                let found = output.lock().unwrap().iter().find_map(|line| {
-                    let url = line.strip_prefix("listening on http://")?;
-                    url.trim_end_matches('/').parse().ok()
-                });
-                if let Some(addr) = found {
-                    return addr;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
-        Server {
-            child,
-            addr,
-            output,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("the server is running")
-    }
-
-    fn rss(&self) -> u64 {
-        rss_of(self.pid())
-    }
-
-    /// How many lines of its log contain `text`.
-    fn count(&self, text: &str) -> usize {
-        self.output
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|line| line.contains(text))
-            .count()
-    }
-
-    /// Waits (at most `deadline`) until `count(text)` reaches `n`.
-    async fn wait_for(&self, text: &str, n: usize, deadline: Duration) -> Duration {
-        let started = Instant::now();
-        loop {
-            let seen = self.count(text);
-            if seen >= n {
-                return started.elapsed();
-            }
-            assert!(
-                started.elapsed() < deadline,
-                "{seen} of {n} {text:?} after {deadline:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Sends `SIGTERM` and waits for the exit: how long it took, and
-    /// whether it was a success.
-    async fn terminate(&mut self) -> (Duration, bool) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .await
-            .expect("`kill` runs");
-        assert!(status.success());
-        let sent = Instant::now();
-        let exit = tokio::time::timeout(WAIT, self.child.wait())
-            .await
-            .expect("the server exits")
-            .expect("waiting for the server");
-        (sent.elapsed(), exit.success())
-    }
+/// Starts it in `mode` ([`SERVE`] or [`HYPER_UTIL`]) with `args`, on a
+/// free port of 127.0.0.1, logging at `info`.
+async fn start(mode: &[&str], args: &[&str]) -> Server {
+    let args = [&["--addr", "127.0.0.1:0"], mode, args].concat();
+    Server::start(
+        TOWER_LAYER,
+        &args,
+        &[("RUST_LOG", Some("info"))],
+        "listening on http://",
+    )
+    .await
 }
 
 /// `GET path` on a new connection that it closes: the status and body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut tcp = connect_from(addr, 0, None).await;
-    let request = format!("GET {path} HTTP/1.1\r\nhost: tower-layer\r\nconnection: close\r\n\r\n");
-    within("a request", tcp.write_all(request.as_bytes()))
-        .await
-        .unwrap();
-    let answer = read_to_close(&mut tcp, WAIT)
-        .await
-        .expect("the server answers and closes");
-    let status = status_of(&answer).unwrap_or_else(|| panic!("not HTTP: {answer:?}"));
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    (status, body.to_owned())
+    hostile::get(addr, "tower-layer", path).await
 }
 
-/// An event stream that reads all it is sent, in a task of its own: what
-/// it saw first, whether a broadcast came, how many bytes, and whether
-/// the server ended it.
-struct Reader {
-    start: Arc<Mutex<Vec<u8>>>,
-    broadcast: Arc<AtomicBool>,
-    bytes: Arc<AtomicU64>,
-    ended: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Reader {
-    async fn open(addr: SocketAddr, i: usize) -> Reader {
-        let mut tcp = connect_from(addr, i, None).await;
-        within("a request", tcp.write_all(EVENTS)).await.unwrap();
-        let start = Arc::new(Mutex::new(Vec::new()));
-        let broadcast = Arc::new(AtomicBool::new(false));
-        let bytes = Arc::new(AtomicU64::new(0));
-        let ended = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn({
-            let (start, bytes, ended) = (start.clone(), bytes.clone(), ended.clone());
-            let found = broadcast.clone();
-            async move {
-                let mut buffer = vec![0; 64 << 10];
-                // The last bytes of the previous read, for a broadcast's
-                // start cut in two.
-                let mut tail = Vec::new();
-                // Bounded by the server's end, or the test's abort.
-                loop {
-                    match tcp.read(&mut buffer).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            let mut start = start.lock().unwrap();
-                            if start.len() < 4096 {
-                                start.extend_from_slice(&buffer[..n.min(4096)]);
-                            }
-                            if !found.load(Ordering::Relaxed) {
-                                tail.extend_from_slice(&buffer[..n]);
-                                if tail.windows(BROADCAST.len()).any(|w| w == BROADCAST) {
-                                    found.store(true, Ordering::Relaxed);
-                                }
-                                tail.drain(..tail.len().saturating_sub(BROADCAST.len()));
-                            }
-                            bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                    }
-                }
-                ended.store(true, Ordering::Relaxed);
-            }
-        });
-        Reader {
-            start,
-            broadcast,
-            bytes,
-            ended,
-            task,
-        }
-    }
-
-    fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// Asserts it is an event stream of ticks.
-    fn assert_answered(&self) {
-        let start = self.start.lock().unwrap();
-        let text = String::from_utf8_lossy(&start);
-        assert_eq!(status_of(&start), Some(200), "{text}");
-        assert!(text.contains("text/event-stream"), "{text}");
-        assert!(self.broadcast.load(Ordering::Relaxed), "no tick: {text}");
-    }
-
-    async fn ended_within(self, deadline: Duration) -> bool {
-        let ended = tokio::time::timeout(deadline, self.task).await.is_ok();
-        ended && self.ended.load(Ordering::Relaxed)
-    }
-}
-
-/// Samples `pid`'s RSS every 10 ms until dropped (at most 10 000 times):
-/// the peak seen.
-struct PeakRss {
-    peak: Arc<AtomicU64>,
-    sampler: tokio::task::JoinHandle<()>,
-}
-
-impl PeakRss {
-    fn watch(pid: u32) -> PeakRss {
-        let peak = Arc::new(AtomicU64::new(rss_of(pid)));
-        let sampler = tokio::spawn({
-            let peak = peak.clone();
-            async move {
-                for _ in 0..10_000 {
-                    peak.fetch_max(rss_of(pid), Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        });
-        PeakRss { peak, sampler }
-    }
-
-    fn peak(&self) -> u64 {
-        self.peak.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for PeakRss {
-    fn drop(&mut self) {
-        self.sampler.abort();
-    }
+/// An event stream of `addr` read in a task of its own ([`Reader`]).
+async fn open(addr: SocketAddr, i: usize) -> Reader {
+    Reader::open(addr, i, EVENTS, BROADCAST).await
 }
 
 /// The start of a request head that never ends.
@@ -300,24 +78,24 @@ async fn partial_heads_are_closed_within_the_head_timeout(mode: &[&str]) {
     const HEADS: usize = 1000;
     const TIMEOUT: Duration = Duration::from_secs(1);
     ensure_nofile_limit(4 * HEADS as u64);
-    let server = Server::start(
+    let server = start(
         mode,
         &["--header-read-timeout-ms", "1000", "--tick-ms", "100"],
     )
     .await;
     let started = Instant::now();
-    let heads = partial_heads(server.addr, HEADS, PARTIAL_HEAD).await;
+    let heads = partial_heads(server.addr(), HEADS, PARTIAL_HEAD).await;
     let opened = started.elapsed();
 
     // Meanwhile the server serves everyone else: the page, and a stream
     // that receives its ticks.
-    let (status, page) = get(server.addr, "/").await;
+    let (status, page) = get(server.addr(), "/").await;
     assert_eq!(status, 200);
     assert!(
         page.contains("EventSource") || page.contains("liveStream"),
         "{page}"
     );
-    let reader = Reader::open(server.addr, 1).await;
+    let reader = open(server.addr(), 1).await;
 
     // Each closes a head timeout after it opened, give or take the timer
     // and the load of a debug build.
@@ -330,8 +108,8 @@ async fn partial_heads_are_closed_within_the_head_timeout(mode: &[&str]) {
         "closed early: {:?}",
         opened + took
     );
-    reader.assert_answered();
-    assert!(!reader.ended.load(Ordering::Relaxed), "the stream ended");
+    reader.assert_answered("tick");
+    assert!(!reader.ended(), "the stream ended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,7 +131,7 @@ async fn zero_window_readers_are_closed_by_the_write_deadline(mode: &[&str], bou
     const READERS: usize = 5;
     // 64 KiB ticks every 10 ms, 6.4 MiB/s a stream: a stalled one fills
     // loopback's buffers (a few MiB) well within a second.
-    let server = Server::start(
+    let server = start(
         mode,
         &[
             "--tick-ms",
@@ -365,19 +143,19 @@ async fn zero_window_readers_are_closed_by_the_write_deadline(mode: &[&str], bou
         ],
     )
     .await;
-    let warm = Reader::open(server.addr, 0).await;
+    let warm = open(server.addr(), 0).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    warm.assert_answered();
+    warm.assert_answered("tick");
     let baseline = server.rss();
     let peak = PeakRss::watch(server.pid());
 
     let mut stalled = Vec::new();
     for i in 0..STALLED {
-        stalled.push(zero_window_reader(server.addr, i, 4096, EVENTS).await);
+        stalled.push(zero_window_reader(server.addr(), i, 4096, EVENTS).await);
     }
     let mut readers = Vec::new();
     for i in 0..READERS {
-        readers.push(Reader::open(server.addr, i).await);
+        readers.push(open(server.addr(), i).await);
     }
     // Every stalled reader is closed: at most the fill time plus the
     // deadline, give or take the load.
@@ -386,10 +164,10 @@ async fn zero_window_readers_are_closed_by_the_write_deadline(mode: &[&str], bou
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The readers still receive, at the server's pace (6.4 MiB/s).
     for (reader, before) in readers.iter().zip(&counts) {
-        reader.assert_answered();
+        reader.assert_answered("tick");
         let got = reader.bytes() - before;
         assert!(got > 1 << 20, "a reader got {got} bytes in 500 ms");
-        assert!(!reader.ended.load(Ordering::Relaxed));
+        assert!(!reader.ended());
     }
     let after = server.rss();
     let peak = peak.peak().max(after);
@@ -441,28 +219,29 @@ async fn shutdown_is_quick_with_everything_open(mode: &[&str], stalled_n: usize)
     const HEADS: usize = 1000;
     const STREAMS: usize = 20;
     ensure_nofile_limit(4 * (HEADS + stalled_n + STREAMS) as u64);
-    let mut server = Server::start(mode, &["--tick-ms", "10", "--pad-bytes", "65536"]).await;
-    let heads = partial_heads(server.addr, HEADS, PARTIAL_HEAD).await;
+    let mut server = start(mode, &["--tick-ms", "10", "--pad-bytes", "65536"]).await;
+    let heads = partial_heads(server.addr(), HEADS, PARTIAL_HEAD).await;
     let mut stalled = Vec::new();
     for i in 0..stalled_n {
-        stalled.push(zero_window_reader(server.addr, i, 4096, EVENTS).await);
+        stalled.push(zero_window_reader(server.addr(), i, 4096, EVENTS).await);
     }
     let mut streams = Vec::new();
     for i in 0..STREAMS {
-        streams.push(Reader::open(server.addr, i).await);
+        streams.push(open(server.addr(), i).await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(server.count(EVICTED), 0, "evicted before the shutdown");
 
-    let (took, success) = server.terminate().await;
+    let (took, exit) = server.terminate_and_time(WAIT).await;
+    let success = exit.success();
     println!(
         "{mode:?}: shutdown with {HEADS} partial heads, {stalled_n} zero windows and \
          {STREAMS} streams: {took:?}"
     );
-    assert!(success, "{:#?}", server.output.lock().unwrap());
+    assert!(success, "{:#?}", server.output());
     assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
     for stream in streams {
-        stream.assert_answered();
+        stream.assert_answered("tick");
         assert!(stream.ended_within(WAIT).await, "a stream did not end");
     }
     closed_within(heads, WAIT)
@@ -494,7 +273,7 @@ async fn a_thousand_stream_connect_disconnect_cycles_leave_rss_within_tolerance(
     // allocator's slack, not a stream's worth each (1000 streams of a few
     // KiB would be several MiB).
     const TOLERANCE: u64 = 2 << 20;
-    let server = Server::start(SERVE, &["--tick-ms", "10"]).await;
+    let server = start(SERVE, &["--tick-ms", "10"]).await;
 
     /// Opens a stream, reads its head and first tick, drops it.
     async fn cycle(addr: SocketAddr, i: usize) {
@@ -516,7 +295,7 @@ async fn a_thousand_stream_connect_disconnect_cycles_leave_rss_within_tolerance(
     async fn cycles(server: &Server, range: std::ops::Range<usize>, ended: usize) {
         let mut tasks = tokio::task::JoinSet::new();
         for lane in 0..8 {
-            let addr = server.addr;
+            let addr = server.addr();
             let range = range.clone();
             tasks.spawn(async move {
                 for i in range.skip(lane).step_by(8) {
@@ -553,5 +332,5 @@ async fn a_thousand_stream_connect_disconnect_cycles_leave_rss_within_tolerance(
         "RSS {after} against {baseline} + {TOLERANCE}"
     );
     // And the server still serves.
-    assert_eq!(get(server.addr, "/").await.0, 200);
+    assert_eq!(get(server.addr(), "/").await.0, 200);
 }
