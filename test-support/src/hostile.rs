@@ -600,8 +600,8 @@ impl Reader {
     }
 }
 
-/// Samples `pid`'s RSS every 10 ms until dropped (at most 10 000 times):
-/// the peak seen.
+/// Samples `pid`'s RSS every `every` until dropped (at most 10 000
+/// times): the peak seen.
 pub struct PeakRss {
     peak: Arc<AtomicU64>,
     sampler: tokio::task::JoinHandle<()>,
@@ -609,14 +609,14 @@ pub struct PeakRss {
 
 impl PeakRss {
     /// Starts sampling.
-    pub fn watch(pid: u32) -> PeakRss {
+    pub fn watch(pid: u32, every: Duration) -> PeakRss {
         let peak = Arc::new(AtomicU64::new(rss_of(pid)));
         let sampler = tokio::spawn({
             let peak = peak.clone();
             async move {
                 for _ in 0..10_000 {
                     peak.fetch_max(rss_of(pid), Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    tokio::time::sleep(every).await;
                 }
             }
         });

@@ -125,7 +125,7 @@ async fn zero_window_readers_are_closed_by_the_write_deadline_and_readers_keep_r
     tokio::time::sleep(Duration::from_millis(3000)).await;
     warm.assert_answered("broadcast");
     let baseline = clock.rss();
-    let peak = PeakRss::watch(clock.pid());
+    let peak = PeakRss::watch(clock.pid(), Duration::from_millis(10));
 
     let mut stalled = Vec::new();
     for i in 0..STALLED {

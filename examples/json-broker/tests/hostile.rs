@@ -6,18 +6,15 @@
 //! where it needs them; every loop is bounded by a count or a deadline.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sse_test_support::hostile::{
-    chunked_upload, closed_within, connect_from, partial_heads, read_to_close, rss_of, slow_body,
-    status_of, zero_window_reader,
+    PeakRss, Server, chunked_upload, closed_within, connect_from, partial_heads, read_to_close,
+    rss_of, slow_body, status_of, zero_window_reader,
 };
 use sse_test_support::process::ensure_nofile_limit;
 use sse_test_support::{Client, FrameReader, within};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::AsyncWriteExt;
 
 const JSON_BROKER: &str = env!("CARGO_BIN_EXE_json-broker");
 const PUBLISHER: &str = "p-7Hq2xV9sLm";
@@ -25,107 +22,38 @@ const PUBLISHER: &str = "p-7Hq2xV9sLm";
 /// specially.
 const SUBSCRIBER: &str = "s+b/c=d&e%f g";
 
-/// The broker binary, started on 127.0.0.1:0 with `RUST_LOG=debug`;
-/// every line it writes (stdout and stderr) is kept. Killed on drop.
-struct Broker {
-    child: Child,
-    addr: SocketAddr,
-    output: Arc<Mutex<Vec<String>>>,
+/// Starts the broker binary on 127.0.0.1:0 (`--every 0`, `RUST_LOG=debug`,
+/// every line it writes kept) with the two tokens (by environment, as the
+/// docs advise) and `args`. Killed on drop.
+async fn start(args: &[&str]) -> Server {
+    start_with_env(
+        &[
+            ("JSON_BROKER_PUBLISHER_TOKEN", PUBLISHER),
+            ("JSON_BROKER_SUBSCRIBER_TOKEN", SUBSCRIBER),
+        ],
+        args,
+    )
+    .await
+    .expect("the broker starts")
 }
 
-impl Broker {
-    /// Starts the broker with the two tokens (by environment, as the docs
-    /// advise) and `args`.
-    async fn start(args: &[&str]) -> Broker {
-        Broker::start_with_env(
-            &[
-                ("JSON_BROKER_PUBLISHER_TOKEN", PUBLISHER),
-                ("JSON_BROKER_SUBSCRIBER_TOKEN", SUBSCRIBER),
-            ],
-            args,
-        )
-        .await
-        .expect("the broker starts")
-    }
-
-    /// Starts the broker with `env` and `args`; `Err` with its output if it
-    /// exits instead.
-    async fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> Result<Broker, Vec<String>> {
-        let mut child = Command::new(JSON_BROKER)
-            .args(["--addr", "127.0.0.1:0", "--every", "0"])
-            .args(args)
-            .env_remove("JSON_BROKER_PUBLISHER_TOKEN")
-            .env_remove("JSON_BROKER_SUBSCRIBER_TOKEN")
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "debug")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the json-broker binary runs");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child.stderr.take().map(|p| Box::new(p) as _),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = Arc::clone(&output);
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(pipe).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        let addr = within("the broker's address, or its exit", async {
-            loop {
-                let found = output.lock().unwrap().iter().find_map(|line| {
-                    let url = line.strip_prefix("json-broker listening on http://")?;
-                    url.trim_end_matches('/').parse().ok()
-                });
-                if let Some(addr) = found {
-                    return Ok(addr);
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    // Its last lines.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    return Err(output.lock().unwrap().clone());
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await?;
-        Ok(Broker {
-            child,
-            addr,
-            output,
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("the broker is running")
-    }
-
-    fn output(&self) -> Vec<String> {
-        self.output.lock().unwrap().clone()
-    }
-
-    /// Sends `SIGINT`, as Ctrl-C would.
-    async fn interrupt(&self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.pid().to_string()])
-            .status()
-            .await
-            .expect("`kill` runs");
-        assert!(status.success());
-    }
+/// Starts the broker with `env` (and neither token from the test's own
+/// environment) and `args`; `Err` with its output if it exits instead.
+async fn start_with_env(env: &[(&str, &str)], args: &[&str]) -> Result<Server, Vec<String>> {
+    let args = [&["--addr", "127.0.0.1:0", "--every", "0"], args].concat();
+    let mut envs = vec![
+        ("JSON_BROKER_PUBLISHER_TOKEN", None),
+        ("JSON_BROKER_SUBSCRIBER_TOKEN", None),
+    ];
+    envs.extend(env.iter().map(|&(name, value)| (name, Some(value))));
+    envs.push(("RUST_LOG", Some("debug")));
+    Server::try_start(
+        JSON_BROKER,
+        &args,
+        &envs,
+        "json-broker listening on http://",
+    )
+    .await
 }
 
 /// A whole response to `request` (sent on a new connection, which the
@@ -226,31 +154,20 @@ async fn data_until(frames: &mut FrameReader, last: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_512_mib_chunked_post_is_refused_413_and_rss_grows_under_16_mib() {
-    let broker = Broker::start(&[]).await;
+    let broker = start(&[]).await;
     // Warm up the paths the upload takes, so the baseline includes them.
-    assert_eq!(publish(broker.addr, r#"{"data": "warm"}"#).await.0, 202);
+    assert_eq!(publish(broker.addr(), r#"{"data": "warm"}"#).await.0, 202);
     let before = rss_of(broker.pid());
-    let pid = broker.pid();
-    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
-    let sampler = {
-        let peak = Arc::clone(&peak);
-        tokio::spawn(async move {
-            // Bounded by the abort below, and by 10 000 samples.
-            for _ in 0..10_000 {
-                peak.fetch_max(rss_of(pid), std::sync::atomic::Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-    };
+    // Bounded by the drop below, and by 10 000 samples.
+    let peak = PeakRss::watch(broker.pid(), Duration::from_millis(5));
     let head = format!(
         "POST /publish HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {PUBLISHER}\r\n\
          content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
-        broker.addr
+        broker.addr()
     );
-    let upload = chunked_upload(broker.addr, head.as_bytes(), 512 << 20, 64 << 10, b'\n').await;
-    sampler.abort();
+    let upload = chunked_upload(broker.addr(), head.as_bytes(), 512 << 20, 64 << 10, b'\n').await;
     let after = rss_of(broker.pid());
-    let peak = peak.load(std::sync::atomic::Ordering::Relaxed).max(after);
+    let peak = peak.peak().max(after);
     let growth = peak.saturating_sub(before);
     println!(
         "512 MiB chunked POST: answered after {} KiB in {:?}; RSS {} KiB before, peak growth {} KiB",
@@ -270,25 +187,25 @@ async fn a_512_mib_chunked_post_is_refused_413_and_rss_grows_under_16_mib() {
 
     // A body of line breaks, declared: refused before it is read.
     let line_breaks = "\\n".repeat(1 << 20);
-    let (status, _) = publish(broker.addr, &format!(r#"{{"data": "{line_breaks}"}}"#)).await;
+    let (status, _) = publish(broker.addr(), &format!(r#"{{"data": "{line_breaks}"}}"#)).await;
     assert_eq!(status, 413);
     // Under the limit, line breaks are data like any other.
     let line_breaks = "\\n".repeat(30_000);
-    let (status, answer) = publish(broker.addr, &format!(r#"{{"data": "{line_breaks}"}}"#)).await;
+    let (status, answer) = publish(broker.addr(), &format!(r#"{{"data": "{line_breaks}"}}"#)).await;
     assert_eq!(status, 202, "{answer}");
 }
 
 #[tokio::test]
 async fn a_body_sent_one_byte_a_second_is_cut_off_by_the_body_timeout() {
-    let broker = Broker::start(&["--body-timeout-ms", "1500"]).await;
+    let broker = start(&["--body-timeout-ms", "1500"]).await;
     let body = br#"{"data": "slow, very slow, far too slow"}"#;
     let head = format!(
         "POST /publish HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {PUBLISHER}\r\n\
          content-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        broker.addr,
+        broker.addr(),
         body.len()
     );
-    let slow = slow_body(broker.addr, head.as_bytes(), body, Duration::from_secs(1)).await;
+    let slow = slow_body(broker.addr(), head.as_bytes(), body, Duration::from_secs(1)).await;
     println!(
         "slow body: cut off after {} bytes, {:?}",
         slow.sent, slow.took
@@ -304,10 +221,10 @@ async fn a_body_sent_one_byte_a_second_is_cut_off_by_the_body_timeout() {
 
 #[tokio::test]
 async fn publishing_needs_the_publisher_token_and_a_wrong_one_of_the_same_length_is_401() {
-    let broker = Broker::start(&[]).await;
+    let broker = start(&[]).await;
     let json = "content-type: application/json\r\n";
     let body = r#"{"data": "x"}"#;
-    let (status, head, _) = post(broker.addr, "/publish", json, body).await;
+    let (status, head, _) = post(broker.addr(), "/publish", json, body).await;
     assert_eq!(status, 401);
     assert!(
         head.to_ascii_lowercase()
@@ -325,32 +242,32 @@ async fn publishing_needs_the_publisher_token_and_a_wrong_one_of_the_same_length
         format!("authorization: {PUBLISHER}\r\n"),
     ] {
         let headers = format!("{authorization}{json}");
-        let (status, _, _) = post(broker.addr, "/publish", &headers, body).await;
+        let (status, _, _) = post(broker.addr(), "/publish", &headers, body).await;
         assert_eq!(status, 401, "{authorization}");
     }
-    assert_eq!(publish(broker.addr, body).await.0, 202);
+    assert_eq!(publish(broker.addr(), body).await.0, 202);
     // The scheme is case-insensitive (RFC 9110), the token is not.
     let headers = format!("authorization: bearer {PUBLISHER}\r\n{json}");
-    assert_eq!(post(broker.addr, "/publish", &headers, body).await.0, 202);
+    assert_eq!(post(broker.addr(), "/publish", &headers, body).await.0, 202);
     let headers = format!(
         "authorization: Bearer {}\r\n{json}",
         PUBLISHER.to_uppercase()
     );
-    assert_eq!(post(broker.addr, "/publish", &headers, body).await.0, 401);
+    assert_eq!(post(broker.addr(), "/publish", &headers, body).await.0, 401);
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_json_is_415_and_retry_outside_1_s_to_60_s_is_400() {
-    let broker = Broker::start(&[]).await;
+    let broker = start(&[]).await;
     for content_type in ["text/plain", "application/x-www-form-urlencoded", ""] {
         let headers =
             format!("authorization: Bearer {PUBLISHER}\r\ncontent-type: {content_type}\r\n");
-        let (status, _, _) = post(broker.addr, "/publish", &headers, r#"{"data": "x"}"#).await;
+        let (status, _, _) = post(broker.addr(), "/publish", &headers, r#"{"data": "x"}"#).await;
         assert_eq!(status, 415, "{content_type:?}");
     }
     for retry in ["0", "999", "60001", "18446744073709551615"] {
         let (status, answer) = publish(
-            broker.addr,
+            broker.addr(),
             &format!(r#"{{"data": "x", "retry": {retry}}}"#),
         )
         .await;
@@ -362,7 +279,7 @@ async fn a_body_that_is_not_json_is_415_and_retry_outside_1_s_to_60_s_is_400() {
     }
     for retry in ["1000", "60000"] {
         let (status, answer) = publish(
-            broker.addr,
+            broker.addr(),
             &format!(r#"{{"data": "x", "retry": {retry}}}"#),
         )
         .await;
@@ -373,17 +290,17 @@ async fn a_body_that_is_not_json_is_415_and_retry_outside_1_s_to_60_s_is_400() {
 #[tokio::test]
 async fn a_cross_origin_publish_is_refused_unless_the_origin_is_allowed() {
     let allowed = "http://allowed.example";
-    let broker = Broker::start(&["--allow-origin", allowed]).await;
+    let broker = start(&["--allow-origin", allowed]).await;
     let preflight = |origin: &str| {
         format!(
             "OPTIONS /publish HTTP/1.1\r\nhost: {}\r\norigin: {origin}\r\nconnection: close\r\n\
              access-control-request-method: POST\r\n\
              access-control-request-headers: authorization, content-type\r\n\r\n",
-            broker.addr
+            broker.addr()
         )
     };
     let (status, head, _) =
-        exchange(broker.addr, preflight("http://evil.example").as_bytes()).await;
+        exchange(broker.addr(), preflight("http://evil.example").as_bytes()).await;
     assert_eq!(status, 403, "{head}");
     assert!(
         !head
@@ -391,7 +308,7 @@ async fn a_cross_origin_publish_is_refused_unless_the_origin_is_allowed() {
             .contains("access-control-allow-origin"),
         "{head}"
     );
-    let (status, head, _) = exchange(broker.addr, preflight(allowed).as_bytes()).await;
+    let (status, head, _) = exchange(broker.addr(), preflight(allowed).as_bytes()).await;
     assert_eq!(status, 204, "{head}");
     let head = head.to_ascii_lowercase();
     assert!(
@@ -406,10 +323,10 @@ async fn a_cross_origin_publish_is_refused_unless_the_origin_is_allowed() {
         "origin: http://evil.example\r\nauthorization: Bearer {PUBLISHER}\r\n\
          content-type: application/json\r\n"
     );
-    let (status, _, _) = post(broker.addr, "/publish", &headers, r#"{"data": "x"}"#).await;
+    let (status, _, _) = post(broker.addr(), "/publish", &headers, r#"{"data": "x"}"#).await;
     assert_eq!(status, 403);
     let (status, _) = subscribe(
-        broker.addr,
+        broker.addr(),
         "/events",
         &[("origin", b"http://evil.example")],
     )
@@ -420,9 +337,14 @@ async fn a_cross_origin_publish_is_refused_unless_the_origin_is_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_partial_heads_are_closed_within_the_head_timeout() {
     ensure_nofile_limit(4_000);
-    let broker = Broker::start(&["--header-read-timeout-ms", "1000"]).await;
+    let broker = start(&["--header-read-timeout-ms", "1000"]).await;
     let opened = Instant::now();
-    let heads = partial_heads(broker.addr, 1_000, b"POST /publish HTTP/1.1\r\nhost: x\r\n").await;
+    let heads = partial_heads(
+        broker.addr(),
+        1_000,
+        b"POST /publish HTTP/1.1\r\nhost: x\r\n",
+    )
+    .await;
     let took = closed_within(heads, Duration::from_secs(3)).await;
     println!(
         "1 000 partial heads: opened in {:?}, all closed {:?} after",
@@ -434,26 +356,26 @@ async fn a_thousand_partial_heads_are_closed_within_the_head_timeout() {
     // this wait began.
     assert!(took < Duration::from_secs(2), "{took:?}");
     // The broker still serves.
-    assert_eq!(publish(broker.addr, r#"{"data": "x"}"#).await.0, 202);
+    assert_eq!(publish(broker.addr(), r#"{"data": "x"}"#).await.0, 202);
 }
 
 #[tokio::test]
 async fn a_subscriber_token_with_reserved_characters_signs_in_when_url_encoded() {
-    let broker = Broker::start(&[]).await;
-    let (status, cookie, ticket) = sign_in(broker.addr, SUBSCRIBER).await;
+    let broker = start(&[]).await;
+    let (status, cookie, ticket) = sign_in(broker.addr(), SUBSCRIBER).await;
     assert_eq!(status, 200);
     let cookie = cookie.expect("a session cookie");
     let ticket = ticket.expect("a ticket");
     // Sent as is, the `+`, `&` and `%` change it: not the token.
-    let (status, cookie_raw, _) = sign_in_raw(broker.addr, &format!("token={SUBSCRIBER}")).await;
+    let (status, cookie_raw, _) = sign_in_raw(broker.addr(), &format!("token={SUBSCRIBER}")).await;
     assert_eq!((status, cookie_raw), (401, None));
 
     let (_, mut with_cookie) =
-        subscribe(broker.addr, "/events", &[("cookie", cookie.as_bytes())]).await;
+        subscribe(broker.addr(), "/events", &[("cookie", cookie.as_bytes())]).await;
     let ticket_path = format!("/events?ticket={}", form_encode(&ticket));
-    let (_, mut with_ticket) = subscribe(broker.addr, &ticket_path, &[]).await;
-    publish(broker.addr, r#"{"data": "secret", "private": true}"#).await;
-    publish(broker.addr, r#"{"data": "public"}"#).await;
+    let (_, mut with_ticket) = subscribe(broker.addr(), &ticket_path, &[]).await;
+    publish(broker.addr(), r#"{"data": "secret", "private": true}"#).await;
+    publish(broker.addr(), r#"{"data": "public"}"#).await;
     for frames in [&mut with_cookie, &mut with_ticket] {
         let frames = frames.as_mut().expect("the stream opens");
         assert_eq!(data_until(frames, "public").await, ["secret", "public"]);
@@ -462,47 +384,47 @@ async fn a_subscriber_token_with_reserved_characters_signs_in_when_url_encoded()
 
 #[tokio::test]
 async fn a_private_event_never_reaches_a_subscriber_without_the_credential() {
-    let broker = Broker::start(&["--ticket-ttl-secs", "1"]).await;
-    let (_, before) = publish(broker.addr, r#"{"data": "before"}"#).await;
+    let broker = start(&["--ticket-ttl-secs", "1"]).await;
+    let (_, before) = publish(broker.addr(), r#"{"data": "before"}"#).await;
     let before: serde_json::Value = serde_json::from_str(&before).unwrap();
     let before = before["id"].as_str().unwrap().to_owned();
     let mut wrong = SUBSCRIBER.to_owned().into_bytes();
     wrong[0] ^= 1;
     let wrong = String::from_utf8(wrong).unwrap();
     assert_eq!(
-        sign_in(broker.addr, &wrong).await.0,
+        sign_in(broker.addr(), &wrong).await.0,
         401,
         "a wrong token of the same length"
     );
-    let (_, _, ticket) = sign_in(broker.addr, SUBSCRIBER).await;
+    let (_, _, ticket) = sign_in(broker.addr(), SUBSCRIBER).await;
     let ticket = ticket.expect("a ticket");
 
     let forged = format!("json-broker-session={}", "0".repeat(64));
-    let (status, _) = subscribe(broker.addr, "/events", &[("cookie", forged.as_bytes())]).await;
+    let (status, _) = subscribe(broker.addr(), "/events", &[("cookie", forged.as_bytes())]).await;
     assert_eq!(status, 401, "a forged cookie");
     let token_path = format!("/events?token={}", form_encode(SUBSCRIBER));
     assert_eq!(
-        subscribe(broker.addr, &token_path, &[]).await.0,
+        subscribe(broker.addr(), &token_path, &[]).await.0,
         400,
         "a token in the URL"
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let expired = format!("/events?ticket={ticket}");
     assert_eq!(
-        subscribe(broker.addr, &expired, &[]).await.0,
+        subscribe(broker.addr(), &expired, &[]).await.0,
         401,
         "an expired ticket"
     );
 
-    let (_, anonymous) = subscribe(broker.addr, "/events", &[]).await;
+    let (_, anonymous) = subscribe(broker.addr(), "/events", &[]).await;
     let (_, other_origin) = subscribe(
-        broker.addr,
+        broker.addr(),
         "/events",
         &[("origin", b"http://evil.example")],
     )
     .await;
-    publish(broker.addr, r#"{"data": "secret", "private": true}"#).await;
-    publish(broker.addr, r#"{"data": "public"}"#).await;
+    publish(broker.addr(), r#"{"data": "secret", "private": true}"#).await;
+    publish(broker.addr(), r#"{"data": "public"}"#).await;
     for frames in [anonymous, other_origin] {
         let mut frames = frames.expect("public events are open");
         assert_eq!(data_until(&mut frames, "public").await, ["public"]);
@@ -510,37 +432,37 @@ async fn a_private_event_never_reaches_a_subscriber_without_the_credential() {
     // Nor on resume: a stream resumed from before both replays the public
     // one only.
     let last_event_id = [("last-event-id", before.as_bytes())];
-    let (_, resumed) = subscribe(broker.addr, "/events", &last_event_id).await;
+    let (_, resumed) = subscribe(broker.addr(), "/events", &last_event_id).await;
     let mut resumed = resumed.expect("the stream resumes");
     assert_eq!(data_until(&mut resumed, "public").await, ["public"]);
 }
 
 #[tokio::test]
 async fn tokens_tickets_and_cookies_never_appear_in_the_logs_at_debug() {
-    let broker = Broker::start(&[]).await;
-    let (_, cookie, ticket) = sign_in(broker.addr, SUBSCRIBER).await;
+    let broker = start(&[]).await;
+    let (_, cookie, ticket) = sign_in(broker.addr(), SUBSCRIBER).await;
     let (cookie, ticket) = (cookie.unwrap(), ticket.unwrap());
-    sign_in(broker.addr, "wrong").await;
-    let (_, frames) = subscribe(broker.addr, &format!("/events?ticket={ticket}"), &[]).await;
+    sign_in(broker.addr(), "wrong").await;
+    let (_, frames) = subscribe(broker.addr(), &format!("/events?ticket={ticket}"), &[]).await;
     let (_, frames_cookie) =
-        subscribe(broker.addr, "/events", &[("cookie", cookie.as_bytes())]).await;
+        subscribe(broker.addr(), "/events", &[("cookie", cookie.as_bytes())]).await;
     let (status, _) = subscribe(
-        broker.addr,
+        broker.addr(),
         &format!("/events?token={}", form_encode(SUBSCRIBER)),
         &[],
     )
     .await;
     assert_eq!(status, 400);
     assert_eq!(
-        publish(broker.addr, r#"{"data": "x", "private": true}"#)
+        publish(broker.addr(), r#"{"data": "x", "private": true}"#)
             .await
             .0,
         202
     );
     let headers = "authorization: Bearer wrong-token\r\ncontent-type: application/json\r\n";
-    post(broker.addr, "/publish", headers, "{}").await;
+    post(broker.addr(), "/publish", headers, "{}").await;
     drop((frames, frames_cookie));
-    broker.interrupt().await;
+    broker.signal("INT").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let output = broker.output();
@@ -568,13 +490,13 @@ async fn tokens_tickets_and_cookies_never_appear_in_the_logs_at_debug() {
 
 #[tokio::test]
 async fn the_broker_refuses_to_start_without_a_publisher_token_unless_open_publish() {
-    let refused = Broker::start_with_env(&[], &[]).await;
+    let refused = start_with_env(&[], &[]).await;
     let output = refused.err().expect("no start without a publisher token");
     assert!(
         output.iter().any(|line| line.contains("--open-publish")),
         "{output:#?}"
     );
-    let open = Broker::start_with_env(&[], &["--open-publish"])
+    let open = start_with_env(&[], &["--open-publish"])
         .await
         .expect("starts");
     assert!(
@@ -585,15 +507,15 @@ async fn the_broker_refuses_to_start_without_a_publisher_token_unless_open_publi
         open.output()
     );
     let json = "content-type: application/json\r\n";
-    let (status, _, _) = post(open.addr, "/publish", json, r#"{"data": "x"}"#).await;
+    let (status, _, _) = post(open.addr(), "/publish", json, r#"{"data": "x"}"#).await;
     assert_eq!(status, 202);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_takes_under_a_second_with_every_hostile_client_open() {
     ensure_nofile_limit(8_000);
-    let broker = Broker::start(&[]).await;
-    let addr = broker.addr;
+    let broker = start(&[]).await;
+    let addr = broker.addr();
 
     let heads = partial_heads(addr, 1_000, b"GET /events HTTP/1.1\r\n").await;
     // A slow body and a stalled chunked upload, both well within the
@@ -630,11 +552,9 @@ async fn shutdown_takes_under_a_second_with_every_hostile_client_open() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let started = Instant::now();
-    broker.interrupt().await;
+    broker.signal("INT").await;
     let mut broker = broker;
-    let status = within("the broker to exit", broker.child.wait())
-        .await
-        .unwrap();
+    let status = broker.exit(sse_test_support::WAIT).await;
     let took = started.elapsed();
     println!(
         "shutdown with 1 000 partial heads, a slow body, a stalled upload, 20 zero windows and 20 streams: {took:?}"

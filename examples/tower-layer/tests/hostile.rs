@@ -147,7 +147,7 @@ async fn zero_window_readers_are_closed_by_the_write_deadline(mode: &[&str], bou
     tokio::time::sleep(Duration::from_millis(500)).await;
     warm.assert_answered("tick");
     let baseline = server.rss();
-    let peak = PeakRss::watch(server.pid());
+    let peak = PeakRss::watch(server.pid(), Duration::from_millis(10));
 
     let mut stalled = Vec::new();
     for i in 0..STALLED {
