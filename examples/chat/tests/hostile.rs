@@ -12,19 +12,18 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use browser_test::form;
 use futures_util::StreamExt;
 use serde_json::Value;
-use sse_test_support::hostile::{closed_within, partial_heads, rss_of};
+use sse_test_support::hostile::{Server, closed_within, partial_heads};
 use sse_test_support::process::ensure_nofile_limit;
 use sse_test_support::redis::RedisServer;
 use ssekit_client::{EventSource, Item};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, timeout};
 
@@ -39,109 +38,22 @@ const WAIT: Duration = Duration::from_secs(10);
 /// load does not skew them (tests of one file run side by side).
 static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A chat process on a free port of 127.0.0.1, killed on drop, its stdout
-/// and stderr kept line by line.
-struct Chat {
-    child: Child,
-    addr: SocketAddr,
-    output: Arc<Mutex<Vec<String>>>,
+/// Starts a chat process with `args` on a free port of 127.0.0.1, logging
+/// at `log` (`RUST_LOG`); killed on drop, its stdout and stderr kept line
+/// by line.
+async fn start(args: &[&str], log: &str) -> Server {
+    let args = [&["--addr", "127.0.0.1:0"], args].concat();
+    let envs = [("RUST_LOG", Some(log)), ("CHAT_ADMIN_TOKEN", None)];
+    Server::start(CHAT, &args, &envs, "chat listening on http://").await
 }
 
-impl Chat {
-    /// Starts the chat with `args`, logging at `log` (`RUST_LOG`).
-    async fn start(args: &[&str], log: &str) -> Chat {
-        let mut child = Command::new(CHAT)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", log)
-            .env("NO_COLOR", "1")
-            .env_remove("CHAT_ADMIN_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the chat starts");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|out| Box::new(out) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|err| Box::new(err) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = Arc::clone(&output);
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(pipe).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    output.lock().unwrap().push(line);
-                }
-            });
-        }
-        let started = Instant::now();
-        let addr = loop {
-            let found = output.lock().unwrap().iter().find_map(|line| {
-                line.strip_prefix("chat listening on http://")
-                    .map(|rest| rest.trim_end_matches('/').parse::<SocketAddr>().unwrap())
-            });
-            if let Some(addr) = found {
-                break addr;
-            }
-            assert!(
-                started.elapsed() < WAIT,
-                "the chat printed no address: {:?}",
-                output.lock().unwrap()
-            );
-            sleep(Duration::from_millis(20)).await;
-        };
-        Chat {
-            child,
-            addr,
-            output,
-        }
-    }
+fn url(chat: &Server) -> String {
+    format!("http://{}", chat.addr())
+}
 
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn output(&self) -> Vec<String> {
-        self.output.lock().unwrap().clone()
-    }
-
-    /// The chat's resident set size in bytes.
-    fn rss(&self) -> u64 {
-        rss_of(self.child.id().expect("the chat runs"))
-    }
-
-    /// Sends `SIGTERM` and waits for the exit: how long it took, and
-    /// whether it was a success.
-    async fn terminate(&mut self) -> (Duration, bool) {
-        let pid = self.child.id().expect("the chat runs");
-        let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await
-            .expect("`kill` runs");
-        assert!(status.success());
-        let sent = Instant::now();
-        let exit = timeout(WAIT, self.child.wait())
-            .await
-            .expect("the chat exits")
-            .expect("waiting for the chat");
-        (sent.elapsed(), exit.success())
-    }
-
-    /// A stream of `room`, followed until dropped.
-    fn follow(&self, room: &str) -> EventSource {
-        EventSource::builder(format!("{}/stream/{room}", self.url()).parse().unwrap()).build()
-    }
+/// A stream of `room`, followed until dropped.
+fn follow(chat: &Server, room: &str) -> EventSource {
+    EventSource::builder(format!("{}/stream/{room}", url(chat)).parse().unwrap()).build()
 }
 
 /// The next `stats` event's data on `source`.
@@ -311,8 +223,8 @@ async fn ten_thousand_new_rooms_are_forgotten_after_the_idle_age_and_rss_comes_b
     // a few KiB: nothing of the rooms is left.
     const TOLERANCE: u64 = 6 << 20;
     const HEAP_TOLERANCE: u64 = 256 << 10;
-    let chat = Chat::start(&["--room-idle-ms", "15000", "--max-rooms", "20000"], "info").await;
-    let mut observer = chat.follow("observer");
+    let chat = start(&["--room-idle-ms", "15000", "--max-rooms", "20000"], "info").await;
+    let mut observer = follow(&chat, "observer");
     // Settled: the observer's room topic and `stats`, no room.
     stats_become(&mut observer, 0, 2, WAIT).await;
     let heap_before = next_stats(&mut observer).await["heap"].as_u64().unwrap();
@@ -322,7 +234,7 @@ async fn ten_thousand_new_rooms_are_forgotten_after_the_idle_age_and_rss_comes_b
     let message = "x".repeat(400);
     let mut posters = JoinSet::new();
     for poster in 0..4 {
-        let addr = chat.addr;
+        let addr = chat.addr();
         let message = message.clone();
         posters.spawn(async move {
             let mut connection = Connection::open(addr).await;
@@ -389,13 +301,13 @@ async fn a_thousand_partial_request_heads_are_closed_within_the_head_timeout() {
     const HEADS: usize = 1000;
     const TIMEOUT: Duration = Duration::from_secs(1);
     ensure_nofile_limit(4 * HEADS as u64);
-    let chat = Chat::start(&["--header-read-timeout-ms", "1000"], "info").await;
+    let chat = start(&["--header-read-timeout-ms", "1000"], "info").await;
     let started = Instant::now();
-    let heads = partial_heads(chat.addr, HEADS, PARTIAL_HEAD).await;
+    let heads = partial_heads(chat.addr(), HEADS, PARTIAL_HEAD).await;
     let opened = started.elapsed();
 
     // Meanwhile the chat serves everyone else.
-    let mut connection = Connection::open(chat.addr).await;
+    let mut connection = Connection::open(chat.addr()).await;
     assert_eq!(
         connection.request("GET", "/room/lobby", "").await.status,
         200
@@ -421,8 +333,8 @@ async fn shutdown_takes_under_a_second_with_rooms_streams_and_partial_heads_open
     const HEADS: usize = 1000;
     const STREAMS: usize = 100;
     ensure_nofile_limit(4 * (HEADS + STREAMS) as u64);
-    let mut chat = Chat::start(&["--max-rooms", "2000"], "info").await;
-    let mut connection = Connection::open(chat.addr).await;
+    let mut chat = start(&["--max-rooms", "2000"], "info").await;
+    let mut connection = Connection::open(chat.addr()).await;
     for n in 0..1000 {
         assert_eq!(
             connection
@@ -435,7 +347,7 @@ async fn shutdown_takes_under_a_second_with_rooms_streams_and_partial_heads_open
     let mut streams = JoinSet::new();
     let (opened, mut open) = tokio::sync::mpsc::channel(STREAMS);
     for n in 0..STREAMS {
-        let mut source = chat.follow(&format!("r{n}"));
+        let mut source = follow(&chat, &format!("r{n}"));
         let opened = opened.clone();
         streams.spawn(async move {
             // Open: its first `stats` event has arrived.
@@ -456,9 +368,10 @@ async fn shutdown_takes_under_a_second_with_rooms_streams_and_partial_heads_open
     for _ in 0..STREAMS {
         timeout(WAIT, open.recv()).await.expect("every stream open");
     }
-    let heads = partial_heads(chat.addr, HEADS, PARTIAL_HEAD).await;
+    let heads = partial_heads(chat.addr(), HEADS, PARTIAL_HEAD).await;
 
-    let (took, success) = chat.terminate().await;
+    let (took, exit) = chat.terminate_and_time(WAIT).await;
+    let success = exit.success();
     eprintln!("shutdown with 1000 rooms, {STREAMS} streams and {HEADS} partial heads: {took:?}");
     assert!(success, "{:?}", chat.output());
     assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
@@ -472,9 +385,9 @@ async fn shutdown_takes_under_a_second_with_rooms_streams_and_partial_heads_open
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_beyond_the_room_cap_is_429_and_every_stream_stays_200() {
-    let chat = Chat::start(&["--max-rooms", "3", "--room-idle-ms", "1000"], "info").await;
-    let mut observer = chat.follow("observer");
-    let mut connection = Connection::open(chat.addr).await;
+    let chat = start(&["--max-rooms", "3", "--room-idle-ms", "1000"], "info").await;
+    let mut observer = follow(&chat, "observer");
+    let mut connection = Connection::open(chat.addr()).await;
 
     // Viewing rooms that do not exist makes nothing.
     for n in 0..200 {
@@ -500,7 +413,7 @@ async fn a_post_beyond_the_room_cap_is_429_and_every_stream_stays_200() {
     // refused one's too, for a page must keep reconnecting.
     assert_eq!(connection.post("a", "ann", "still here").await.status, 202);
     for room in ["a", "d", "never-posted"] {
-        let (status, content_type) = head_of_get(chat.addr, &format!("/stream/{room}")).await;
+        let (status, content_type) = head_of_get(chat.addr(), &format!("/stream/{room}")).await;
         assert_eq!(
             (status, content_type.as_str()),
             (200, "text/event-stream"),
@@ -517,8 +430,8 @@ async fn a_post_beyond_the_room_cap_is_429_and_every_stream_stays_200() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nick_with_line_breaks_and_escapes_is_logged_escaped() {
-    let chat = Chat::start(&[], "info,chat=debug").await;
-    let mut connection = Connection::open(chat.addr).await;
+    let chat = start(&[], "info,chat=debug").await;
+    let mut connection = Connection::open(chat.addr()).await;
     let nick = "eve\r\nINFO forged\u{1b}[31m";
     let answer = connection.post("logs", nick, "hello").await;
     assert_eq!(answer.status, 202, "{}", answer.body);
@@ -553,9 +466,9 @@ async fn a_nick_with_line_breaks_and_escapes_is_logged_escaped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_disconnect_needs_the_token_and_refuses_other_sites() {
-    let chat = Chat::start(&ADMIN_ARGS, "info").await;
-    let url = chat.url();
-    let mut stream = chat.follow("watched");
+    let chat = start(&ADMIN_ARGS, "info").await;
+    let url = url(&chat);
+    let mut stream = follow(&chat, "watched");
     next_stats(&mut stream).await;
     let bearer = format!("Authorization: Bearer {ADMIN_TOKEN}");
     let origin = format!("Origin: {url}");
@@ -624,9 +537,9 @@ async fn the_admin_route_is_not_served_without_a_token_of_sixteen_characters() {
         assert!(stderr.contains("--admin-token"), "{args:?}: {stderr}");
     }
     // Without `--admin`, no admin route at all.
-    let chat = Chat::start(&[], "info").await;
+    let chat = start(&[], "info").await;
     let status = admin_disconnect(
-        &chat.url(),
+        &url(&chat),
         &[&format!("Authorization: Bearer {ADMIN_TOKEN}")],
     )
     .await;
@@ -636,8 +549,8 @@ async fn the_admin_route_is_not_served_without_a_token_of_sixteen_characters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_a_dead_rooms_stream_expires_after_the_idle_age() {
     let redis = RedisServer::start();
-    let chat = Chat::start(&["--redis", &redis.url(), "--room-idle-ms", "1000"], "info").await;
-    let mut connection = Connection::open(chat.addr).await;
+    let chat = start(&["--redis", &redis.url(), "--room-idle-ms", "1000"], "info").await;
+    let mut connection = Connection::open(chat.addr()).await;
     assert_eq!(connection.post("ephemeral", "ann", "hi").await.status, 202);
     let key = "sse:topic:room:ephemeral";
     assert_eq!(integer(&redis.command(&["EXISTS", key])), 1);
@@ -649,7 +562,7 @@ async fn with_redis_a_dead_rooms_stream_expires_after_the_idle_age() {
         sleep(Duration::from_millis(100)).await;
     }
     // And the chat's own record of it, at its next sweep.
-    let mut observer = chat.follow("observer");
+    let mut observer = follow(&chat, "observer");
     while next_stats(&mut observer).await["rooms"] != 0 {
         assert!(started.elapsed() < WAIT, "the room is still counted");
     }

@@ -14,12 +14,11 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use browser_test::{Browser, Page, wait_until, within};
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use sse_test_support::hostile::Server;
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
@@ -59,75 +58,34 @@ async fn signal(pid: u32, signal: &str) {
     assert!(status.success(), "kill -{signal} {pid}: {status}");
 }
 
-/// A chat process on `127.0.0.1:port` with `--reuse-port`, its output kept.
-struct Chat {
-    child: Child,
-    pid: u32,
-    output: Arc<Mutex<Vec<String>>>,
+/// Starts a chat process on `127.0.0.1:port` with `--reuse-port`, its
+/// output kept, and waits until it says it listens.
+async fn start_chat(port: u16) -> Server {
+    let addr = format!("127.0.0.1:{port}");
+    let args = [
+        "--addr",
+        &addr,
+        "--reuse-port",
+        "--shutdown-jitter-ms",
+        JITTER_MS,
+    ];
+    Server::start(
+        CHAT,
+        &args,
+        &[("RUST_LOG", Some("info"))],
+        "chat listening on http://",
+    )
+    .await
 }
 
-impl Chat {
-    /// Starts it and waits until it says it listens.
-    async fn start(port: u16) -> Chat {
-        let mut child = Command::new(CHAT)
-            .args(["--addr", &format!("127.0.0.1:{port}"), "--reuse-port"])
-            .args(["--shutdown-jitter-ms", JITTER_MS])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {CHAT}: {error}"));
-        let pid = child.id().expect("the chat is running");
-        let output = Arc::new(Mutex::new(Vec::new()));
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|pipe| Box::new(pipe) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child
-                .stderr
-                .take()
-                .map(|pipe| Box::new(pipe) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let output = Arc::clone(&output);
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(pipe).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    output.lock().expect("not poisoned").push(line);
-                }
-            });
-        }
-        let chat = Chat { child, pid, output };
-        wait_until("the chat to listen", || async {
-            let output = chat.output.lock().expect("not poisoned").clone();
-            if output.iter().any(|line| line.contains("chat listening on")) {
-                Ok(())
-            } else {
-                Err(output)
-            }
-        })
-        .await;
-        chat
-    }
-
-    /// Sends it `SIGTERM` (a graceful shutdown) and waits until it exited.
-    async fn terminate(mut self) {
-        signal(self.pid, "TERM").await;
-        let status = within("the chat to exit", self.child.wait())
-            .await
-            .expect("waiting for the chat");
-        assert!(
-            status.success(),
-            "the chat exited with {status}: {:?}",
-            self.output.lock().expect("not poisoned")
-        );
-    }
+/// Sends `chat` `SIGTERM` (a graceful shutdown) and waits until it exited.
+async fn terminate(mut chat: Server) {
+    let (_, status) = chat.terminate_and_time(browser_test::TIMEOUT).await;
+    assert!(
+        status.success(),
+        "the chat exited with {status}: {:?}",
+        chat.output()
+    );
 }
 
 /// nginx as a child process, in its own directory; stopped by its pid.
@@ -405,7 +363,7 @@ async fn never_stopped(page: &Page, nginx: &Nginx) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_behind_nginx_never_stops_the_page() {
     let port = free_port();
-    let old = Chat::start(port).await;
+    let old = start_chat(port).await;
     let nginx = Nginx::start(port).await;
     let Some(browser) = Browser::start().await else {
         nginx.stop().await;
@@ -417,8 +375,8 @@ async fn a_restart_behind_nginx_never_stops_the_page() {
     send_and_see(&page, "before the restart").await;
 
     // The new chat listens on the same port before the old one stops.
-    let new = Chat::start(port).await;
-    old.terminate().await;
+    let new = start_chat(port).await;
+    terminate(old).await;
     // The old chat ended the page's stream with a retry: of 1–2 s; the
     // browser came back through nginx to the new chat.
     opened(&page, 2).await;
@@ -432,13 +390,13 @@ async fn a_restart_behind_nginx_never_stops_the_page() {
 
     page.close().await;
     nginx.stop().await;
-    new.terminate().await;
+    terminate(new).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_down_for_seconds_behind_nginx_never_stops_the_page() {
     let port = free_port();
-    let old = Chat::start(port).await;
+    let old = start_chat(port).await;
     let nginx = Nginx::start(port).await;
     let Some(browser) = Browser::start().await else {
         nginx.stop().await;
@@ -450,7 +408,7 @@ async fn a_chat_down_for_seconds_behind_nginx_never_stops_the_page() {
 
     // Nothing listens on the chat's port for a while: nginx's fallback
     // answers the page's reconnections 200 with an `unavailable` notice.
-    old.terminate().await;
+    terminate(old).await;
     wait_until("the page to show nginx's unavailable notice", || async {
         let status = status(&page).await;
         if status
@@ -466,12 +424,12 @@ async fn a_chat_down_for_seconds_behind_nginx_never_stops_the_page() {
     .await;
     tokio::time::sleep(DOWN).await;
 
-    let new = Chat::start(port).await;
+    let new = start_chat(port).await;
     opened(&page, 2).await;
     send_and_see(&page, "after the outage").await;
     never_stopped(&page, &nginx).await;
 
     page.close().await;
     nginx.stop().await;
-    new.terminate().await;
+    terminate(new).await;
 }
