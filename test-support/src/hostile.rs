@@ -635,6 +635,51 @@ impl Drop for PeakRss {
     }
 }
 
+/// Opens an event stream on `server` from [`source`]`(i)` with `request`,
+/// reads until `marker` came (asserting the answer is a `200`), and drops
+/// it.
+pub async fn stream_cycle(server: SocketAddr, i: usize, request: &[u8], marker: &[u8]) {
+    let mut tcp = connect_from(server, i, None).await;
+    within("a request", tcp.write_all(request)).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0; 4096];
+    within("a head and the marker", async {
+        while !seen.windows(marker.len()).any(|w| w == marker) {
+            let n = tcp.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buffer[..n]);
+        }
+    })
+    .await;
+    assert_eq!(status_of(&seen), Some(200));
+}
+
+/// A [`stream_cycle`] for each `i` of `range`, eight at a time; then waits
+/// (at most `deadline`) until `server` has logged `dropped` (the line it
+/// writes for each stream it notices dropped) `n` times in all.
+pub async fn stream_cycles(
+    server: &Server,
+    range: std::ops::Range<usize>,
+    (request, marker): (&'static [u8], &'static [u8]),
+    (dropped, n): (&str, usize),
+    deadline: Duration,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in 0..8 {
+        let addr = server.addr();
+        let range = range.clone();
+        tasks.spawn(async move {
+            for i in range.skip(lane).step_by(8) {
+                stream_cycle(addr, i, request, marker).await;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    server.wait_for(dropped, n, deadline).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,12 +15,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use sse_test_support::hostile::{
-    self, PeakRss, Reader, Server, closed_within, connect_from, partial_heads, read_to_close,
-    status_of, zero_window_reader,
+    self, PeakRss, Reader, Server, closed_within, partial_heads, read_to_close, stream_cycles,
+    zero_window_reader,
 };
 use sse_test_support::process::ensure_nofile_limit;
-use sse_test_support::within;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOWER_LAYER: &str = env!("CARGO_BIN_EXE_tower-layer");
 
@@ -275,39 +273,11 @@ async fn a_thousand_stream_connect_disconnect_cycles_leave_rss_within_tolerance(
     const TOLERANCE: u64 = 2 << 20;
     let server = start(SERVE, &["--tick-ms", "10"]).await;
 
-    /// Opens a stream, reads its head and first tick, drops it.
-    async fn cycle(addr: SocketAddr, i: usize) {
-        let mut tcp = connect_from(addr, i, None).await;
-        within("a request", tcp.write_all(EVENTS)).await.unwrap();
-        let mut seen = Vec::new();
-        let mut buffer = [0; 4096];
-        within("a head and a tick", async {
-            while !seen.windows(BROADCAST.len()).any(|w| w == BROADCAST) {
-                let n = tcp.read(&mut buffer).await.unwrap();
-                assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&seen));
-                seen.extend_from_slice(&buffer[..n]);
-            }
-        })
-        .await;
-        assert_eq!(status_of(&seen), Some(200));
-    }
-
-    async fn cycles(server: &Server, range: std::ops::Range<usize>, ended: usize) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for lane in 0..8 {
-            let addr = server.addr();
-            let range = range.clone();
-            tasks.spawn(async move {
-                for i in range.skip(lane).step_by(8) {
-                    cycle(addr, i).await;
-                }
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.unwrap();
-        }
-        // Each dropped stream is noticed and dropped.
-        server.wait_for("client disconnected", ended, WAIT).await;
+    /// Opens and drops a stream for each of `range`; then waits until
+    /// each dropped stream is noticed and dropped.
+    async fn cycles(server: &Server, range: std::ops::Range<usize>, n: usize) {
+        let dropped = ("client disconnected", n);
+        stream_cycles(server, range, (EVENTS, BROADCAST), dropped, WAIT).await;
     }
 
     cycles(&server, 0..WARM_UP, WARM_UP).await;
