@@ -431,6 +431,18 @@ impl Server {
         rss_of(self.pid)
     }
 
+    /// Samples its RSS every `every` until it is at most `limit` or
+    /// `deadline` has passed: the last sample (the caller asserts on it).
+    pub async fn rss_settled(&self, limit: u64, deadline: Duration, every: Duration) -> u64 {
+        let waiting = Instant::now();
+        let mut rss = self.rss();
+        while rss > limit && waiting.elapsed() < deadline {
+            tokio::time::sleep(every).await;
+            rss = self.rss();
+        }
+        rss
+    }
+
     /// Every line it wrote so far.
     pub fn output(&self) -> Vec<String> {
         self.output.lock().unwrap().clone()

@@ -264,11 +264,10 @@ async fn ten_thousand_new_rooms_are_forgotten_after_the_idle_age_and_rss_comes_b
     let heap_after = next_stats(&mut observer).await["heap"].as_u64().unwrap();
 
     let waiting = Instant::now();
-    let mut after = chat.rss();
-    while after > baseline + TOLERANCE && waiting.elapsed() < Duration::from_secs(30) {
-        sleep(Duration::from_millis(500)).await;
-        after = chat.rss();
-    }
+    let (limit, every) = (baseline + TOLERANCE, Duration::from_millis(500));
+    let after = chat
+        .rss_settled(limit, Duration::from_secs(30), every)
+        .await;
     eprintln!(
         "{ROOMS} rooms posted in {posting:?}, gone {gone:?} after the first post; \
          heap {} KiB before, {} KiB at the peak, {} KiB after; \

@@ -240,12 +240,10 @@ async fn a_thousand_stream_connect_disconnect_cycles_leave_rss_within_tolerance(
     let started = Instant::now();
     cycles(&clock, WARM_UP..WARM_UP + CYCLES, WARM_UP + CYCLES).await;
     let took = started.elapsed();
-    let mut after = clock.rss();
-    let waiting = Instant::now();
-    while after > baseline + TOLERANCE && waiting.elapsed() < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        after = clock.rss();
-    }
+    let (limit, every) = (baseline + TOLERANCE, Duration::from_millis(200));
+    let after = clock
+        .rss_settled(limit, Duration::from_secs(3), every)
+        .await;
     println!(
         "{CYCLES} stream cycles in {took:?}: RSS {} KiB before, {:+} KiB after",
         baseline >> 10,

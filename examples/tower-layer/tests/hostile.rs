@@ -286,12 +286,10 @@ async fn a_thousand_stream_connect_disconnect_cycles_leave_rss_within_tolerance(
     let started = Instant::now();
     cycles(&server, WARM_UP..WARM_UP + CYCLES, WARM_UP + CYCLES).await;
     let took = started.elapsed();
-    let mut after = server.rss();
-    let waiting = Instant::now();
-    while after > baseline + TOLERANCE && waiting.elapsed() < Duration::from_secs(3) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        after = server.rss();
-    }
+    let (limit, every) = (baseline + TOLERANCE, Duration::from_millis(200));
+    let after = server
+        .rss_settled(limit, Duration::from_secs(3), every)
+        .await;
     println!(
         "{CYCLES} stream cycles in {took:?}: RSS {} KiB before, {:+} KiB after",
         baseline >> 10,
