@@ -148,6 +148,24 @@ pub async fn zero_window_reader(
     tcp
 }
 
+/// Appends to `answer` what `reader` receives until the peer closes it,
+/// for at most [`WAIT`].
+async fn read_rest(
+    reader: &mut (impl AsyncReadExt + Unpin),
+    buffer: &mut [u8],
+    answer: &mut Vec<u8>,
+) {
+    let _ = tokio::time::timeout(WAIT, async {
+        loop {
+            match reader.read(buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+}
+
 /// What [`chunked_upload`] saw.
 #[derive(Debug)]
 pub struct Upload {
@@ -233,15 +251,7 @@ pub async fn chunked_upload(
     let took = started.elapsed();
     // The rest of the answer (or all of it, when the writes ended first),
     // until the server closes, for at most WAIT.
-    let _ = tokio::time::timeout(WAIT, async {
-        loop {
-            match reader.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&buffer[..n]),
-            }
-        }
-    })
-    .await;
+    read_rest(&mut reader, &mut buffer, &mut answer).await;
     Upload {
         sent,
         answer,
@@ -297,15 +307,7 @@ pub async fn slow_body(server: SocketAddr, head: &[u8], body: &[u8], every: Dura
             }
         }
     }
-    let _ = tokio::time::timeout(WAIT, async {
-        loop {
-            match reader.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&buffer[..n]),
-            }
-        }
-    })
-    .await;
+    read_rest(&mut reader, &mut buffer, &mut answer).await;
     SlowBody {
         sent,
         answer,
