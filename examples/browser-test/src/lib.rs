@@ -220,7 +220,85 @@ pub struct Page {
     _profile: TempDir,
 }
 
+/// What a page's `#status` says (`examples/shared/live-stream.js`), and
+/// every state it has had since [`Page::record_stream_states`].
+#[derive(Debug, serde::Deserialize)]
+pub struct StreamStatus {
+    /// The text shown.
+    pub text: String,
+    /// `data-state`: `open`, `reconnecting`, `unavailable` or `stopped`.
+    pub state: Option<String>,
+    /// `data-opens`: how many times the stream really opened (the chat's).
+    pub opens: u32,
+    /// `data-ever-stopped`: set once the `EventSource` was ever `CLOSED`.
+    pub ever_stopped: Option<String>,
+    /// Each change of the state and the text, in order.
+    pub history: Vec<String>,
+}
+
 impl Page {
+    /// Records every change of the page's `#status` (kept by
+    /// `examples/shared/live-stream.js`), so that a state between two polls
+    /// of [`stream_status`](Self::stream_status) is seen too.
+    pub async fn record_stream_states(&self) {
+        let () = self
+            .eval(
+                "const status = document.getElementById('status');
+                 window.statusHistory = [`${status.dataset.state} ${status.textContent}`];
+                 new MutationObserver(() => {
+                   window.statusHistory.push(`${status.dataset.state} ${status.textContent}`);
+                 }).observe(status, { attributes: true, childList: true, characterData: true, subtree: true });
+                 return null;",
+                vec![],
+            )
+            .await;
+    }
+
+    /// What the page's `#status` says now; fails the test at once if its
+    /// `EventSource` has ever been `CLOSED` (a browser that will not
+    /// reconnect by itself).
+    pub async fn stream_status(&self) -> StreamStatus {
+        let status: StreamStatus = self
+            .eval(
+                "const status = document.getElementById('status');
+                 return {
+                   text: status.textContent,
+                   state: status.dataset.state ?? null,
+                   opens: Number(status.dataset.opens ?? 0),
+                   ever_stopped: status.dataset.everStopped ?? null,
+                   history: window.statusHistory ?? [],
+                 };",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            status.ever_stopped, None,
+            "the page's EventSource reached CLOSED: {status:#?}"
+        );
+        assert!(
+            status
+                .history
+                .iter()
+                .all(|seen| !seen.starts_with("stopped")),
+            "the page's EventSource reached CLOSED: {status:#?}"
+        );
+        status
+    }
+
+    /// Waits until the page's stream has opened `times` times in all and is
+    /// open; fails the test if it ever reached `CLOSED`.
+    pub async fn stream_opened(&self, times: u32) -> StreamStatus {
+        wait_until(&format!("the stream to open {times} time(s)"), || async {
+            let status = self.stream_status().await;
+            if status.opens >= times && status.state.as_deref() == Some("open") {
+                Ok(status)
+            } else {
+                Err(status)
+            }
+        })
+        .await
+    }
+
     /// The WebDriver client, for anything the helpers do not cover.
     pub fn client(&self) -> &Client {
         &self.client

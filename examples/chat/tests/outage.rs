@@ -12,9 +12,8 @@ mod common;
 
 use std::time::Duration;
 
-use browser_test::{Browser, Example, Page, form, wait_until, within};
+use browser_test::{Browser, Example, Page, StreamStatus, form, wait_until, within};
 use futures_util::StreamExt;
-use serde::Deserialize;
 use sse_test_support::redis::RedisServer;
 use ssekit_client::{EventSource, Item};
 use tokio::time::Instant;
@@ -24,81 +23,10 @@ const CHAT: &str = env!("CARGO_BIN_EXE_chat");
 /// How long Redis stays down.
 const OUTAGE: Duration = Duration::from_secs(10);
 
-/// What `#status` says, and every `data-state` it has had since
-/// [`record_states`].
-#[derive(Debug, Deserialize)]
-struct Status {
-    text: String,
-    state: Option<String>,
-    opens: u32,
-    ever_stopped: Option<String>,
-    /// Each change of `data-state` and of the text, in order.
-    history: Vec<String>,
-}
-
-/// Records every change of `#status` (its `data-state` and text) in the
-/// page, so that a state between two polls is seen too.
-async fn record_states(page: &Page) {
-    let () = page
-        .eval(
-            "const status = document.getElementById('status');
-             window.statusHistory = [`${status.dataset.state} ${status.textContent}`];
-             new MutationObserver(() => {
-               window.statusHistory.push(`${status.dataset.state} ${status.textContent}`);
-             }).observe(status, { attributes: true, childList: true, characterData: true, subtree: true });
-             return null;",
-            vec![],
-        )
-        .await;
-}
-
-async fn status(page: &Page) -> Status {
-    page.eval(
-        "const status = document.getElementById('status');
-         return {
-           text: status.textContent,
-           state: status.dataset.state ?? null,
-           opens: Number(status.dataset.opens ?? 0),
-           ever_stopped: status.dataset.everStopped ?? null,
-           history: window.statusHistory ?? [],
-         };",
-        vec![],
-    )
-    .await
-}
-
-/// Fails the test if the page's `EventSource` has ever been `CLOSED`.
-fn assert_never_stopped(status: &Status) {
-    assert_eq!(status.ever_stopped, None, "{status:#?}");
-    assert!(
-        status
-            .history
-            .iter()
-            .all(|seen| !seen.starts_with("stopped")),
-        "{status:#?}"
-    );
-    assert_ne!(status.state.as_deref(), Some("stopped"), "{status:#?}");
-}
-
-/// Waits until the page has opened its stream `times` times in all.
-async fn opened(page: &Page, times: u32) -> Status {
-    wait_until(&format!("the stream to open {times} time(s)"), || async {
-        let status = status(page).await;
-        assert_never_stopped(&status);
-        if status.opens >= times && status.state.as_deref() == Some("open") {
-            Ok(status)
-        } else {
-            Err(status)
-        }
-    })
-    .await
-}
-
 /// Waits until the page shows the `unavailable` notice.
-async fn unavailable(page: &Page) -> Status {
+async fn unavailable(page: &Page) -> StreamStatus {
     wait_until("the unavailable notice", || async {
-        let status = status(page).await;
-        assert_never_stopped(&status);
+        let status = page.stream_status().await;
         if status.state.as_deref() == Some("unavailable")
             && status.text.starts_with("unavailable (")
         {
@@ -173,8 +101,8 @@ async fn a_page_rides_out_a_redis_outage_and_sees_every_message_once() {
     )
     .await;
     let page = browser.open(&format!("{}/room/outage", chat.url())).await;
-    opened(&page, 1).await;
-    record_states(&page).await;
+    page.stream_opened(1).await;
+    page.record_stream_states().await;
 
     let mut expected = Vec::new();
     for message in ["before 1", "before 2", "before 3"] {
@@ -196,8 +124,7 @@ async fn a_page_rides_out_a_redis_outage_and_sees_every_message_once() {
     assert!(body.starts_with("broker backend: "), "{body}");
     let mut notice = None;
     while down.elapsed() < OUTAGE {
-        let status = status(&page).await;
-        assert_never_stopped(&status);
+        let status = page.stream_status().await;
         if notice.is_none() && status.state.as_deref() == Some("unavailable") {
             notice = Some(status.text);
         }
@@ -213,7 +140,7 @@ async fn a_page_rides_out_a_redis_outage_and_sees_every_message_once() {
     expected.push(("after 1".to_owned(), id));
     // The page's next attempt resumes after the last id it had, and then
     // gets what is posted live.
-    opened(&page, 2).await;
+    page.stream_opened(2).await;
     let id = posted(&chat, "outage", "after 2").await;
     expected.push(("after 2".to_owned(), id));
     shows(&page, &expected).await;
@@ -221,8 +148,7 @@ async fn a_page_rides_out_a_redis_outage_and_sees_every_message_once() {
     // Each message once, in order, under the id it was published with;
     // nothing of the failed post; the browser never gave up.
     assert_eq!(shown(&page).await, expected);
-    let status = status(&page).await;
-    assert_never_stopped(&status);
+    let status = page.stream_status().await;
     assert!(
         status
             .history
@@ -267,7 +193,7 @@ async fn a_page_refused_by_a_full_admission_limit_connects_once_the_limit_allows
     let page = browser
         .open(&format!("{}/room/admission", chat.url()))
         .await;
-    record_states(&page).await;
+    page.record_stream_states().await;
     let refused = unavailable(&page).await;
     assert_eq!(refused.opens, 0, "{refused:#?}");
     assert!(
@@ -281,7 +207,7 @@ async fn a_page_refused_by_a_full_admission_limit_connects_once_the_limit_allows
     drop(holder);
     let released = Instant::now();
     chat.wait_for_output("stream closed").await;
-    opened(&page, 1).await;
+    page.stream_opened(1).await;
     let waited = released.elapsed();
     assert!(
         waited <= Duration::from_secs(12),
@@ -290,6 +216,6 @@ async fn a_page_refused_by_a_full_admission_limit_connects_once_the_limit_allows
 
     let id = posted(&chat, "admission", "let in").await;
     shows(&page, &[("let in".to_owned(), id)]).await;
-    assert_never_stopped(&status(&page).await);
+    page.stream_status().await;
     page.close().await;
 }
