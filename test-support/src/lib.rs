@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod adapter_suite;
+pub mod example_suite;
 pub mod hostile;
 pub mod private;
 pub mod process;
