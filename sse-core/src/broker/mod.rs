@@ -543,12 +543,17 @@ impl BrokerBuilder<MemoryBackend> {
     /// [`MemoryBackend::max_history_bytes`]).
     ///
     /// ```
-    /// # use ssekit_core::broker::{Broker, TopicConfig};
-    /// let broker = Broker::builder()
-    ///     .defaults(TopicConfig::new().max_bytes(1 << 20))
-    ///     .max_history_bytes(64 << 20)
-    ///     .build();
-    /// # drop(broker);
+    /// # use ssekit_core::{Event, broker::Broker};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
+    /// let broker = Broker::builder().max_history_bytes(4096).build();
+    /// for room in 0..100 {
+    ///     broker.publish(&format!("room-{room}"), Event::data(&"x".repeat(100))).await?;
+    /// }
+    /// let kept: usize = broker.stats().topics.iter().map(|topic| topic.retained_bytes).sum();
+    /// assert!(kept <= 4096);
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn max_history_bytes(mut self, n: usize) -> Self {
         self.backend = self.backend.max_history_bytes(n);
@@ -612,9 +617,19 @@ impl<B> BrokerBuilder<B> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use ssekit_core::broker::Broker;
-    /// let broker = Broker::builder().sweep_interval(Duration::from_secs(5)).build();
-    /// # drop(broker);
+    /// # use ssekit_core::{Event, broker::{Broker, TopicConfig}};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
+    /// let broker = Broker::builder()
+    ///     .sweep_interval(Duration::from_secs(5))
+    ///     .defaults(TopicConfig::new().max_age(Duration::from_secs(1)))
+    ///     .build();
+    /// broker.publish("room", Event::data("hi")).await?;
+    /// tokio::time::sleep(Duration::from_secs(6)).await;
+    /// // Its history expired and nobody follows it: the sweep removed it.
+    /// assert!(broker.stats().topics.is_empty());
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn sweep_interval(mut self, interval: Duration) -> Self {
         self.sweep_interval = Some(interval);
