@@ -190,12 +190,9 @@ where
             }
             State::Start => {
                 *this.state = State::Streaming;
-                let retry = this.config.inner.retry.as_ref();
-                let first = match (retry, &this.config.first_event) {
-                    (Some(retry), Some(first)) => Some(concat(retry.as_bytes(), first.as_bytes())),
-                    (retry, first) => retry.or(first.as_ref()).map(Event::to_bytes),
-                };
-                if let Some(first) = first {
+                let retry = this.config.inner.retry.as_ref().map(Event::to_bytes);
+                let first = this.config.first_event.as_ref().map(Event::to_bytes);
+                if let Some(first) = joined(retry, first) {
                     *this.sent = true;
                     return ready_frame(first);
                 }
@@ -209,10 +206,7 @@ where
                 this.stream.set(None);
                 // An event held over from the last coalesced frame was taken
                 // from the stream already: it goes out before the final one.
-                *this.carry = match (this.carry.take(), last) {
-                    (Some(held), Some(last)) => Some(concat(&held, &last)),
-                    (held, last) => held.or(last),
-                };
+                *this.carry = joined(this.carry.take(), last);
                 return end_now(this.state, this.carry, this.guard, EndReason::Shutdown);
             }
         }
@@ -338,12 +332,17 @@ where
     }
 }
 
-/// `first` then `second` in one buffer, for the body's last frame.
-pub(crate) fn concat(first: &[u8], second: &[u8]) -> Bytes {
-    let mut buffer = BytesMut::with_capacity(first.len() + second.len());
-    buffer.extend_from_slice(first);
-    buffer.extend_from_slice(second);
-    buffer.freeze()
+/// `first` then `second`, as one frame: copied only when both are there.
+pub(crate) fn joined(first: Option<Bytes>, second: Option<Bytes>) -> Option<Bytes> {
+    match (first, second) {
+        (Some(first), Some(second)) => {
+            let mut buffer = BytesMut::with_capacity(first.len() + second.len());
+            buffer.extend_from_slice(&first);
+            buffer.extend_from_slice(&second);
+            Some(buffer.freeze())
+        }
+        (first, second) => first.or(second),
+    }
 }
 
 /// The error an [`SseBody`] reports when its stream panicked: logged, and

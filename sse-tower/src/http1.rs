@@ -42,6 +42,8 @@ use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tower_service::Service;
 
+use crate::shutdown::Shutdown;
+
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// A tower service that [`serve_connection`] serves (any service of
@@ -168,26 +170,17 @@ where
     connection(builder, io, service, shutdown, None)
 }
 
-/// What a handed-off event stream does when the server shuts down
-/// (`crate::serve`): it writes what its body has ready, then
-/// a `retry:` drawn from `retry` and `final_event` unless the body ended by
-/// itself, and closes.
-#[derive(Clone)]
-#[cfg_attr(not(feature = "serve"), allow(dead_code))]
-pub(crate) struct Ending {
-    pub(crate) token: tokio_util::sync::CancellationToken,
-    pub(crate) retry: Option<crate::Retry>,
-    pub(crate) final_event: Option<bytes::Bytes>,
-}
-
 /// [`serve_connection_with_shutdown`], with `ending` for a handed-off
-/// event stream.
+/// event stream: when its token is cancelled (`crate::serve` shuts down),
+/// the stream writes what its body has ready, then the `Shutdown`'s last
+/// frame (a drawn `retry:` and the final event) unless the body ended by
+/// itself, and closes.
 pub(crate) fn connection<I, S, B, F>(
     builder: &http1::Builder,
     io: I,
     service: S,
     shutdown: F,
-    ending: Option<Ending>,
+    ending: Option<Shutdown>,
 ) -> impl Future<Output = Result<(), hyper::Error>> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -351,7 +344,7 @@ enum Next<F> {
 
 /// Writes the body to `io` until it ends, a write fails, the client closes
 /// or `ending` fires, then closes the connection.
-async fn write_events<I, B>(io: &mut I, body: B, ending: Option<&Ending>)
+async fn write_events<I, B>(io: &mut I, body: B, ending: Option<&Shutdown>)
 where
     I: AsyncRead + AsyncWrite + Unpin,
     B: Body,
@@ -360,7 +353,7 @@ where
     let mut body = pin!(body);
     let signal = async {
         match ending {
-            Some(ending) => ending.token.cancelled().await,
+            Some(ending) => ending.token().cancelled().await,
             None => std::future::pending().await,
         }
     };
@@ -435,7 +428,7 @@ where
 /// The server is shutting down: writes what `body` has ready (with its own
 /// final event if its `Shutdown` fired), then the server's drawn `retry:`
 /// and final event if the body did not end by itself, and closes.
-async fn end_on_signal<I, B>(io: &mut I, mut body: Pin<&mut B>, ending: &Ending)
+async fn end_on_signal<I, B>(io: &mut I, mut body: Pin<&mut B>, ending: &Shutdown)
 where
     I: AsyncWrite + Unpin,
     B: Body,
@@ -446,16 +439,9 @@ where
     if io.write_all_buf(&mut gathered).await.is_err() {
         return;
     }
-    if !ended {
-        let retry = ending.retry.as_ref().map(crate::Retry::event);
-        let last = [
-            retry.as_ref().map(ssekit_core::Event::as_bytes),
-            ending.final_event.as_deref(),
-        ];
-        for bytes in last.into_iter().flatten() {
-            if io.write_all(bytes).await.is_err() {
-                return;
-            }
+    if let (false, Some(last)) = (ended, ending.last_frame()) {
+        if io.write_all(&last).await.is_err() {
+            return;
         }
     }
     let _ = io.flush().await;

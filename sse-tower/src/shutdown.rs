@@ -14,7 +14,7 @@ use bytes::Bytes;
 use ssekit_core::Event;
 use tokio_util::sync::CancellationToken;
 
-use crate::body::concat;
+use crate::body::joined;
 use crate::retry::Retry;
 
 /// The shutdown signal shared by event stream bodies, the `retry:` each
@@ -105,11 +105,8 @@ impl Shutdown {
     /// What one body sends as it shuts down: its own draw of the retry,
     /// then the final event.
     pub(crate) fn last_frame(&self) -> Option<Bytes> {
-        let retry = self.retry.as_ref().map(Retry::event);
-        match (retry, &self.final_event) {
-            (Some(retry), Some(last)) => Some(concat(retry.as_bytes(), last.as_bytes())),
-            (retry, last) => retry.as_ref().or(last.as_ref()).map(Event::to_bytes),
-        }
+        let retry = self.retry.as_ref().map(|retry| retry.event().into_bytes());
+        joined(retry, self.final_event.as_ref().map(Event::to_bytes))
     }
 }
 

@@ -12,7 +12,6 @@ use std::io;
 use std::pin::Pin;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -30,7 +29,7 @@ pub use listener::{Listener, accept, bind_reuse_port};
 use per_ip::PerIp;
 pub use signal::shutdown_signal;
 
-use crate::http1::{Ending, HttpService, ResponseBody, connection};
+use crate::http1::{HttpService, ResponseBody, connection};
 use crate::{Retry, Shutdown, WriteDeadline};
 
 type MakeService<A, S> = Box<dyn FnMut(&A) -> S + Send>;
@@ -266,11 +265,12 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
-    let ending = Ending {
-        token: CancellationToken::new(),
-        retry: shutdown_retry,
-        final_event: shutdown_event.map(Bytes::from),
-    };
+    // What a handed-off stream sends as `serve` shuts down, unless its body
+    // ended by itself.
+    let mut ending = Shutdown::new(CancellationToken::new()).retry(shutdown_retry);
+    if let Some(event) = shutdown_event {
+        ending = ending.final_event(event);
+    }
     // Closes what is left once the grace is over.
     let close = CancellationToken::new();
     let connections = TaskTracker::new();
@@ -291,7 +291,7 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
                     &refusing,
                     io,
                     over_limit,
-                    ending.token.clone().cancelled_owned(),
+                    ending.token().clone().cancelled_owned(),
                     None,
                 );
                 track(&connections, &close, refused);
@@ -310,7 +310,7 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
         // read anything, and a request already on its way is lost: so a
         // connection is told only once its first request arrived (one that
         // never sends any is closed when the grace is over).
-        let token = ending.token.clone();
+        let token = ending.token().clone();
         let signal = async move {
             token.cancelled().await;
             requested.cancelled().await;
@@ -329,7 +329,7 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
     // stream ends at once with its shutdown `retry:` (its token is
     // cancelled), anything else gets its response without keep-alive.
     let deadline = tokio::time::Instant::now() + shutdown_grace;
-    ending.token.cancel();
+    ending.token().cancel();
     connections.close();
     let mut late = http1::Builder::new();
     late.timer(TokioTimer::new())
