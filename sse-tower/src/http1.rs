@@ -103,7 +103,7 @@ where
 /// [`serve_connection`], shut down gracefully when `shutdown` completes:
 /// while hyper serves the connection, the response in flight finishes and
 /// the connection closes. An event stream already taken back ends only when
-/// its body does, so give the body the same signal as a [`Shutdown`](crate::Shutdown).
+/// its body does, so give the body the same signal as a [`Shutdown`].
 ///
 /// hyper closes at once only a connection that has read nothing: one
 /// holding half a request head waits for the rest, or for the head
