@@ -182,6 +182,41 @@ impl MemoryBackend {
     }
 
     /// The sequencer, to take the next number and send under it.
+    /// Takes out of the map each of `names` that `removable` still says may
+    /// go: checked again under the exclusive lock, since a subscribe or a
+    /// publish may have come meanwhile. Positions in a removed topic reset
+    /// from now on. Returns the events their history still held.
+    fn remove_where(
+        &self,
+        names: &[Arc<str>],
+        removable: impl Fn(&mut TopicState, &TopicConfig) -> bool,
+    ) -> u64 {
+        let mut map = self.write();
+        let (mut removed, mut evicted) = (0, 0);
+        for name in names {
+            let remove = map.get(name).is_some_and(|topic| {
+                let mut state = topic.lock();
+                if !removable(&mut state, &topic.config) {
+                    return false;
+                }
+                evicted += state.clear();
+                self.forgotten
+                    .fetch_max(state.forgotten_up_to, Ordering::AcqRel);
+                true
+            });
+            if remove {
+                map.remove(name);
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            shrink_if_sparse(&mut map);
+        }
+        drop(map);
+        self.count_removed(removed);
+        evicted
+    }
+
     fn sequencer(&self) -> MutexGuard<'_, u64> {
         self.sequencer
             .lock()
@@ -491,33 +526,10 @@ impl Backend for MemoryBackend {
         if !some_idle {
             return;
         }
-        // Checked again under the exclusive lock: someone may have
-        // subscribed or published since.
-        let mut map = self.write();
-        let mut removed = 0;
-        for name in topics {
-            let idle = match map.get(name) {
-                Some(topic) => {
-                    let mut state = topic.lock();
-                    state.drop_ring_if_unused();
-                    if state.is_idle() {
-                        self.forgotten
-                            .fetch_max(state.forgotten_up_to, Ordering::AcqRel);
-                    }
-                    state.is_idle()
-                }
-                None => false,
-            };
-            if idle {
-                map.remove(name);
-                removed += 1;
-            }
-        }
-        if removed > 0 {
-            shrink_if_sparse(&mut map);
-        }
-        drop(map);
-        self.count_removed(removed);
+        self.remove_where(topics, |state, _| {
+            state.drop_ring_if_unused();
+            state.is_idle()
+        });
     }
 
     fn shutdown(&self) {
@@ -549,32 +561,11 @@ impl Backend for MemoryBackend {
                 }
             }
         }
-        let mut removed = 0;
         if !removable.is_empty() {
-            let mut map = self.write();
-            for name in &removable {
-                // Again under the exclusive lock: a subscribe or a publish
-                // since keeps the topic.
-                let remove = map.get(name).is_some_and(|topic| {
-                    let mut state = topic.lock();
-                    if !state.is_removable(&topic.config, now) {
-                        return false;
-                    }
-                    // Positions in what is left reset from now on.
-                    evicted += state.clear();
-                    self.forgotten
-                        .fetch_max(state.forgotten_up_to, Ordering::AcqRel);
-                    true
-                });
-                if remove {
-                    map.remove(name);
-                    removed += 1;
-                }
-            }
-            shrink_if_sparse(&mut map);
+            evicted +=
+                self.remove_where(&removable, |state, config| state.is_removable(config, now));
         }
         self.count_evicted(evicted);
-        self.count_removed(removed);
         self.enforce_budget();
     }
 
