@@ -16,6 +16,7 @@ pub mod hostile;
 pub mod private;
 pub mod process;
 pub mod redis;
+pub mod redis_cluster;
 pub mod serve;
 
 use std::future::Future;
