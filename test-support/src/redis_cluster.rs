@@ -481,11 +481,12 @@ impl RedisCluster {
             let view = match &node.child {
                 None => "killed".to_owned(),
                 Some(_) => match request(node.port, &[b"CLUSTER", b"NODES"]) {
+                    Ok(reply @ Reply::Bulk(Some(_))) => reply.text(),
                     Ok(reply) => format!("{reply:?}"),
                     Err(e) => e.to_string(),
                 },
             };
-            let view = view.replace("\\n", "\n  ");
+            let view = view.trim_end().replace('\n', "\n  ");
             text.push_str(&format!("node {}:\n  {view}\n", node.port));
         }
         text

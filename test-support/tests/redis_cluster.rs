@@ -1,7 +1,8 @@
 //! The Redis Cluster harness does what its tests rely on: three masters
 //! serve every slot, its slot hash is Redis's, a killed master is replaced
 //! by its replica and comes back as a replica, and a slot moves to another
-//! master with its keys, even while a client writes to it.
+//! master with its keys, even while a client writes to it, and script
+//! calls are counted per master.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -209,4 +210,27 @@ fn a_slot_migrates_while_a_client_writes_to_it() {
     );
     let last = format!("{{busy}}:new:{}", written - 1);
     assert_eq!(cluster.command(to, &["GET", &last]), bulk("new"));
+}
+
+#[test]
+fn script_calls_count_per_master() {
+    let cluster = RedisCluster::start();
+    let master = cluster.master_of(RedisCluster::slot_of("{calls}"));
+    let script = "return redis.call('INCR', KEYS[1])";
+    cluster.reset_stats();
+    for _ in 0..3 {
+        cluster.command(master, &["EVAL", script, "1", "{calls}"]);
+    }
+    let sha = cluster.command(master, &["SCRIPT", "LOAD", script]).text();
+    assert_eq!(
+        cluster.command(master, &["EVALSHA", &sha, "1", "{calls}"]),
+        Reply::Integer(4)
+    );
+
+    let calls = cluster.script_calls();
+    assert_eq!(calls.len(), 3);
+    for (port, calls) in calls {
+        let expected = if port == master { (3, 1, 0) } else { (0, 0, 0) };
+        assert_eq!((calls.eval, calls.evalsha, calls.fcall), expected, "{port}");
+    }
 }
