@@ -116,7 +116,7 @@ async fn an_id_from_another_epoch_resets_with_a_notice_carrying_the_position() {
         s.resume(),
         Resume::Reset {
             reason: ResetReason::OtherEpoch,
-            position: last
+            position: last.into()
         }
     );
     let notice = next(&mut s).await.unwrap();

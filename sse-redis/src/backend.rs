@@ -529,7 +529,8 @@ impl RedisBackend {
         }
         // Live entries up to where the reader stood were read above (or
         // predate a fresh subscription): the subscription skips them.
-        Ok(Opened::new(live, replay, reset, highest_cursor))
+        let position = EventId::new(epoch, highest_cursor);
+        Ok(Opened::new(live, replay, reset, vec![(0, position)]))
     }
 
     /// A new local topic, read from after `cursor`.
@@ -563,10 +564,13 @@ impl Backend for RedisBackend {
     fn open<'a>(
         &'a self,
         topics: &'a [&'a str],
-        after: Option<u64>,
+        after: &'a [(u16, EventId)],
     ) -> BackendFuture<'a, Result<Opened, BrokerError>> {
-        // The epoch the broker just checked the client's id against.
-        let asked_epoch = self.epoch();
+        // One unit: at most one id, checked against Redis's epoch there.
+        let (after, asked_epoch) = match after.first() {
+            Some((_, id)) => (Some(id.seq()), id.epoch()),
+            None => (None, self.epoch()),
+        };
         BackendFuture::boxed(self.open_async(topics, after, asked_epoch))
     }
 

@@ -356,6 +356,7 @@ async fn after_redis_comes_back_without_its_data_an_old_id_gets_the_reset_notice
         panic!("{:?}", resumed.resume());
     };
     assert_eq!(reason, ResetReason::OtherEpoch);
+    let position = position.id().expect("one unit: one id");
     assert_ne!(position.epoch(), old.epoch());
     assert_eq!(position, EventId::new(b.epoch(), 0));
     let notice = tokio::time::timeout(WAIT, resumed.next())

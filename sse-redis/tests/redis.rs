@@ -166,7 +166,7 @@ async fn ids_of_another_epoch_or_never_given_out_reset() {
         other.resume(),
         Resume::Reset {
             reason: ResetReason::OtherEpoch,
-            position: id
+            position: id.into()
         }
     );
     let notice = next_event(&mut other).await;
@@ -292,7 +292,7 @@ async fn a_restart_without_persistence_errors_publishes_then_resets_subscribers(
         again.resume(),
         Resume::Reset {
             reason: ResetReason::OtherEpoch,
-            position: after
+            position: after.into()
         }
     );
     assert!(

@@ -287,7 +287,7 @@ impl Refusal for BrokerError {
             | BrokerError::TooManySubscribers { .. }
             | BrokerError::Backend(_)
             | BrokerError::Closed => StatusCode::SERVICE_UNAVAILABLE,
-            BrokerError::NoTopic => StatusCode::BAD_REQUEST,
+            BrokerError::NoTopic | BrokerError::SpansUnits { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -298,7 +298,7 @@ impl Refusal for BrokerError {
             BrokerError::TooManySubscribers { .. } => "topic_full",
             BrokerError::Backend(_) => "backend",
             BrokerError::Closed => "closed",
-            BrokerError::NoTopic => "topics",
+            BrokerError::NoTopic | BrokerError::SpansUnits { .. } => "topics",
             _ => "internal",
         }
     }

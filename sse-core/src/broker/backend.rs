@@ -57,10 +57,12 @@ impl Live {
 /// together so that replay then live has no gap and no duplicate.
 ///
 /// ```
-/// use ssekit_core::broker::{Opened, ResetReason};
+/// use ssekit_core::broker::{EventId, Opened, ResetReason};
 ///
-/// let opened = Opened::new(Vec::new(), Vec::new(), Some(ResetReason::Evicted), 7);
-/// assert_eq!((opened.position(), opened.reset()), (7, Some(ResetReason::Evicted)));
+/// let now = vec![(0, EventId::new(0xa, 7))];
+/// let opened = Opened::new(Vec::new(), Vec::new(), Some(ResetReason::Evicted), now);
+/// assert_eq!(opened.positions(), &[(0, EventId::new(0xa, 7))]);
+/// assert_eq!(opened.reset(), Some(ResetReason::Evicted));
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
@@ -68,33 +70,35 @@ pub struct Opened {
     pub(crate) live: Vec<Live>,
     pub(crate) replay: Vec<Entry>,
     pub(crate) reset: Option<ResetReason>,
-    pub(crate) position: u64,
+    pub(crate) positions: Vec<(u16, EventId)>,
 }
 
 impl Opened {
     /// `live`: one feed per topic, in the order the topics were given.
-    /// `replay`: the retained events after the requested position, oldest
-    /// first, each once; every later event arrives through `live`.
-    /// `reset`: why the requested position cannot be resumed from, if so.
-    /// `position`: the sequence number of the latest event published
-    /// before the feeds opened; live entries up to it are skipped.
+    /// `replay`: the retained events after the requested position, in
+    /// sequence order within each unit, each once; every later event
+    /// arrives through `live`. `reset`: why the requested position cannot
+    /// be resumed from, if so. `positions`: for each unit of the topics, in
+    /// unit order, its epoch and the sequence number of its latest event
+    /// published before the feeds opened; live entries up to it are
+    /// skipped.
     pub fn new(
         live: Vec<Live>,
         replay: Vec<Entry>,
         reset: Option<ResetReason>,
-        position: u64,
+        positions: Vec<(u16, EventId)>,
     ) -> Self {
         Opened {
             live,
             replay,
             reset,
-            position,
+            positions,
         }
     }
 
-    /// The sequence number of the latest event before the feeds opened.
-    pub fn position(&self) -> u64 {
-        self.position
+    /// Each unit's epoch and latest event before the feeds opened.
+    pub fn positions(&self) -> &[(u16, EventId)] {
+        &self.positions
     }
 
     /// Why the requested position cannot be resumed from, if so.
@@ -109,20 +113,32 @@ impl Opened {
 /// [`Broker`](super::Broker)'s API. [`MemoryBackend`](super::MemoryBackend)
 /// is the default.
 ///
-/// Live entries must be sent in id order across topics: a subscription to
-/// several topics delivers an id once the smaller ids of its other topics
-/// have arrived. Futures are [`BackendFuture`]s, ready at once for an
-/// in-process backend, boxed for a networked one.
+/// Ids are ordered per **unit** ([`unit`](Backend::unit)): one for every
+/// topic by default, one per shard for a sharded store. Live entries must
+/// be sent in id order across the topics of a unit: a subscription to
+/// several topics of a unit delivers an id once the smaller ids of its
+/// other topics have arrived. Futures are [`BackendFuture`]s, ready at once
+/// for an in-process backend, boxed for a networked one.
 pub trait Backend: Send + Sync + 'static {
-    /// The id space of this backend's sequence numbers. Asked on every
-    /// subscribe, so it may change when the store loses its data; ids of
-    /// the old epoch then reset with [`ResetReason::OtherEpoch`].
+    /// The id space of this backend's sequence numbers, when it has one
+    /// unit; 0 for a backend whose units each have their own. It may
+    /// change when the store loses its data; ids of the old epoch then
+    /// reset with [`ResetReason::OtherEpoch`].
     fn epoch(&self) -> u64;
+
+    /// The ordering unit of `topic`: events of one unit share one sequence
+    /// and epoch. 0 for every topic by default.
+    fn unit(&self, topic: &str) -> u16 {
+        let _ = topic;
+        0
+    }
 
     /// Assigns `event` the next sequence number, stamps the id on it, keeps
     /// it in each of `topics` (sorted, without duplicates) and sends it to
     /// their live feeds as an [`Entry`] of that `visibility`, naming its
-    /// topics when private. Never waits for a subscriber.
+    /// topics when private. Never waits for a subscriber. A backend of
+    /// several units refuses topics of more than one with
+    /// [`BrokerError::SpansUnits`].
     fn publish<'a>(
         &'a self,
         topics: &'a [&'a str],
@@ -131,12 +147,16 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BackendFuture<'a, Result<EventId, BrokerError>>;
 
     /// Opens live feeds for `topics` (without duplicates) and, when `after`
-    /// is a sequence number, reads the retained events after it (see
-    /// [`Opened`]).
+    /// names a position (one id per unit of the topics, in unit order),
+    /// reads the retained events after it (see [`Opened`]). An id of
+    /// another epoch than its unit's resets with
+    /// [`ResetReason::OtherEpoch`], one past the unit's latest event with
+    /// [`ResetReason::Unknown`], one whose followers are gone with
+    /// [`ResetReason::Evicted`]; a reset replays nothing.
     fn open<'a>(
         &'a self,
         topics: &'a [&'a str],
-        after: Option<u64>,
+        after: &'a [(u16, EventId)],
     ) -> BackendFuture<'a, Result<Opened, BrokerError>>;
 
     /// A subscription to `topics` has ended and dropped its receivers; a

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use crate::Event;
 
-/// One published event as it travels to subscribers: its sequence number,
-/// its frame with the `id:` line added ([`stamp`](super::stamp)), its
-/// topics when it went to several or is private, and its [`Visibility`].
-/// Cloning one copies no bytes.
+/// One published event as it travels to subscribers: its ordering unit
+/// and sequence number in it, its frame with the `id:` line added
+/// ([`stamp`](super::stamp)), its topics when it went to several or is
+/// private, and its [`Visibility`]. Cloning one copies no bytes.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -23,6 +23,7 @@ use crate::Event;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Entry {
+    pub(crate) unit: u16,
     pub(crate) seq: u64,
     pub(crate) event: Event,
     pub(crate) topics: Option<Arc<[Arc<str>]>>,
@@ -30,9 +31,10 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Event `seq`, already stamped with its id, for one topic.
+    /// Event `seq` of unit 0, already stamped with its id, for one topic.
     pub fn new(seq: u64, event: Event, visibility: Visibility) -> Self {
         Entry {
+            unit: 0,
             seq,
             event,
             topics: None,
@@ -48,7 +50,26 @@ impl Entry {
         self
     }
 
-    /// The sequence number in its broker's id space.
+    /// Places the event in ordering unit `unit` (see
+    /// [`Backend::unit`](super::Backend::unit)); its `seq` counts in that
+    /// unit.
+    ///
+    /// ```
+    /// # use ssekit_core::{Event, broker::{Entry, Visibility}};
+    /// let entry = Entry::new(4, Event::data("x"), Visibility::Public).with_unit(12);
+    /// assert_eq!((entry.unit(), entry.seq()), (12, 4));
+    /// ```
+    pub fn with_unit(mut self, unit: u16) -> Self {
+        self.unit = unit;
+        self
+    }
+
+    /// The ordering unit; 0 unless set.
+    pub fn unit(&self) -> u16 {
+        self.unit
+    }
+
+    /// The sequence number in its unit's id space.
     pub fn seq(&self) -> u64 {
         self.seq
     }

@@ -35,6 +35,18 @@ pub enum BrokerError {
         /// The limit.
         max: usize,
     },
+    /// The topics span more ordering units than allowed: more than
+    /// [`BrokerBuilder::max_units`](super::BrokerBuilder::max_units) for a
+    /// subscription, more than one for a publish to a sharded backend.
+    /// Topics read or published together belong in one unit (on Redis
+    /// Cluster: one hash tag, as in `{room-7}:messages`).
+    #[error("the topics span {units} ordering units, more than the {max} allowed")]
+    SpansUnits {
+        /// How many units the topics span.
+        units: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The backend failed (a networked backend's I/O error, for example).
     #[error("broker backend: {0}")]
     Backend(Box<dyn Error + Send + Sync>),

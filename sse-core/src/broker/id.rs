@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::Event;
 
@@ -103,6 +103,117 @@ impl FromStr for EventId {
     }
 }
 
+/// The position a subscription has reached, as its `Last-Event-ID`
+/// carries it: one [`EventId`] when the subscription reads one ordering
+/// unit (every topic of a [`MemoryBackend`](super::MemoryBackend), or
+/// topics that share a unit of a sharded backend), written the same way;
+/// otherwise one id per unit, written `{unit}:{epoch:x}-{seq}` joined by
+/// `.`, in unit order.
+///
+/// ```
+/// use ssekit_core::broker::{EventId, Position};
+///
+/// let one = Position::from(EventId::new(0xbeef, 42));
+/// assert_eq!(one.to_string(), "beef-42");
+/// let two = Position::units([(9, EventId::new(0xb, 7)), (3, EventId::new(0xa, 1))]);
+/// assert_eq!(two.to_string(), "3:a-1.9:b-7");
+/// assert_eq!("3:a-1.9:b-7".parse::<Position>(), Ok(two));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Position(Repr);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Repr {
+    One(EventId),
+    Units(Box<[(u16, EventId)]>),
+}
+
+impl Position {
+    /// One id per unit; sorted by unit, the first id of a unit kept.
+    pub fn units(ids: impl IntoIterator<Item = (u16, EventId)>) -> Self {
+        let mut ids: Vec<(u16, EventId)> = ids.into_iter().collect();
+        ids.sort_by_key(|&(unit, _)| unit);
+        ids.dedup_by_key(|&mut (unit, _)| unit);
+        Position(Repr::Units(ids.into_boxed_slice()))
+    }
+
+    /// The id, when the position is written as one.
+    ///
+    /// ```
+    /// # use ssekit_core::broker::{EventId, Position};
+    /// assert_eq!(Position::from(EventId::new(1, 2)).id(), Some(EventId::new(1, 2)));
+    /// assert_eq!(Position::units([(0, EventId::new(1, 2))]).id(), None);
+    /// ```
+    pub fn id(&self) -> Option<EventId> {
+        match &self.0 {
+            Repr::One(id) => Some(*id),
+            Repr::Units(_) => None,
+        }
+    }
+
+    /// The id of each unit, in unit order, when the position names units.
+    ///
+    /// ```
+    /// # use ssekit_core::broker::{EventId, Position};
+    /// let position: Position = "4:a-1".parse().unwrap();
+    /// assert_eq!(position.unit_ids(), &[(4, EventId::new(0xa, 1))]);
+    /// ```
+    pub fn unit_ids(&self) -> &[(u16, EventId)] {
+        match &self.0 {
+            Repr::One(_) => &[],
+            Repr::Units(ids) => ids,
+        }
+    }
+}
+
+impl From<EventId> for Position {
+    fn from(id: EventId) -> Self {
+        Position(Repr::One(id))
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::One(id) => id.fmt(f),
+            Repr::Units(ids) => {
+                for (i, (unit, id)) in ids.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    write!(f, "{unit}:{id}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl FromStr for Position {
+    type Err = ParseEventIdError;
+
+    /// Only what [`Display`](fmt::Display) writes: units in strictly
+    /// increasing order, each once, at most [`u16::MAX`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if !s.contains(':') {
+            return s.parse::<EventId>().map(Position::from);
+        }
+        let mut ids = Vec::new();
+        for part in s.split('.') {
+            let (unit, id) = part.split_once(':').ok_or(ParseEventIdError)?;
+            if unit.is_empty() || unit.len() > 5 || !unit.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ParseEventIdError);
+            }
+            let unit: u16 = unit.parse().map_err(|_| ParseEventIdError)?;
+            if ids.last().is_some_and(|&(last, _)| last >= unit) {
+                return Err(ParseEventIdError);
+            }
+            ids.push((unit, id.parse()?));
+        }
+        Ok(Position(Repr::Units(ids.into_boxed_slice())))
+    }
+}
+
 /// A new epoch: different on every call and every process start (the
 /// start time mixed with a random hash seed), never zero.
 pub(crate) fn new_epoch() -> u64 {
@@ -150,4 +261,30 @@ pub fn stamp(event: &Event, id: EventId) -> Event {
     out.put_slice(itoa::Buffer::new().format(id.seq).as_bytes());
     out.put_slice(b"\n\n");
     Event::from_encoded_unchecked(out.freeze())
+}
+
+/// The frame of a stamped `event` without its `id:` line and the blank line
+/// after it, sharing its bytes: what a subscription reading several units
+/// writes before an `id:` line of its own. A frame not ending in an `id:`
+/// line loses only its blank line (a later `id:` field wins anyway).
+pub(crate) fn unstamped(event: &Event) -> Bytes {
+    let frame = event.to_bytes();
+    let Some(end) = frame.len().checked_sub(1) else {
+        return frame;
+    };
+    // `frame[..end]` ends with the id line's own newline.
+    let start = (frame[..end.saturating_sub(1)]
+        .iter()
+        .rposition(|&b| b == b'\n'))
+    .map_or(0, |i| i + 1);
+    if frame[start..end].starts_with(b"id: ") {
+        frame.slice(..start)
+    } else {
+        frame.slice(..end)
+    }
+}
+
+/// `id: {position}` and the blank line that ends an event.
+pub(crate) fn id_line(position: &Position) -> Event {
+    Event::from_encoded_unchecked(Bytes::from(format!("id: {position}\n\n")))
 }

@@ -333,6 +333,7 @@ impl MemoryBackend {
         let mut evicted = 0;
         for (state, (_, topic)) in guards.iter_mut().zip(&present) {
             let entry = Entry {
+                unit: 0,
                 seq: id.seq(),
                 event: event.clone(),
                 topics: topics.clone(),
@@ -480,7 +481,12 @@ impl MemoryBackend {
                 )
             })
             .collect();
-        Opened::new(live, replay, reset, position)
+        Opened::new(
+            live,
+            replay,
+            reset,
+            vec![(0, EventId::new(self.epoch, position))],
+        )
     }
 }
 
@@ -503,9 +509,17 @@ impl Backend for MemoryBackend {
     fn open<'a>(
         &'a self,
         topics: &'a [&'a str],
-        after: Option<u64>,
+        after: &'a [(u16, EventId)],
     ) -> BackendFuture<'a, Result<Opened, BrokerError>> {
-        BackendFuture::ready(self.open_now(topics, after))
+        let (after, reset) = match after.first() {
+            None => (None, None),
+            Some((_, id)) if id.epoch() == self.epoch => (Some(id.seq()), None),
+            Some(_) => (None, Some(ResetReason::OtherEpoch)),
+        };
+        BackendFuture::ready(self.open_now(topics, after).map(|mut opened| {
+            opened.reset = reset.or(opened.reset);
+            opened
+        }))
     }
 
     fn release(&self, topics: &[Arc<str>]) {

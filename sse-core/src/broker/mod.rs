@@ -37,6 +37,13 @@
 //! event published to several topics ([`Broker::publish_to`]) has one id.
 //! The epoch is drawn when the broker starts.
 //!
+//! A sharded backend orders ids per **unit** ([`Backend::unit`]): each
+//! unit has its own sequence and epoch. A subscription to topics of one
+//! unit gets ids written as above; one spanning several (at most
+//! [`BrokerBuilder::max_units`]) gets a [`Position`] naming an id per unit,
+//! and each event comes as two items: its shared frame, then the `id:`
+//! line and blank line that end it. Order holds within a unit, not across.
+//!
 //! # Resume
 //!
 //! [`Broker::subscribe`] with a `Last-Event-ID` replays the retained events
@@ -96,7 +103,7 @@ pub use self::config::{LagPolicy, TopicConfig, TopicLimits};
 pub use self::entry::{Entry, ResetReason, Visibility};
 pub use self::error::BrokerError;
 pub use self::grant::Grant;
-pub use self::id::{EventId, ParseEventIdError, stamp};
+pub use self::id::{EventId, ParseEventIdError, Position, stamp};
 pub use self::memory::MemoryBackend;
 pub use self::ring::{LiveReceiver, LiveSender};
 pub use self::stats::{BackendStats, Stats, TopicStats};
@@ -149,6 +156,11 @@ impl Broker {
     pub fn builder() -> BrokerBuilder {
         BrokerBuilder::default()
     }
+
+    /// How many ordering units a subscription may span by default
+    /// ([`BrokerBuilder::max_units`]): 16, whose ids fit the usual 1 KiB
+    /// `Last-Event-ID` limit.
+    pub const DEFAULT_MAX_UNITS: usize = 16;
 
     /// How often the sweep runs by default: every 30 seconds.
     pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -360,34 +372,63 @@ impl Broker {
         if names.is_empty() {
             return Err(BrokerError::NoTopic);
         }
+        let backend = &self.shared.backend;
+        let mut units: Vec<u16> = names.iter().map(|name| backend.unit(name)).collect();
+        units.sort_unstable();
+        units.dedup();
+        if units.len() > self.shared.max_units {
+            return Err(BrokerError::SpansUnits {
+                units: units.len(),
+                max: self.shared.max_units,
+            });
+        }
         self.shared.start_sweep();
-        let epoch = self.shared.backend.epoch();
-        let (after, mut reset) = match last_event_id.map(str::parse::<EventId>) {
-            None => (None, None),
-            Some(Ok(id)) if id.epoch() == epoch => (Some(id.seq()), None),
-            Some(Ok(_)) => (None, Some(ResetReason::OtherEpoch)),
-            Some(Err(_)) => (None, Some(ResetReason::Malformed)),
+        let (after, mut reset) = match last_event_id.map(str::parse::<Position>) {
+            None => (Vec::new(), None),
+            Some(Err(_)) => (Vec::new(), Some(ResetReason::Malformed)),
+            Some(Ok(position)) => match position.id() {
+                Some(id) if units.len() == 1 => (vec![(units[0], id)], None),
+                // A position must name exactly the subscription's units.
+                _ if position
+                    .unit_ids()
+                    .iter()
+                    .map(|&(unit, _)| unit)
+                    .eq(units.iter().copied()) =>
+                {
+                    (position.unit_ids().to_vec(), None)
+                }
+                _ => (Vec::new(), Some(ResetReason::Unknown)),
+            },
         };
         // Counted before the backend opens anything; given back if it fails.
         let admitted = self.shared.limits.admit(&names)?;
-        let mut opened = self.shared.backend.open(&names, after).await?;
+        let mut opened = backend.open(&names, &after).await?;
         reset = reset.or(opened.reset);
+        // A subscription spanning units writes its position from where the
+        // client stood, or from where the units stand now.
+        let start = match reset {
+            None if !after.is_empty() => after.clone(),
+            _ => opened.positions.clone(),
+        };
         // Live entries up to the last one read are skipped by the
         // subscription, whether or not the grant lets them through.
-        if let Some(last) = opened.replay.last() {
-            opened.position = opened.position.max(last.seq);
+        for entry in &opened.replay {
+            if let Some((_, id)) =
+                (opened.positions.iter_mut()).find(|(unit, _)| *unit == entry.unit)
+            {
+                *id = EventId::new(id.epoch(), id.seq().max(entry.seq));
+            }
         }
         opened.replay.retain(|entry| grant.admits(entry, &names));
-        let resume = match (reset, after) {
-            (Some(reason), _) => Resume::Reset {
+        let resume = match reset {
+            Some(reason) => Resume::Reset {
                 reason,
-                // After `open`: a backend's epoch may have changed meanwhile.
-                position: EventId::new(self.shared.backend.epoch(), opened.position),
+                position: position_of(&opened.positions),
             },
-            (None, Some(_)) => Resume::Replayed {
+            None if after.is_empty() => Resume::Fresh,
+            None => Resume::Replayed {
                 events: opened.replay.len(),
             },
-            (None, None) => Resume::Fresh,
         };
         if let Some(hook) = &self.shared.hooks.on_subscribe {
             for name in &names {
@@ -397,6 +438,7 @@ impl Broker {
         Ok(Subscription::new(
             Arc::clone(&self.shared),
             opened,
+            start,
             grant,
             resume,
             admitted,
@@ -455,6 +497,15 @@ impl fmt::Debug for Broker {
     }
 }
 
+/// How a subscription at `positions` (one per unit, in unit order) writes
+/// its place: as one id when it reads one unit.
+pub(crate) fn position_of(positions: &[(u16, EventId)]) -> Position {
+    match positions {
+        [(_, id)] => Position::from(*id),
+        _ => Position::units(positions.iter().copied()),
+    }
+}
+
 /// Builds a [`Broker`]: hooks, admission limits, and either the bounds of
 /// its [`MemoryBackend`] or another backend
 /// ([`build_with`](BrokerBuilder::build_with)). `B` is the memory backend
@@ -476,6 +527,7 @@ pub struct BrokerBuilder<B = ()> {
     hooks: Hooks,
     max_subscriptions: Option<usize>,
     max_subscribers_per_topic: Option<usize>,
+    max_units: Option<usize>,
     sweep_interval: Option<Duration>,
 }
 
@@ -608,6 +660,27 @@ impl<B> BrokerBuilder<B> {
         self
     }
 
+    /// Admits subscriptions whose topics span at most `max` ordering units
+    /// of a sharded backend ([`Backend::unit`]); beyond it,
+    /// [`subscribe`](Broker::subscribe) fails with
+    /// [`BrokerError::SpansUnits`]. Each unit adds about 40 bytes to the
+    /// subscription's `Last-Event-ID`. Default:
+    /// [`Broker::DEFAULT_MAX_UNITS`] (16).
+    ///
+    /// ```
+    /// # use ssekit_core::broker::Broker;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // The memory backend has one unit: every subscription fits.
+    /// let broker = Broker::builder().max_units(1).build();
+    /// assert!(broker.subscribe(&["a", "b"], None).await.is_ok());
+    /// # }
+    /// ```
+    pub fn max_units(mut self, max: usize) -> Self {
+        self.max_units = Some(max);
+        self
+    }
+
     /// Runs the sweep ([`Broker::evict_expired`]) every `interval`, on a
     /// task the broker starts at its first use inside a Tokio runtime and
     /// that ends when the broker and its subscriptions are dropped.
@@ -670,6 +743,7 @@ impl<B> BrokerBuilder<B> {
             hooks: self.hooks,
             max_subscriptions: self.max_subscriptions,
             max_subscribers_per_topic: self.max_subscribers_per_topic,
+            max_units: self.max_units,
             sweep_interval: self.sweep_interval,
         }
     }
@@ -686,6 +760,7 @@ impl<B> BrokerBuilder<B> {
                 counters: Counters::new(self.hooks.topic_metrics),
                 hooks: self.hooks,
                 final_event: OnceLock::new(),
+                max_units: self.max_units.unwrap_or(Broker::DEFAULT_MAX_UNITS),
                 sweeper: Sweeper::new(
                     self.sweep_interval
                         .unwrap_or(Broker::DEFAULT_SWEEP_INTERVAL),

@@ -15,6 +15,8 @@ pub(crate) struct Shared {
     pub(crate) hooks: Hooks,
     /// Set by shutdown: the event every subscription ends with, if any.
     pub(crate) final_event: OnceLock<Option<Event>>,
+    /// How many units a subscription may span.
+    pub(crate) max_units: usize,
     /// The timer that runs [`Backend::evict_expired`] while this lives.
     pub(crate) sweeper: Sweeper,
 }

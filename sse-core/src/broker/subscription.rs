@@ -13,7 +13,7 @@ use super::backend::Opened;
 use super::config::LagPolicy;
 use super::entry::{Entry, ResetReason, Visibility};
 use super::grant::Grant;
-use super::id::EventId;
+use super::id::{EventId, Position, id_line, unstamped};
 use super::ring::{LiveReceiver, RecvError};
 use super::shared::Shared;
 use crate::Event;
@@ -34,7 +34,7 @@ use crate::Event;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resume {
     /// No `Last-Event-ID`: live events only, no replay.
     Fresh,
@@ -50,7 +50,7 @@ pub enum Resume {
         /// Why.
         reason: ResetReason,
         /// Where the client now stands: the id the notice carries.
-        position: EventId,
+        position: Position,
     },
 }
 
@@ -63,7 +63,10 @@ pub enum Resume {
 ///   `event: reset`, `id:` the current position, `data:` the
 ///   [`ResetReason`]; [`resume`](Self::resume) tells the application.
 /// - An event published to several of the subscription's topics comes once;
-///   events of different topics come in id order where both are ready.
+///   events of different topics of one unit come in id order where both
+///   are ready. A subscription spanning several units writes its own
+///   [`Position`] as each event's id: the event comes as two items, its
+///   shared frame and then the `id:` line with the blank line.
 /// - A private event comes only when the subscription's [`Grant`] names
 ///   one of its topics.
 /// - A subscriber past its topic's lag limit ends
@@ -106,6 +109,14 @@ pub struct Subscription {
 struct Rest {
     topics: Vec<Arc<str>>,
     resume: Resume,
+    /// For a subscription spanning several units: where it stands in each,
+    /// in unit order, written as every event's id.
+    cursor: Option<Vec<(u16, EventId)>>,
+    /// The id line of the frame just delivered without one.
+    id_line: Option<Event>,
+    /// The unit whose head goes first when several are ready, so that no
+    /// unit waits on a busy one.
+    next_unit: u16,
     /// Per lane, for a subscription to several topics: the entry read and
     /// held until no other lane has a smaller id.
     heads: Vec<Option<Entry>>,
@@ -125,6 +136,7 @@ enum State {
 
 struct Lane {
     topic: Arc<str>,
+    unit: u16,
     receiver: LiveReceiver,
     policy: LagPolicy,
     /// Whether the grant lets this topic's private entries through.
@@ -152,17 +164,19 @@ impl Subscription {
     pub(crate) fn new(
         shared: Arc<Shared>,
         opened: Opened,
+        start: Vec<(u16, EventId)>,
         grant: &Grant,
         resume: Resume,
         admitted: Admitted,
     ) -> Self {
-        // Live entries up to the position predate the subscription (or
-        // were replayed): a networked backend's feed may still carry them.
-        let floor = opened
-            .replay
-            .last()
-            .map_or(0, |entry| entry.seq)
-            .max(opened.position);
+        // Live entries up to a unit's position predate the subscription
+        // (or were replayed; the broker raised the position past them): a
+        // networked backend's feed may still carry them.
+        let floor = |unit: u16| {
+            (opened.positions.iter())
+                .find(|&&(u, _)| u == unit)
+                .map_or(0, |(_, id)| id.seq())
+        };
         let topics: Vec<Arc<str>> = opened
             .live
             .iter()
@@ -171,17 +185,24 @@ impl Subscription {
         let lanes: Vec<Lane> = opened
             .live
             .into_iter()
-            .map(|live| Lane {
-                private: grant.reads_private(&live.topic),
-                topic: live.topic,
-                receiver: live.receiver,
-                policy: live.policy,
-                floor,
-                closed: false,
+            .map(|live| {
+                let unit = shared.backend.unit(&live.topic);
+                Lane {
+                    private: grant.reads_private(&live.topic),
+                    topic: live.topic,
+                    unit,
+                    receiver: live.receiver,
+                    policy: live.policy,
+                    floor: floor(unit),
+                    closed: false,
+                }
             })
             .collect();
         let notice = match resume {
-            Resume::Reset { reason, position } => Some(notice(format_args!(
+            Resume::Reset {
+                reason,
+                ref position,
+            } => Some(notice(format_args!(
                 "event: reset\nid: {position}\ndata: {reason}\n\n"
             ))),
             Resume::Fresh | Resume::Replayed { .. } => None,
@@ -202,6 +223,9 @@ impl Subscription {
             rest: Box::new(Rest {
                 topics,
                 resume,
+                cursor: (start.len() > 1).then_some(start),
+                id_line: None,
+                next_unit: 0,
                 heads,
                 skip: Vec::new(),
                 _admitted: admitted,
@@ -211,7 +235,7 @@ impl Subscription {
 
     /// How the subscription started: fresh, replaying, or reset.
     pub fn resume(&self) -> Resume {
-        self.rest.resume
+        self.rest.resume.clone()
     }
 
     /// The topics subscribed to, without duplicates.
@@ -235,12 +259,19 @@ impl Subscription {
         self.unflushed = 0;
     }
 
-    fn deliver(&mut self, event: Event) -> Poll<Option<Event>> {
+    fn deliver(&mut self, entry: Entry) -> Poll<Option<Event>> {
         self.unflushed += 1;
         if self.unflushed >= 64 {
             self.flush();
         }
-        Poll::Ready(Some(event))
+        let Some(cursor) = &mut self.rest.cursor else {
+            return Poll::Ready(Some(entry.event));
+        };
+        if let Some((_, id)) = cursor.iter_mut().find(|(unit, _)| *unit == entry.unit) {
+            *id = EventId::new(id.epoch(), entry.seq);
+        }
+        self.rest.id_line = Some(id_line(&Position::units(cursor.iter().copied())));
+        Poll::Ready(Some(Event::from_encoded_unchecked(unstamped(&entry.event))))
     }
 
     /// The end by shutdown: the final event, then the end.
@@ -270,7 +301,7 @@ impl Subscription {
     fn poll_single(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         match poll_lane(&mut self.lanes[0], cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(LaneItem::Entry(entry)) => self.deliver(entry.event),
+            Poll::Ready(LaneItem::Entry(entry)) => self.deliver(entry),
             Poll::Ready(LaneItem::Lagged(n)) => self.lagged(self.lanes[0].policy, n),
             Poll::Ready(LaneItem::Closed) => self.closed(),
         }
@@ -335,11 +366,17 @@ impl Subscription {
         None
     }
 
-    /// Delivers the smallest head, dropping its copies from other lanes.
+    /// Delivers the smallest head of a unit, dropping its copies from
+    /// other lanes: of the first unit from `next_unit` on that has one.
     fn deliver_smallest_head(&mut self) -> Poll<Option<Event>> {
         let rest = &mut *self.rest;
-        let Some((seq, first)) = (rest.heads.iter().enumerate())
-            .filter_map(|(i, head)| head.as_ref().map(|head| (head.seq, i)))
+        // Smallest (unit rank, seq): units from `next_unit` on rank first.
+        let rank = |unit: u16| unit.wrapping_sub(rest.next_unit);
+        let Some((_, seq, first)) = (rest.heads.iter().enumerate())
+            .filter_map(|(i, head)| {
+                head.as_ref()
+                    .map(|head| (rank(self.lanes[i].unit), head.seq, i))
+            })
             .min()
         else {
             if self.lanes.iter().all(|lane| lane.closed) {
@@ -350,6 +387,7 @@ impl Subscription {
         let Some(entry) = rest.heads[first].take() else {
             unreachable!("the lane was chosen for its head");
         };
+        rest.next_unit = self.lanes[first].unit.wrapping_add(1);
         if let Some(topics) = &entry.topics {
             for (i, (lane, head)) in self.lanes.iter().zip(&mut rest.heads).enumerate() {
                 // A lane that does not pass the entry never holds a copy.
@@ -363,7 +401,7 @@ impl Subscription {
                 }
             }
         }
-        self.deliver(entry.event)
+        self.deliver(entry)
     }
 }
 
@@ -393,6 +431,9 @@ impl Stream for Subscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let this = self.get_mut();
+        if let Some(id_line) = this.rest.id_line.take() {
+            return Poll::Ready(Some(id_line));
+        }
         if this.state == State::Done {
             return Poll::Ready(None);
         }
@@ -400,7 +441,7 @@ impl Stream for Subscription {
             return Poll::Ready(Some(notice));
         }
         if let Some(entry) = this.replay.next() {
-            return this.deliver(entry.event);
+            return this.deliver(entry);
         }
         let polled = match this.lanes.len() {
             0 => Poll::Ready(None),
@@ -434,6 +475,7 @@ impl fmt::Debug for Subscription {
         f.debug_struct("Subscription")
             .field("topics", &self.rest.topics)
             .field("resume", &self.rest.resume)
+            .field("cursor", &self.rest.cursor)
             .field("replay_left", &self.replay.len())
             .finish_non_exhaustive()
     }
