@@ -58,7 +58,7 @@ impl Reading {
 
     fn since(&self, earlier: &Reading) -> Figures {
         let millis = (self.at - earlier.at).as_millis().max(1) as u64;
-        let per_second = |now: u64, then: u64| now.saturating_sub(then) * 1000 / millis;
+        let per_second = |now: u64, then: u64| rate(now.saturating_sub(then), millis);
         Figures {
             users: self.users,
             rooms: self.rooms,
@@ -70,6 +70,12 @@ impl Reading {
             frees: per_second(self.heap.frees, earlier.heap.frees),
         }
     }
+}
+
+/// `count` events in `millis` ms, per second, rounded: a tick that runs a
+/// little late must not turn one post into none.
+fn rate(count: u64, millis: u64) -> u64 {
+    count.saturating_mul(1000).saturating_add(millis / 2) / millis.max(1)
 }
 
 /// Publishes a `stats` event every second, until the broker shuts down.
@@ -93,5 +99,18 @@ pub async fn publish_every_second(chat: Chat) {
             Err(BrokerError::Closed) => break,
             Err(error) => tracing::warn!(%error, "cannot publish stats"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate;
+
+    #[test]
+    fn a_post_in_a_second_that_ran_late_still_counts() {
+        assert_eq!(rate(1, 1003), 1);
+        assert_eq!(rate(2, 1003), 2);
+        assert_eq!(rate(3, 2000), 2);
+        assert_eq!(rate(0, 1000), 0);
     }
 }
