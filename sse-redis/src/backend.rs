@@ -16,6 +16,7 @@ use ssekit_core::broker::{
 use tokio::runtime::Handle;
 use tokio::task::AbortHandle;
 
+use crate::cluster::{self, ClusterBackend, ClusterConfig};
 use crate::reader::{LocalTopic, Options, Reader, Registry, Topics};
 use crate::wire::{self, Keys, Stored};
 
@@ -39,6 +40,17 @@ use crate::wire::{self, Keys, Stored};
 /// # }
 /// ```
 pub struct RedisBackend {
+    mode: Mode,
+}
+
+/// A single Redis, or a cluster.
+enum Mode {
+    Standalone(Box<Standalone>),
+    Cluster(ClusterBackend),
+}
+
+/// The backend on a single Redis.
+struct Standalone {
     conn: ConnectionManager,
     keys: Keys,
     epoch: AtomicU64,
@@ -54,6 +66,8 @@ pub struct RedisBackend {
     closed: AtomicBool,
     publish_script: Script,
     open_script: Script,
+    /// `WAIT` for this many replicas, this long, after each publish.
+    durability: Option<(usize, Duration)>,
 }
 
 /// Builds a [`RedisBackend`]: key prefix, per-topic bounds, timeouts.
@@ -82,6 +96,9 @@ pub struct RedisBackendBuilder {
     overrides: HashMap<Box<str>, TopicConfig>,
     exact_trim: bool,
     options: Options,
+    /// The seed nodes of a cluster; `None` for a single Redis.
+    cluster: Option<Vec<String>>,
+    durability: Option<(usize, Duration)>,
 }
 
 impl RedisBackendBuilder {
@@ -155,10 +172,37 @@ impl RedisBackendBuilder {
         self
     }
 
+    /// After each publish, waits up to `timeout` for `replicas` replicas to
+    /// acknowledge it (`WAIT`, on the connection that ran the publish, to
+    /// the topic's master on a cluster). When fewer do, the publish returns
+    /// [`BrokerError::Backend`]: the event was written and may be
+    /// delivered, but is not confirmed durable (a failover of its master
+    /// may lose it). Never a success that was not confirmed. Off by
+    /// default; `replicas` 0 turns it off.
+    pub fn durability(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.durability = (replicas > 0).then_some((replicas, timeout));
+        self
+    }
+
     /// Connects, and reads the shared epoch (setting it if this is the first
     /// process). Must run inside a tokio runtime, which the topic readers
     /// are spawned on.
     pub async fn connect(self) -> Result<RedisBackend, BrokerError> {
+        if let Some(nodes) = self.cluster {
+            let backend = cluster::connect(ClusterConfig {
+                nodes,
+                prefix: self.prefix,
+                defaults: self.defaults,
+                overrides: self.overrides,
+                exact_trim: self.exact_trim,
+                options: self.options,
+                durability: self.durability,
+            })
+            .await?;
+            return Ok(RedisBackend {
+                mode: Mode::Cluster(backend),
+            });
+        }
         let runtime = Handle::try_current().map_err(|e| BrokerError::Backend(Box::new(e)))?;
         let info = self
             .url
@@ -198,7 +242,7 @@ impl RedisBackendBuilder {
             options: self.options.clone(),
         };
         let reader = runtime.spawn(reader.run()).abort_handle();
-        let backend = RedisBackend {
+        let backend = Standalone {
             conn,
             keys,
             epoch: AtomicU64::new(0),
@@ -212,11 +256,14 @@ impl RedisBackendBuilder {
             closed: AtomicBool::new(false),
             publish_script: Script::new(wire::PUBLISH),
             open_script: Script::new(wire::OPEN),
+            durability: self.durability,
         };
         let (epoch, _, _) = backend.read_state(&[], None, 0).await?;
         backend.epoch.store(epoch, Ordering::Release);
         tracing::debug!(epoch = %format_args!("{epoch:x}"), "ssekit-redis: connected");
-        Ok(backend)
+        Ok(RedisBackend {
+            mode: Mode::Standalone(Box::new(backend)),
+        })
     }
 }
 
@@ -261,7 +308,47 @@ impl RedisBackend {
                 backoff_max: Duration::from_secs(2),
                 ttl: Some(Duration::from_secs(24 * 60 * 60)),
             },
+            cluster: None,
+            durability: None,
         }
+    }
+
+    /// A builder for a backend on the Redis Cluster that `nodes` belong to
+    /// (`redis://[user:password@]host:port` seed URLs; any live node is
+    /// enough to find the others), with the same options as
+    /// [`builder`](Self::builder). Each hash slot is an ordering unit of
+    /// its own: see [Redis Cluster](crate#redis-cluster).
+    ///
+    /// ```no_run
+    /// use ssekit_redis::RedisBackend;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), ssekit_core::broker::BrokerError> {
+    /// let backend = RedisBackend::cluster_builder(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+    ///     .key_prefix("chat:")
+    ///     .connect()
+    ///     .await?;
+    /// assert!(backend.is_cluster());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cluster_builder(
+        nodes: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> RedisBackendBuilder {
+        let nodes: Vec<String> = nodes
+            .into_iter()
+            .map(|node| node.as_ref().to_owned())
+            .collect();
+        RedisBackendBuilder {
+            url: nodes.first().cloned().unwrap_or_default(),
+            cluster: Some(nodes),
+            ..Self::builder("")
+        }
+    }
+
+    /// Whether this backend runs on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.mode, Mode::Cluster(_))
     }
 
     /// Connects to the Redis at `url` with the default settings.
@@ -269,6 +356,15 @@ impl RedisBackend {
         Self::builder(url).connect().await
     }
 
+    fn backend(&self) -> &dyn Backend {
+        match &self.mode {
+            Mode::Standalone(backend) => &**backend,
+            Mode::Cluster(backend) => backend,
+        }
+    }
+}
+
+impl Standalone {
     fn config_for(&self, name: &str) -> &TopicConfig {
         self.overrides.get(name).unwrap_or(&self.defaults)
     }
@@ -386,34 +482,52 @@ impl RedisBackend {
         }
         let frame = event.as_bytes();
         let body = &frame[..frame.len().saturating_sub(1)];
-        let mut invocation = self.publish_script.prepare_invoke();
-        invocation
-            .key(&self.keys.epoch)
-            .key(&self.keys.seq)
-            .key(&self.keys.marks);
-        for topic in topics {
-            invocation.key(self.keys.stream(topic));
-        }
-        invocation
-            .arg(format!("{:x}", wire::fresh_epoch()))
-            .arg(body)
-            .arg(match (topics.len(), visibility) {
+        let mut keys = vec![
+            self.keys.epoch.clone(),
+            self.keys.seq.clone(),
+            self.keys.marks.clone(),
+        ];
+        keys.extend(topics.iter().map(|topic| self.keys.stream(topic)));
+        let (known_epoch, known_seq) = self.known();
+        let ttl = self.ttl_ms();
+        let mut args: Vec<Vec<u8>> = vec![
+            format!("{:x}", wire::fresh_epoch()).into_bytes(),
+            body.to_vec(),
+            match (topics.len(), visibility) {
                 (1, Visibility::Public) => Vec::new(),
                 _ => wire::encode_topics(topics),
-            })
-            .arg(if self.exact_trim { "=" } else { "~" })
-            .arg(match visibility {
-                Visibility::Public => "",
-                Visibility::Private => wire::PRIVATE,
-            });
-        let (known_epoch, known_seq) = self.known();
-        invocation.arg(known_epoch).arg(known_seq);
-        let ttl = self.ttl_ms();
-        invocation.arg(ttl).arg((ttl / 64).max(1));
+            },
+            if self.exact_trim {
+                b"=".to_vec()
+            } else {
+                b"~".to_vec()
+            },
+            match visibility {
+                Visibility::Public => Vec::new(),
+                Visibility::Private => wire::PRIVATE.as_bytes().to_vec(),
+            },
+            known_epoch.into_bytes(),
+            known_seq.to_string().into_bytes(),
+            ttl.to_string().into_bytes(),
+            (ttl / 64).max(1).to_string().into_bytes(),
+        ];
         for topic in topics {
-            invocation.arg(self.config_for(topic).limits().max_events.max(1));
+            let bound = self.config_for(topic).limits().max_events.max(1);
+            args.push(bound.to_string().into_bytes());
         }
         let mut conn = self.conn.clone();
+        if let Some((replicas, timeout)) = self.durability {
+            return self
+                .publish_durably(&keys, &args, replicas, timeout, &mut conn)
+                .await;
+        }
+        let mut invocation = self.publish_script.prepare_invoke();
+        for key in &keys {
+            invocation.key(key);
+        }
+        for arg in &args {
+            invocation.arg(arg.as_slice());
+        }
         let (epoch, seq): (Vec<u8>, u64) =
             match self.timed(invocation.invoke_async(&mut conn)).await {
                 // Refused: the script was never sent, as there was no
@@ -428,6 +542,45 @@ impl RedisBackend {
             };
         let epoch = self.observe(&epoch, seq)?;
         Ok(EventId::new(epoch, seq))
+    }
+
+    /// Runs `PUBLISH` and `WAIT` in one pipeline, so that `WAIT` counts the
+    /// replicas that acknowledged this connection's writes, the publish
+    /// included; fewer than `replicas` is an error, never a success.
+    async fn publish_durably(
+        &self,
+        keys: &[String],
+        args: &[Vec<u8>],
+        replicas: usize,
+        timeout: Duration,
+        conn: &mut ConnectionManager,
+    ) -> Result<EventId, BrokerError> {
+        let limit = self.options.command_timeout + timeout;
+        let run = async {
+            let mut source = None;
+            loop {
+                let pipe = cluster::durable_pipeline(
+                    &self.publish_script,
+                    source,
+                    keys,
+                    args,
+                    (replicas, timeout),
+                );
+                match pipe.query_async::<((Vec<u8>, u64), i64)>(conn).await {
+                    Err(error) if source.is_none() && cluster::is_noscript(&error) => {
+                        source = Some(wire::PUBLISH);
+                    }
+                    other => return other,
+                }
+            }
+        };
+        let ((epoch, seq), acknowledged) = tokio::time::timeout(limit, run)
+            .await
+            .map_err(|_| timed_out(limit))?
+            .map_err(wire::backend)?;
+        let epoch = self.observe(&epoch, seq)?;
+        let id = EventId::new(epoch, seq);
+        cluster::check_durable(id, acknowledged, replicas, timeout)
     }
 
     async fn open_async(
@@ -547,7 +700,7 @@ impl RedisBackend {
     }
 }
 
-impl Backend for RedisBackend {
+impl Backend for Standalone {
     fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }
@@ -615,7 +768,7 @@ impl Backend for RedisBackend {
     }
 }
 
-impl Drop for RedisBackend {
+impl Drop for Standalone {
     fn drop(&mut self) {
         self.reader.abort();
         let mut topics = self.lock();
@@ -624,7 +777,59 @@ impl Drop for RedisBackend {
     }
 }
 
+impl Backend for RedisBackend {
+    fn epoch(&self) -> u64 {
+        self.backend().epoch()
+    }
+
+    fn unit(&self, topic: &str) -> u16 {
+        self.backend().unit(topic)
+    }
+
+    fn publish<'a>(
+        &'a self,
+        topics: &'a [&'a str],
+        event: &'a Event,
+        visibility: Visibility,
+    ) -> BackendFuture<'a, Result<EventId, BrokerError>> {
+        self.backend().publish(topics, event, visibility)
+    }
+
+    fn open<'a>(
+        &'a self,
+        topics: &'a [&'a str],
+        after: &'a [(u16, EventId)],
+    ) -> BackendFuture<'a, Result<Opened, BrokerError>> {
+        self.backend().open(topics, after)
+    }
+
+    fn release(&self, topics: &[Arc<str>]) {
+        self.backend().release(topics)
+    }
+
+    fn shutdown(&self) {
+        self.backend().shutdown()
+    }
+
+    fn evict_expired(&self) {
+        self.backend().evict_expired()
+    }
+
+    fn stats(&self) -> BackendStats {
+        self.backend().stats()
+    }
+}
+
 impl fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.mode {
+            Mode::Standalone(backend) => backend.fmt(f),
+            Mode::Cluster(backend) => backend.fmt(f),
+        }
+    }
+}
+
+impl fmt::Debug for Standalone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisBackend")
             .field("epoch", &format_args!("{:x}", self.epoch()))

@@ -83,6 +83,73 @@
 //! slow or cut off may still run it once it answers again, and its
 //! subscribers then get it.
 //!
+//! # Redis Cluster
+//!
+//! [`RedisBackend::cluster_builder`] takes seed nodes and the same options.
+//! Each hash slot orders its own ids: a topic's unit is the slot of its
+//! stream (`{prefix}topic:{name}`), so topics that share a hash tag share
+//! a unit. Publish together only topics of one unit; a subscription may
+//! span units.
+//!
+//! ```no_run
+//! use futures_util::StreamExt;
+//! use ssekit_core::Event;
+//! use ssekit_core::broker::{Broker, BrokerError};
+//! use ssekit_redis::RedisBackend;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), BrokerError> {
+//! let backend = RedisBackend::cluster_builder(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+//!     .connect()
+//!     .await?;
+//! let broker = Broker::builder().build_with(backend);
+//!
+//! let room = ["{room-7}:messages", "{room-7}:typing"];
+//! let mut sub = broker.subscribe(&room, None).await?;
+//! let id = broker.publish_to(&room, Event::data("hi")).await?;
+//! let event = sub.next().await.unwrap();
+//! assert_eq!(event.as_bytes(), format!("data: hi\nid: {id}\n\n").as_bytes());
+//!
+//! // Two rooms are two slots: no single id for one event.
+//! let apart = broker.publish_to(&["{room-7}:messages", "{room-8}:messages"], Event::data("x")).await;
+//! assert!(matches!(apart, Err(BrokerError::SpansUnits { units: 2, max: 1 })));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A unit keeps its epoch, sequence and TTL marks in keys of its own slot
+//! (`{prefix}seq:{t}`, `t` a tag of that slot), and every publish also
+//! goes out on the unit's sharded channel (`SPUBLISH {prefix}live:{t}`),
+//! which each process subscribes to for the units it serves: no command
+//! touches two slots, and no key is written by every publish. A prefix
+//! with a hash tag (`{app}:`) puts everything in one slot, one shard.
+//!
+//! A subscription spanning units gets an id per unit
+//! ([`Position`](ssekit_core::broker::Position)) and resumes exactly in
+//! each; events are in order within a unit, not across. What a failure
+//! costs, and what subscribers see:
+//!
+//! - **A dropped connection, a node restart, a slot migration**: the keys
+//!   move with the slot, so do the unit's epoch and sequence. Each process
+//!   subscribes again where the slot is served and reads what it missed
+//!   from the streams: nothing lost, no reset. Publishes to a migrating
+//!   slot wait (`ASK`, `TRYAGAIN`) until its keys have moved.
+//! - **A master dies, its replica takes over**: replication is
+//!   asynchronous, so publishes the master acknowledged may be lost. The
+//!   scripts tell that they run on the promoted replica of the unit's last
+//!   writer, and move the unit to a new epoch: its subscribers get
+//!   `event: reset` (`other-epoch`), never a silent gap. Other masters'
+//!   units go on untouched. Publishes to the dead master's slots fail
+//!   until the promotion (about `cluster-node-timeout`).
+//! - **Publishes that must survive a failover**:
+//!   [`durability`](RedisBackendBuilder::durability)`(1, timeout)` waits for a
+//!   replica (`WAIT`, on the slot's master) and answers an error, not a
+//!   success, when none confirms. Its subscribers still get a reset at the
+//!   failover: the epoch moves whatever was lost.
+//!
+//! The cluster client retries a command whose connection dropped: a
+//! publish caught by a master's crash may be applied twice, with two ids.
+//!
 //! # Bounds
 //!
 //! Of [`TopicConfig`](ssekit_core::broker::TopicConfig), Redis applies the
@@ -102,6 +169,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod cluster;
 mod reader;
 mod wire;
 

@@ -45,6 +45,8 @@ macro_rules! epoch_prelude {
     };
 }
 
+pub(crate) use epoch_prelude;
+
 /// `now` (Redis's clock, ms) and `gone_up_to(ttl, seq)`: the highest
 /// sequence number an event of a stream that expired (its TTL `ttl` ms
 /// after its last publish) can have had, at most `seq`. Its last event was
@@ -67,6 +69,8 @@ macro_rules! gone_up_to {
         )
     };
 }
+
+pub(crate) use gone_up_to;
 
 /// Publishes one event to one or more topics, atomically: the epoch (see
 /// [`epoch_prelude`]), the next sequence number, and one `XADD` per topic

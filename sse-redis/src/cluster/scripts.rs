@@ -1,0 +1,167 @@
+//! The Lua scripts of the cluster mode: the standalone scripts' logic
+//! (epoch prelude, TTL marks, bounded resume, field `p`), run per ordering
+//! unit, with a failover check and the unit's live channel.
+
+use crate::wire::{epoch_prelude, gone_up_to};
+
+/// After the epoch prelude: tells a failover from inside the script. KEYS[4]
+/// holds the replication id of the node that last wrote the unit. When it is
+/// this node's `master_replid2`, this node is a promoted replica of that
+/// writer, and asynchronous replication may have lost writes it
+/// acknowledged: the unit moves to the fresh epoch `ARGV[1]`, so every
+/// position in it resets rather than silently missing them. Any other id (a
+/// slot migrated here, a restart) keeps the epoch. Then the owner is this
+/// node.
+macro_rules! failover_check {
+    () => {
+        r#"
+local info = redis.call('INFO', 'replication')
+local replid = string.match(info, 'master_replid:(%x+)')
+local replid2 = string.match(info, 'master_replid2:(%x+)')
+local owner = redis.call('GET', KEYS[4])
+if replid and owner ~= replid then
+  if owner and owner == replid2 and epoch ~= ARGV[1] then
+    epoch = ARGV[1]
+    redis.call('SET', KEYS[1], epoch)
+  end
+  redis.call('SET', KEYS[4], replid)
+end
+"#
+    };
+}
+
+/// Publishes one event to the topics of one unit, as the standalone
+/// `PUBLISH` does (see `wire::PUBLISH`), then sends it on the unit's
+/// sharded channel: `{epoch} {seq} {0|1} {n} {topics}{frame}`, where `1`
+/// marks a private event, `{topics}` is the [`encode_topics`] list (always
+/// present, `n` bytes long) and `{frame}` the stamped frame.
+///
+/// KEYS: epoch, sequence, marks, owner, then the topics' streams. ARGV: a
+/// fresh epoch (hex), the frame without its final newline, the encoded
+/// topics for field `n` (empty for one public topic), `~` or `=`, `private`
+/// or empty, the epoch and highest sequence number this process has seen
+/// in the unit, the TTL in ms (0: none), the mark step in ms, the encoded
+/// topics for the channel, the channel, then each stream's MAXLEN.
+///
+/// The channel is not among the KEYS, though in the unit's slot: a
+/// declared key that never exists (a channel is no key) would make every
+/// publish answer `TRYAGAIN` while the slot migrates, where `SPUBLISH`
+/// alone is served by the node that has the slot.
+///
+/// [`encode_topics`]: crate::wire::encode_topics
+pub(crate) const PUBLISH: &str = concat!(
+    epoch_prelude!("1", "6", "7"),
+    failover_check!(),
+    gone_up_to!(),
+    r#"
+local seq = redis.call('INCR', KEYS[2])
+local s = string.format('%d', seq)
+local id = s .. '-0'
+local frame = ARGV[2] .. 'id: ' .. epoch .. '-' .. s .. '\n\n'
+local ttl = tonumber(ARGV[8])
+for i = 5, #KEYS do
+  local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
+  local prev = nil
+  if last[1] then
+    prev = string.match(last[1][1], '^(%d+)')
+    if tonumber(prev) >= seq then
+      redis.call('DEL', KEYS[i])
+      prev = nil
+    end
+  end
+  if not prev then
+    if ttl > 0 then
+      prev = string.format('%d', gone_up_to(ttl, seq - 1))
+    else
+      prev = '0'
+    end
+  end
+  local fields = {'e', frame, 'p', prev}
+  if ARGV[3] ~= '' then
+    table.insert(fields, 'n')
+    table.insert(fields, ARGV[3])
+  end
+  if ARGV[5] ~= '' then
+    table.insert(fields, 'v')
+    table.insert(fields, ARGV[5])
+  end
+  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 7], id, unpack(fields))
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  else
+    redis.call('PERSIST', KEYS[i])
+  end
+end
+if ttl > 0 then
+  local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if not newest[1] or now - tonumber(newest[2]) >= tonumber(ARGV[9]) then
+    redis.call('ZADD', KEYS[3], string.format('%d', now), s)
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%d', now - 2 * ttl))
+  end
+end
+local private = '0'
+if ARGV[5] ~= '' then
+  private = '1'
+end
+redis.call('SPUBLISH', ARGV[11], epoch .. ' ' .. s .. ' ' .. private .. ' ' .. #ARGV[10] .. ' ' .. ARGV[10] .. frame)
+return {epoch, seq}
+"#
+);
+
+/// Reads one unit, atomically, as the standalone `OPEN` does (see
+/// `wire::OPEN`): the unit's epoch (after the failover check), its latest
+/// sequence number and, when `ARGV[2]` is a position in the epoch `ARGV[6]`
+/// that the unit holds, each topic's entries after it, bounded, or
+/// `evicted`.
+///
+/// KEYS: epoch, sequence, marks, owner, then the topics' streams. ARGV: a
+/// fresh epoch, the position (a sequence number, or empty), the epoch and
+/// highest sequence number this process has seen in the unit, the TTL in
+/// ms (0: none), the position's epoch, then each topic's bound.
+pub(crate) const OPEN: &str = concat!(
+    epoch_prelude!("1", "3", "4"),
+    failover_check!(),
+    gone_up_to!(),
+    r#"
+local out = {epoch, current}
+if ARGV[2] == '' or epoch ~= ARGV[6] then
+  return out
+end
+local after = tonumber(ARGV[2])
+if after > tonumber(current) then
+  return out
+end
+local from = string.format('%d', after + 1) .. '-0'
+local ttl = tonumber(ARGV[5])
+for i = 5, #KEYS do
+  local first = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', 1)
+  local evicted = false
+  if first[1] then
+    local fields = first[1][2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'p' then
+        evicted = tonumber(fields[j + 1]) > after
+      end
+    end
+  elseif ttl > 0 and redis.call('EXISTS', KEYS[i]) == 0 then
+    evicted = after < gone_up_to(ttl, tonumber(current))
+  end
+  if not evicted and first[1] then
+    local bound = tonumber(ARGV[i + 2])
+    local range = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', bound + 1)
+    if #range > bound then
+      evicted = true
+    else
+      out[i - 2] = range
+    end
+  elseif not evicted then
+    out[i - 2] = {}
+  end
+  if evicted then
+    out[i - 2] = 'evicted'
+    return out
+  end
+end
+return out
+"#
+);
