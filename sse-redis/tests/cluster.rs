@@ -467,11 +467,11 @@ async fn after_a_master_is_killed_only_its_slots_subscribers_reset_and_nothing_i
         }),
     ];
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (cluster, promoted) = tokio::task::spawn_blocking(move || {
+    let (mut cluster, killed, promoted) = tokio::task::spawn_blocking(move || {
         let port = cluster.kill_master(slot);
         let promoted = cluster.wait_for_failover(slot, Duration::from_secs(30));
         eprintln!("killed master {port}; {promoted} took slot {slot} over");
-        (cluster, promoted)
+        (cluster, port, promoted)
     })
     .await
     .unwrap();
@@ -549,6 +549,21 @@ async fn after_a_master_is_killed_only_its_slots_subscribers_reset_and_nothing_i
         next_event(&mut fresh).await,
         stamp(&Event::data("after"), id)
     );
+    // The killed node comes back, as a replica: streams go on, no reset.
+    let mut staying = c.subscribe(&[&other_topic], None).await.unwrap();
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.restart_node(killed);
+        cluster
+    })
+    .await
+    .unwrap();
+    for (topic, subscription) in [(&killed_topic, &mut fresh), (&other_topic, &mut staying)] {
+        let id = a.publish(topic, Event::data("back")).await.unwrap();
+        assert_eq!(
+            next_event(subscription).await,
+            stamp(&Event::data("back"), id)
+        );
+    }
     drop(cluster);
 }
 
@@ -624,4 +639,47 @@ async fn durability_on_a_single_redis_without_replicas_is_an_error_not_a_false_s
     assert_eq!(data_of(&event), "x");
     let id = b.publish("t", Event::data("y")).await.unwrap();
     assert_eq!(id.seq(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_while_a_publishes_continuously_has_no_gap_and_no_duplicate() {
+    let cluster = start().await;
+    let a = broker(&cluster).await;
+    let b = broker_with(builder(&cluster).defaults(TopicConfig::new().lag_limit(1024))).await;
+    // B already reads the unit, so the new subscription meets live
+    // delivery under way.
+    let _warm = b.subscribe(&["{busy}:other"], None).await.unwrap();
+    let publisher = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for n in 0..300 {
+                let id = a.publish("{busy}:feed", Event::data(&n.to_string()));
+                ids.push(id.await.unwrap());
+            }
+            ids
+        })
+    };
+    let first = loop {
+        let probe = a.publish("{busy}:other", Event::data("x")).await.unwrap();
+        if probe.seq() > 60 {
+            break ssekit_core::broker::EventId::new(probe.epoch(), 10);
+        }
+    };
+    let mut on_b = b
+        .subscribe(&["{busy}:feed"], Some(&first.to_string()))
+        .await
+        .unwrap();
+    let ids = publisher.await.unwrap();
+    let expected: Vec<String> = ids
+        .iter()
+        .filter(|id| id.seq() > 10)
+        .map(ToString::to_string)
+        .collect();
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        got.push(id_of(&next_event(&mut on_b).await));
+    }
+    assert_eq!(got, expected);
+    assert_quiet(&mut on_b).await;
 }
