@@ -20,10 +20,10 @@ use crate::cluster::{self, ClusterBackend, ClusterConfig};
 use crate::reader::{LocalTopic, Options, Reader, Registry, Topics};
 use crate::wire::{self, Keys, Stored};
 
-/// The broker's [`Backend`] on a Redis server (6 or newer): topics, ids
-/// and history shared by every process that connects to the same Redis
-/// with the same key prefix. See the [crate documentation](crate) for how
-/// it works.
+/// The broker's [`Backend`] on a Redis server (6 or newer) or a Redis
+/// Cluster (7 or newer): topics, ids and history shared by every process
+/// that connects to the same Redis with the same key prefix. See the
+/// [crate documentation](crate) for how it works.
 ///
 /// Create it with [`RedisBackend::connect`] or [`RedisBackend::builder`],
 /// then hand it to [`Broker::builder`](ssekit_core::broker::Broker::builder)`.build_with`.
@@ -106,7 +106,10 @@ impl RedisBackendBuilder {
     /// (`{prefix}epoch`), the sequence (`{prefix}seq`), the marks that date
     /// sequence numbers (`{prefix}marks`, see [`topic_ttl`](Self::topic_ttl))
     /// and one stream per topic (`{prefix}topic:{name}`). Processes that
-    /// share a prefix share topics and ids.
+    /// share a prefix share topics and ids. On a cluster the epoch,
+    /// sequence and marks are per hash slot, and a prefix may hold a hash
+    /// tag only whole (`{app}:`, which puts every key in one slot): see
+    /// [Redis Cluster](crate#redis-cluster).
     pub fn key_prefix(mut self, prefix: &str) -> Self {
         self.prefix = prefix.to_owned();
         self

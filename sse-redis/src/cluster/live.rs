@@ -121,14 +121,6 @@ impl Unit {
     pub(crate) fn topics_added(&mut self) {
         self.generation += 1;
     }
-
-    #[allow(dead_code)]
-    pub(crate) fn subscribers(&self) -> usize {
-        self.topics
-            .values()
-            .map(|feed| feed.sender.receiver_count())
-            .sum()
-    }
 }
 
 /// The units of this process, behind one lock.
