@@ -683,3 +683,100 @@ async fn resume_while_a_publishes_continuously_has_no_gap_and_no_duplicate() {
     assert_eq!(got, expected);
     assert_quiet(&mut on_b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spanning_subscription_resumed_while_all_masters_publish_has_no_gap_and_no_duplicate() {
+    let cluster = start().await;
+    let (a, b, c) = (
+        broker(&cluster).await,
+        broker(&cluster).await,
+        broker_with(builder(&cluster).defaults(TopicConfig::new().lag_limit(4096))).await,
+    );
+    let topics: Vec<String> = cluster
+        .masters()
+        .into_iter()
+        .map(|port| topic_on(&cluster, port, "busy"))
+        .collect();
+    // C already reads every unit: the resume meets live delivery under way.
+    let _warm = c.subscribe(&topics, None).await.unwrap();
+    let mut on_b = b.subscribe(&topics, None).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let publishers: Vec<_> = topics
+        .iter()
+        .map(|topic| publisher(&a, topic.clone(), stopped.clone()))
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut last_id = String::new();
+    for _ in 0..60 {
+        let (data, id) = next_spanning(&mut on_b).await;
+        assert!(seen.insert(data), "a duplicate on B");
+        last_id = id;
+    }
+    drop(on_b);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut on_c = c.subscribe(&topics, Some(&last_id)).await.unwrap();
+    assert!(
+        matches!(on_c.resume(), Resume::Replayed { .. }),
+        "{:?}",
+        on_c.resume()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(true).unwrap();
+    let mut published = BTreeSet::new();
+    for publisher in publishers {
+        let (acked, failed) = publisher.await.unwrap();
+        assert_eq!(failed, 0);
+        published.extend(acked);
+    }
+    eprintln!(
+        "{} published, {} read before the resume",
+        published.len(),
+        seen.len()
+    );
+    while seen.len() < published.len() {
+        let (data, _) = next_spanning(&mut on_c).await;
+        assert!(
+            seen.insert(data.clone()),
+            "a duplicate after the resume: {data}"
+        );
+    }
+    assert_eq!(seen, published, "no gap");
+    assert_quiet(&mut on_c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscribers_connection_killed_mid_stream_is_recovered_with_no_reset_and_no_gap() {
+    let cluster = start().await;
+    let masters = cluster.masters();
+    let topic = topic_on(&cluster, masters[0], "cut");
+    let (a, b) = (broker(&cluster).await, broker(&cluster).await);
+    let subscription = b.subscribe(&[&topic], None).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let publishing = publisher(&a, topic.clone(), stopped);
+    let reader = tokio::spawn({
+        let (b, topic) = (b.clone(), topic.clone());
+        async move { read_all(subscription, &b, &topic, "end").await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // B's connection to the topic's master (the one that holds its
+    // subscription) is cut; messages published meanwhile never reach it.
+    let killed = cluster.command(masters[0], &["CLIENT", "KILL", "TYPE", "pubsub"]);
+    eprintln!("CLIENT KILL TYPE pubsub: {killed:?}");
+    assert!(matches!(killed, Reply::Integer(n) if n >= 1), "{killed:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(true).unwrap();
+    let (acked, failed) = publishing.await.unwrap();
+    publish_surely(&a, &topic, "end").await;
+    let (data, resets) = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the reader finishes")
+        .unwrap();
+    eprintln!(
+        "{} acknowledged, {failed} failed, {} received, {resets} resets",
+        acked.len(),
+        data.len()
+    );
+    assert_eq!(resets, 0, "no reset");
+    let received: Vec<&String> = data.iter().filter(|d| acked.contains(d)).collect();
+    assert_eq!(received, acked.iter().collect::<Vec<_>>(), "no gap");
+}
