@@ -19,6 +19,10 @@ pub enum Item {
     /// [`Builder::max_event_size`](crate::Builder::max_event_size); the
     /// stream goes on with the next event.
     Dropped(DecodeError),
+    /// A comment line, without its `:` and one leading space, if
+    /// [`Builder::comments`](crate::Builder::comments) asks for them. It
+    /// comes after the events completed in the same read.
+    Comment(String),
     /// The connection ended or could not be made; the next attempt starts
     /// after `delay`.
     #[non_exhaustive]

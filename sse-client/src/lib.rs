@@ -13,16 +13,29 @@
 //!   latest `retry:`, else [`Builder::retry`], 3 seconds by default) and
 //!   sends `Last-Event-ID` when the last event id is not empty. While
 //!   attempts keep failing the wait grows with a [`Backoff`].
+//! - Redirects are followed as `fetch` follows them, up to 20
+//!   ([`Builder::max_redirects`]).
 //! - It stops with [`Item::Closed`] on `204 No Content`, on any status other
-//!   than `200 OK`, and on a `Content-Type` other than `text/event-stream`;
+//!   than `200 OK` (unless a [`RetryPolicy`] retries it), and on a
+//!   `Content-Type` other than `text/event-stream`;
 //!   [`EventSource::close`] and [`CloseHandle`] stop it at once.
 //! - An event left incomplete when a connection ends is dropped.
 //!
+//! # Beyond a browser's `EventSource`
+//! - Any method and body ([`Builder::method`], [`Builder::body`],
+//!   `Builder::json`), and a hook that prepares each attempt's request
+//!   ([`Builder::on_request`]): a token refreshed before a reconnection.
+//! - A [`RetryPolicy`] that retries `5xx` and `429`, honouring
+//!   `Retry-After`; a refusal carries its status, headers and the start of
+//!   its body ([`ErrorResponse`]).
+//! - An idle timeout ([`Builder::idle_timeout`]) that drops a connection
+//!   on which nothing arrives, a half-open one included, and comments as
+//!   items ([`Builder::comments`]).
+//!
 //! # Differences from a browser's `EventSource`
 //! - No CORS and no credentials mode: headers are whatever
-//!   [`Builder::header`] sets.
-//! - Redirects are the HTTP client's business; the default one does not
-//!   follow them, and reports them as [`Error::Status`].
+//!   [`Builder::header`] and [`Builder::on_request`] set; a redirect to
+//!   another origin drops `Authorization` and keeps the rest.
 //! - Failed attempts back off, which the standard allows ("optionally, wait
 //!   some more").
 //! - [`Builder::last_event_id`] resumes from an id saved earlier; an id with
@@ -55,6 +68,9 @@
 //! - `hyper` (default): [`EventSource::new`] and [`Builder::build`], on
 //!   hyper-util's legacy `Client` over plain HTTP/1. Without it, use
 //!   [`Builder::build_with_service`].
+//! - `reqwest`: `Builder::build_with_reqwest`, on a `reqwest::Client`,
+//!   whose own redirect policy then applies.
+//! - `json`: `Builder::json`, a body serialized with serde_json.
 
 #![forbid(unsafe_code)]
 #![deny(unreachable_pub)]
@@ -64,15 +80,21 @@
 mod backoff;
 mod builder;
 mod close;
+mod comments;
 mod error;
 mod item;
+mod redirect;
+#[cfg(feature = "reqwest")]
+mod reqwest_client;
+mod retry;
 mod service;
 mod source;
 
 pub use self::backoff::Backoff;
-pub use self::builder::{Builder, DEFAULT_RETRY};
+pub use self::builder::{Builder, DEFAULT_MAX_ERROR_BODY, DEFAULT_RETRY};
 pub use self::close::CloseHandle;
-pub use self::error::{BoxError, Disconnect, Error};
+pub use self::error::{BoxError, Disconnect, Error, ErrorResponse};
 pub use self::item::Item;
+pub use self::retry::{Attempt, RetryPolicy};
 pub use self::source::EventSource;
 pub use ssekit_core::decode::{DecodeError, MessageEvent};

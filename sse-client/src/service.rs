@@ -7,10 +7,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
 use http::{Request, Response};
 use http_body::Body;
-use ssekit_core::decode::Decoder;
 use tower_service::Service;
 
 use crate::BoxError;
@@ -20,15 +19,15 @@ pub(crate) type ResponseFuture =
 
 pub(crate) type BoxBody = Pin<Box<dyn FeedBody>>;
 
-/// A response body that feeds its data straight into a decoder, without
+/// A response body that hands its data over chunk by chunk, without
 /// copying it into an intermediate buffer.
 pub(crate) trait FeedBody: Send {
-    /// Feeds the next frame's data to `decoder`: `Some(Ok(()))` after a
-    /// frame (trailers feed nothing), `None` at the end of the body.
+    /// Passes the next frame's data to `sink`: `Some(Ok(()))` after a frame
+    /// (trailers pass nothing), `None` at the end of the body.
     fn poll_feed(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        decoder: &mut Decoder,
+        sink: &mut dyn FnMut(&[u8]),
     ) -> Poll<Option<Result<(), BoxError>>>;
 }
 
@@ -40,7 +39,7 @@ where
     fn poll_feed(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        decoder: &mut Decoder,
+        sink: &mut dyn FnMut(&[u8]),
     ) -> Poll<Option<Result<(), BoxError>>> {
         match ready!(self.poll_frame(cx)) {
             None => Poll::Ready(None),
@@ -50,7 +49,7 @@ where
                     while data.has_remaining() {
                         let chunk = data.chunk();
                         let len = chunk.len();
-                        decoder.feed(chunk);
+                        sink(chunk);
                         data.advance(len);
                     }
                 }
@@ -63,11 +62,20 @@ where
 /// A tower service that takes the source's requests.
 pub(crate) trait Connector: Send {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>>;
-    fn call(&mut self, request: Request<()>) -> ResponseFuture;
+    fn call(&mut self, request: Request<Bytes>) -> ResponseFuture;
+    /// Whether the client follows redirects itself, so that the source
+    /// leaves them to it.
+    fn follows_redirects(&self) -> bool {
+        false
+    }
+    /// Whether `error` says the client gave up after too many redirects.
+    fn is_redirect_limit(&self, _error: &BoxError) -> bool {
+        false
+    }
 }
 
 /// Adapts any `Service<Request<B>>` to [`Connector`]; the request body is
-/// `B::default()`, empty for every body type that matters.
+/// made with `B::from(Bytes)`.
 pub(crate) struct Erased<S, B> {
     service: S,
     _body: PhantomData<fn() -> B>,
@@ -87,7 +95,7 @@ where
     S: Service<Request<B>, Response = Response<ResBody>> + Send + 'static,
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
-    B: Default,
+    B: From<Bytes>,
     ResBody: Body + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
@@ -95,8 +103,8 @@ where
         self.service.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, request: Request<()>) -> ResponseFuture {
-        let response = self.service.call(request.map(|()| B::default()));
+    fn call(&mut self, request: Request<Bytes>) -> ResponseFuture {
+        let response = self.service.call(request.map(B::from));
         Box::pin(async move {
             let response = response.await.map_err(Into::into)?;
             Ok(response.map(|body| Box::pin(body) as BoxBody))

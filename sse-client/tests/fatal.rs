@@ -2,8 +2,8 @@
 
 mod support;
 
-use http::{HeaderValue, StatusCode};
-use ssekit_client::{Error, Item};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use ssekit_client::{Error, ErrorResponse, EventSource, Item};
 use support::{Reply, Server, events, message, next, until_end};
 
 async fn items_for(head: &str) -> (Vec<Item>, usize) {
@@ -26,30 +26,25 @@ async fn no_content_closes_for_good() {
 async fn server_error_closes_with_the_status() {
     let head = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
     let (items, requests) = items_for(head).await;
-    assert!(
-        matches!(
-            items[..],
-            [Item::Closed(Error::Status(
-                StatusCode::INTERNAL_SERVER_ERROR
-            ))]
-        ),
-        "{items:?}"
-    );
+    let [Item::Closed(error)] = &items[..] else {
+        panic!("expected one Closed, got {items:?}");
+    };
+    assert_eq!(error.status(), Some(StatusCode::INTERNAL_SERVER_ERROR));
     assert_eq!(requests, 1);
 }
 
 #[tokio::test]
-async fn redirect_not_followed_by_the_client_closes_with_the_status() {
+async fn redirect_is_final_when_following_is_off() {
     let head =
         "HTTP/1.1 301 Moved Permanently\r\nLocation: /elsewhere\r\nConnection: close\r\n\r\n";
-    let (items, _) = items_for(head).await;
-    assert!(
-        matches!(
-            items[..],
-            [Item::Closed(Error::Status(StatusCode::MOVED_PERMANENTLY))]
-        ),
-        "{items:?}"
-    );
+    let server = Server::start(vec![Reply::head(head)]).await;
+    let mut source = EventSource::builder(server.uri()).max_redirects(0).build();
+    let items = until_end(&mut source).await;
+    let [Item::Closed(error)] = &items[..] else {
+        panic!("expected one Closed, got {items:?}");
+    };
+    assert_eq!(error.status(), Some(StatusCode::MOVED_PERMANENTLY));
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[tokio::test]
@@ -92,18 +87,16 @@ async fn fatal_error_after_a_reconnection_ends_the_stream() {
     .await;
     let mut source = server.source();
     let items = until_end(&mut source).await;
-    assert!(
-        matches!(
-            items[..],
-            [
-                Item::Open,
-                Item::Event(_),
-                Item::Reconnecting { .. },
-                Item::Closed(Error::Status(StatusCode::SERVICE_UNAVAILABLE)),
-            ]
-        ),
-        "{items:?}"
-    );
+    let [
+        Item::Open,
+        Item::Event(_),
+        Item::Reconnecting { .. },
+        Item::Closed(error),
+    ] = &items[..]
+    else {
+        panic!("expected Open, Event, Reconnecting, Closed, got {items:?}");
+    };
+    assert_eq!(error.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -114,7 +107,12 @@ fn errors_read_well() {
         "the server answered 204 No Content, which tells the client to stop"
     );
     assert_eq!(
-        Error::Status(StatusCode::INTERNAL_SERVER_ERROR).to_string(),
+        Error::Status(ErrorResponse::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            HeaderMap::new(),
+            ""
+        ))
+        .to_string(),
         "the server answered 500 Internal Server Error, not 200 OK"
     );
     assert_eq!(
@@ -124,5 +122,9 @@ fn errors_read_well() {
     assert_eq!(
         Error::ContentType(None).to_string(),
         "the response is not an event stream: its content type is missing"
+    );
+    assert_eq!(
+        Error::TooManyRedirects.to_string(),
+        "the server redirected more times than allowed"
     );
 }

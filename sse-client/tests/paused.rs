@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use http::Uri;
-use ssekit_client::{Backoff, Disconnect, EventSource, Item};
+use http::{StatusCode, Uri};
+use ssekit_client::{Backoff, Disconnect, EventSource, Item, RetryPolicy};
 use support::{Mock, MockLog, mock_source, next, until_end_within};
 
 /// A bound on virtual time, which passes in an instant.
@@ -177,4 +177,91 @@ async fn last_event_id_goes_to_the_next_request() {
     let five = Some(http::HeaderValue::from_static("5"));
     // A failed attempt and an empty stream keep the id.
     assert_eq!(ids, [None, five.clone(), five.clone(), five]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured_under_the_transient_policy() {
+    let (mut source, log) = mock_source(
+        builder().retry_policy(RetryPolicy::transient()),
+        vec![
+            Mock::Status(503, &[("retry-after", "1")]),
+            Mock::Stream("data: a\n\n"),
+        ],
+    );
+    let items = until_end(&mut source).await;
+    assert!(
+        matches!(
+            items[0],
+            Item::Reconnecting {
+                reason: Disconnect::Status(StatusCode::SERVICE_UNAVAILABLE),
+                ..
+            }
+        ),
+        "{items:?}"
+    );
+    let secs = Duration::from_secs;
+    // One second as the server asked, then the usual three after the stream.
+    assert_eq!(
+        waits(&items, &log),
+        [(secs(1), 1, secs(1)), (secs(3), 1, secs(3))]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_overrides_the_backoff_however_long() {
+    let (mut source, log) = mock_source(
+        builder().retry_policy(RetryPolicy::transient()),
+        vec![
+            Mock::Status(429, &[("retry-after", "120")]),
+            Mock::Status(429, &[]),
+        ],
+    );
+    let items = until_end(&mut source).await;
+    let secs = Duration::from_secs;
+    // Without `Retry-After` the backoff decides: attempt 2 of 3 seconds.
+    let waits = waits(&items, &log);
+    assert_eq!(waits[0], (secs(120), 1, secs(120)));
+    assert!((secs(3)..=secs(6)).contains(&waits[1].0), "{waits:?}");
+    assert_eq!(waits[1].1, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn service_unavailable_is_final_under_the_default_policy() {
+    let (mut source, log) =
+        mock_source(builder(), vec![Mock::Status(503, &[("retry-after", "1")])]);
+    let items = until_end(&mut source).await;
+    let [Item::Closed(error)] = &items[..] else {
+        panic!("expected one Closed, got {items:?}");
+    };
+    assert_eq!(error.status(), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(log.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_drops_a_silent_stream_exactly_on_time() {
+    let keep_alive = Duration::from_secs(15);
+    let (mut source, log) = mock_source(
+        builder().idle_timeout(keep_alive * 3),
+        vec![Mock::Silent("id: 1\ndata: a\n\n")],
+    );
+    let items = until_end(&mut source).await;
+    assert!(
+        matches!(
+            items[..],
+            [
+                Item::Open,
+                Item::Event(_),
+                Item::Reconnecting {
+                    reason: Disconnect::Idle,
+                    ..
+                },
+                Item::Closed(_),
+            ]
+        ),
+        "{items:?}"
+    );
+    let log = log.lock().unwrap();
+    // 45 seconds of silence, then the 3-second reconnection time.
+    assert_eq!(log[1].0 - log[0].0, Duration::from_secs(48));
+    assert_eq!(log[1].1["last-event-id"], "1");
 }

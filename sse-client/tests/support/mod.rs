@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, Request, Response, Uri};
-use http_body_util::{Empty, Full};
+use http_body::Frame;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{Full, StreamBody};
 use ssekit_client::{EventSource, Item, MessageEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -50,6 +53,13 @@ impl Reply {
             steps: vec![Step::Write(head.as_bytes().to_vec())],
             hold: false,
         }
+    }
+
+    /// A redirect with `status` (as `"307 Temporary Redirect"`) to `location`.
+    pub fn redirect(status: &str, location: &str) -> Self {
+        Self::head(&format!(
+            "HTTP/1.1 {status}\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ))
     }
 
     /// Closes the connection without answering: a network error.
@@ -90,10 +100,17 @@ impl Reply {
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub head: String,
+    /// The body, as long as `Content-Length` said.
+    pub body: Vec<u8>,
     pub at: Instant,
 }
 
 impl Recorded {
+    /// The request line: `GET /events HTTP/1.1`.
+    pub fn request_line(&self) -> &str {
+        self.head.split("\r\n").next().unwrap_or_default()
+    }
+
     /// The value of header `name`, if the request had it.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.head.split("\r\n").skip(1).find_map(|line| {
@@ -177,15 +194,36 @@ async fn answer(
     socket.set_nodelay(true)?;
     let mut head = Vec::new();
     let mut buf = [0; 1024];
-    while !head.ends_with(b"\r\n\r\n") {
+    let end = loop {
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
         let n = socket.read(&mut buf).await?;
         if n == 0 {
             return Ok(false);
         }
         head.extend_from_slice(&buf[..n]);
+    };
+    let mut body = head.split_off(end);
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let length: usize = head
+        .split("\r\n")
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while body.len() < length {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        body.extend_from_slice(&buf[..n]);
     }
     recorded.lock().unwrap().push(Recorded {
-        head: String::from_utf8_lossy(&head).into_owned(),
+        head,
+        body,
         at: Instant::now(),
     });
     for step in reply.steps {
@@ -274,6 +312,10 @@ pub enum Mock {
     Stream(&'static str),
     /// The request fails.
     Fail,
+    /// A response with this status and headers, and an empty body.
+    Status(u16, &'static [(&'static str, &'static str)]),
+    /// `200 OK` with an event stream of these bytes, then nothing, ever.
+    Silent(&'static str),
 }
 
 /// Requests the mock client received: when, and their headers.
@@ -285,7 +327,8 @@ pub fn mock_source(builder: ssekit_client::Builder, script: Vec<Mock>) -> (Event
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let log = MockLog::default();
     let seen = log.clone();
-    let service = tower::service_fn(move |request: Request<Empty<Bytes>>| {
+    let service = tower::service_fn(move |request: Request<Full<Bytes>>| {
+        type Body = UnsyncBoxBody<Bytes, Infallible>;
         seen.lock()
             .unwrap()
             .push((Instant::now(), request.headers().clone()));
@@ -297,8 +340,26 @@ pub fn mock_source(builder: ssekit_client::Builder, script: Vec<Mock>) -> (Event
                 }
                 Some(Mock::Stream(body)) => Response::builder()
                     .header("content-type", "text/event-stream")
-                    .body(Full::new(Bytes::from_static(body.as_bytes()))),
-                None => Response::builder().status(204).body(Full::default()),
+                    .body(Body::new(Full::new(Bytes::from_static(body.as_bytes())))),
+                Some(Mock::Status(status, headers)) => {
+                    let mut response = Response::builder().status(status);
+                    for (name, value) in headers {
+                        response = response.header(*name, *value);
+                    }
+                    response.body(Body::new(Full::default()))
+                }
+                Some(Mock::Silent(body)) => {
+                    let frames = futures_util::stream::iter([Ok(Frame::data(Bytes::from_static(
+                        body.as_bytes(),
+                    )))])
+                    .chain(futures_util::stream::pending());
+                    Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(Body::new(StreamBody::new(frames)))
+                }
+                None => Response::builder()
+                    .status(204)
+                    .body(Body::new(Full::default())),
             };
             Ok(response.unwrap())
         }
