@@ -1,0 +1,224 @@
+//! Publishes/s and publish-to-receive latency with two server processes,
+//! on one Redis and on a Redis Cluster of 3 masters + 3 replicas, in one
+//! run, and how the writes spread over the cluster's masters.
+//!
+//! `cargo bench -p ssekit-redis --bench cluster`
+//!
+//! This process publishes; a second OS process (this binary again, with
+//! `SSE_REDIS_CLUSTER_PEER` set) holds one subscription per topic. Burst:
+//! 16 tasks publish `EVENTS` events round-robin over `TOPICS` topics, each
+//! with a hash tag of its own (so the cluster spreads them over its slots);
+//! published/s = events ÷ (last receive − first publish). Paced: one event
+//! per millisecond over the same topics; each event carries its publish
+//! time and the peer subtracts it from its receive time (one clock).
+//! Afterwards, `INFO commandstats` of every master: the publish scripts
+//! each ran.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use futures_util::stream::SelectAll;
+use sse_test_support::redis::RedisServer;
+use sse_test_support::redis_cluster::RedisCluster;
+use ssekit_core::Event;
+use ssekit_core::broker::{Broker, TopicConfig};
+use ssekit_redis::{RedisBackend, RedisBackendBuilder};
+
+const TOPICS: usize = 24;
+const PUBLISHERS: usize = 16;
+const PEER: &str = "SSE_REDIS_CLUSTER_PEER";
+
+/// Set unless run by `cargo bench` (which passes `--bench`): a smoke run.
+static QUICK: AtomicBool = AtomicBool::new(false);
+
+fn events() -> usize {
+    if QUICK.load(Ordering::Relaxed) { 480 } else { 24_000 }
+}
+
+fn paced_events() -> usize {
+    if QUICK.load(Ordering::Relaxed) { 96 } else { 2_400 }
+}
+
+fn topic(i: usize) -> String {
+    format!("{{t{i}}}:bench")
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn published_at(event: &Event) -> u64 {
+    let text = std::str::from_utf8(event.as_bytes()).expect("utf-8");
+    text.lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .and_then(|n| n.parse().ok())
+        .expect("a timestamp")
+}
+
+/// `standalone URL` or `cluster URL,URL,…`.
+fn builder(target: &str) -> RedisBackendBuilder {
+    let (mode, urls) = target.split_once(' ').expect("mode and urls");
+    let builder = match mode {
+        "standalone" => RedisBackend::builder(urls),
+        "cluster" => RedisBackend::cluster_builder(urls.split(',')),
+        other => panic!("unknown mode {other}"),
+    };
+    builder.defaults(
+        TopicConfig::new()
+            .lag_limit(events() + 1)
+            .max_events(10_000),
+    )
+}
+
+async fn broker(target: &str) -> Broker {
+    let backend = builder(target).connect().await.expect("connect");
+    Broker::builder().build_with(backend)
+}
+
+async fn publish_burst(broker: &Broker, events: usize) {
+    let tasks: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            let broker = broker.clone();
+            tokio::spawn(async move {
+                for n in (p..events).step_by(PUBLISHERS) {
+                    let now = now_nanos().to_string();
+                    broker
+                        .publish(&topic(n % TOPICS), Event::data(&now))
+                        .await
+                        .expect("publish");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a publisher task");
+    }
+}
+
+async fn publish_paced(broker: &Broker, events: usize) {
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    for n in 0..events {
+        tick.tick().await;
+        let now = now_nanos().to_string();
+        broker
+            .publish(&topic(n % TOPICS), Event::data(&now))
+            .await
+            .expect("publish");
+    }
+}
+
+/// The peer: one subscription per topic, `events` events in all; prints
+/// "ready", then `published/s p50_us p99_us`.
+async fn peer(spec: &str) {
+    let (events, target) = spec.split_once(' ').expect("events and target");
+    let events: usize = events.parse().expect("a count");
+    let broker = broker(target).await;
+    let mut all = SelectAll::new();
+    for i in 0..TOPICS {
+        all.push(broker.subscribe(&[topic(i)], None).await.expect("subscribe"));
+    }
+    println!("ready");
+    let (mut first, mut last) = (u64::MAX, 0);
+    let mut latencies = Vec::with_capacity(events);
+    for _ in 0..events {
+        let event = tokio::time::timeout(Duration::from_secs(60), all.next())
+            .await
+            .expect("events keep coming")
+            .expect("the subscriptions stay open");
+        let now = now_nanos();
+        let at = published_at(&event);
+        first = first.min(at);
+        last = now;
+        latencies.push(now.saturating_sub(at));
+    }
+    latencies.sort_unstable();
+    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+    let rate = events as f64 / ((last - first) as f64 / 1e9);
+    println!("{rate} {} {}", pick(0.5), pick(0.99));
+}
+
+/// Published/s, p50 and p99 (µs) of one burst or paced run against `target`.
+async fn run(publisher: &Broker, target: &str, events: usize, paced: bool) -> [f64; 3] {
+    let mut child = Command::new(std::env::current_exe().expect("this binary"))
+        .env(PEER, format!("{events} {target}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the peer process");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ready = tokio::task::block_in_place(|| lines.next());
+    assert_eq!(ready.and_then(Result::ok).as_deref(), Some("ready"));
+    if paced {
+        publish_paced(publisher, events).await;
+    } else {
+        publish_burst(publisher, events).await;
+    }
+    let result = tokio::task::block_in_place(|| lines.next())
+        .and_then(Result::ok)
+        .expect("the peer's result");
+    let _ = child.wait();
+    let figures: Vec<f64> = result
+        .split_whitespace()
+        .map(|n| n.parse().expect("a figure"))
+        .collect();
+    [figures[0], figures[1], figures[2]]
+}
+
+async fn measure(name: &str, target: &str) {
+    let publisher = broker(target).await;
+    let burst = run(&publisher, target, events(), false).await;
+    let paced = run(&publisher, target, paced_events(), true).await;
+    println!(
+        "| {name} | {:.0} | {:.0} | {:.0} | {:.0} |",
+        burst[0], burst[2], paced[1], paced[2]
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    if let Ok(spec) = std::env::var(PEER) {
+        runtime.block_on(peer(&spec));
+        return;
+    }
+    QUICK.store(
+        !std::env::args().any(|arg| arg == "--bench"),
+        Ordering::Relaxed,
+    );
+    runtime.block_on(async {
+        let server = RedisServer::start();
+        let cluster = RedisCluster::start();
+        println!(
+            "{} events over {TOPICS} topics, {PUBLISHERS} publishing tasks; paced: 1 event/ms, {} events",
+            events(),
+            paced_events()
+        );
+        println!("| Redis | published events/s | burst p99 (µs) | paced p50 (µs) | paced p99 (µs) |");
+        println!("|---|---:|---:|---:|---:|");
+        measure("one redis-server", &format!("standalone {}", server.url())).await;
+        cluster.reset_stats();
+        measure(
+            "cluster, 3 masters + 3 replicas",
+            &format!("cluster {}", cluster.urls().join(",")),
+        )
+        .await;
+        println!();
+        println!("| master | publish and open scripts run | share |");
+        println!("|---|---:|---:|");
+        let calls = cluster.script_calls();
+        let total: u64 = calls.values().map(|calls| calls.total()).sum();
+        for (port, calls) in &calls {
+            println!(
+                "| 127.0.0.1:{port} | {} | {:.0} % |",
+                calls.total(),
+                calls.total() as f64 * 100.0 / total.max(1) as f64
+            );
+        }
+    });
+}
