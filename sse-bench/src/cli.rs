@@ -12,7 +12,7 @@ use crate::server::{Conn, Kind, Setup};
 
 #[derive(Debug, Parser)]
 #[command(about = "SSE load benchmark: ours (broker + ssekit-axum) against axum Sse + broadcast")]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Option<Cmd>,
     /// A short run: 1 000 and 2 000 subscribers, 1 s phases.
@@ -129,12 +129,12 @@ pub struct Cli {
 impl Cli {
     /// External mode: the servers are started from `--ours-cmd` and
     /// `--reference-cmd`.
-    pub fn external(&self) -> bool {
+    pub(crate) fn external(&self) -> bool {
         self.ours_cmd.is_some()
     }
 
     /// How the server of `kind` is started.
-    pub fn launch(&self, kind: Kind) -> Launch {
+    pub(crate) fn launch(&self, kind: Kind) -> Launch {
         let Some(ours_cmd) = &self.ours_cmd else {
             return Launch::Bench(self.setup(kind, None));
         };
@@ -163,7 +163,7 @@ impl Cli {
     }
 
     /// The `--ours-env` or `--reference-env` pairs.
-    pub fn env(&self, kind: Kind) -> &[String] {
+    pub(crate) fn env(&self, kind: Kind) -> &[String] {
         match kind {
             Kind::Ours => &self.ours_env,
             Kind::Reference => &self.reference_env,
@@ -172,7 +172,7 @@ impl Cli {
 
     /// How the server of `kind` is set up (`send_buffer`: the stall
     /// scenario's `SO_SNDBUF`, if any).
-    pub fn setup(&self, kind: Kind, send_buffer: Option<u32>) -> Setup {
+    pub(crate) fn setup(&self, kind: Kind, send_buffer: Option<u32>) -> Setup {
         match kind {
             Kind::Ours => Setup {
                 kind,
@@ -192,7 +192,7 @@ impl Cli {
     }
 
     /// One line per server: how it is served.
-    pub fn serving(&self, send_buffer: Option<u32>) -> String {
+    pub(crate) fn serving(&self, send_buffer: Option<u32>) -> String {
         let mut out = String::new();
         for kind in [Kind::Ours, Kind::Reference] {
             let line = match self.launch(kind) {
@@ -252,7 +252,7 @@ fn describe(setup: &Setup, env: &[String]) -> String {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     /// Runs one server (used by the benchmark itself).
     Serve(Serve),
 }
@@ -261,7 +261,7 @@ pub enum Cmd {
 /// [`ServerProcess::start`](crate::process::ServerProcess::start) writes
 /// them.
 #[derive(Debug, Args)]
-pub struct Serve {
+pub(crate) struct Serve {
     #[arg(long, value_enum)]
     kind: Kind,
     #[arg(long, value_enum, default_value = "axum-serve")]
@@ -278,7 +278,7 @@ pub struct Serve {
 }
 
 impl Serve {
-    pub fn setup(&self) -> Setup {
+    pub(crate) fn setup(&self) -> Setup {
         Setup {
             kind: self.kind,
             http: self.http,

@@ -28,7 +28,7 @@ const MAX_RECONNECTS: u32 = 1000;
 
 /// Counters every connection adds to.
 #[derive(Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Connections whose response headers arrived and that are still open.
     pub live: AtomicUsize,
     /// Connections that ended (closed by the server, or failed) while the
@@ -79,7 +79,7 @@ pub struct Counters {
 
 /// The counters at one moment (all but the per-phase ones), to subtract.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub disconnects: u64,
     pub connect_failures: u64,
     pub lagged: u64,
@@ -96,7 +96,7 @@ pub struct Tally {
 }
 
 impl Counters {
-    pub fn tally(&self) -> Tally {
+    pub(crate) fn tally(&self) -> Tally {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Tally {
             disconnects: get(&self.disconnects),
@@ -118,7 +118,7 @@ impl Counters {
 
 impl Tally {
     /// What was counted between `before` and `self`.
-    pub fn since(self, before: Tally) -> Tally {
+    pub(crate) fn since(self, before: Tally) -> Tally {
         Tally {
             disconnects: self.disconnects - before.disconnects,
             connect_failures: self.connect_failures - before.connect_failures,
@@ -138,7 +138,7 @@ impl Tally {
 }
 
 /// The clients of one server.
-pub struct Clients {
+pub(crate) struct Clients {
     pub counters: Arc<Counters>,
     pub latency: Arc<Histogram>,
     server: SocketAddr,
@@ -150,7 +150,7 @@ pub struct Clients {
 
 impl Clients {
     /// Clients of the event stream at `path` (e.g. `/events`) of `server`.
-    pub fn new(server: SocketAddr, kind: Kind, path: &str) -> Self {
+    pub(crate) fn new(server: SocketAddr, kind: Kind, path: &str) -> Self {
         let head =
             format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n");
         Clients {
@@ -166,7 +166,7 @@ impl Clients {
     /// Opens connections until there are `n`, then waits (at most
     /// `timeout`) until all have their response headers. Returns how many
     /// are live.
-    pub async fn grow_to(&mut self, n: usize, timeout: Duration) -> usize {
+    pub(crate) async fn grow_to(&mut self, n: usize, timeout: Duration) -> usize {
         let start = self.tasks.len();
         for i in start..n {
             let counters = Arc::clone(&self.counters);
@@ -188,7 +188,7 @@ impl Clients {
     }
 
     /// Closes connections until there are `n`.
-    pub async fn shrink_to(&mut self, n: usize, timeout: Duration) -> usize {
+    pub(crate) async fn shrink_to(&mut self, n: usize, timeout: Duration) -> usize {
         for task in self.tasks.drain(n.min(self.tasks.len())..) {
             task.abort();
         }
@@ -202,7 +202,7 @@ impl Clients {
     }
 
     /// Waits until `n` connections are live, at most `timeout`.
-    pub async fn wait_live(&self, n: usize, timeout: Duration) -> usize {
+    pub(crate) async fn wait_live(&self, n: usize, timeout: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.counters.live.load(Ordering::Relaxed) < n
             && tokio::time::Instant::now() < deadline
@@ -213,12 +213,12 @@ impl Clients {
     }
 
     /// How many connections the client holds (live or reconnecting).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.tasks.len()
     }
 
     /// Closes every connection.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         for task in self.tasks.drain(..) {
             task.abort();
         }
@@ -503,7 +503,7 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
 
 /// Microseconds since the Unix epoch: the clock the server's publisher
 /// stamps events with (shared by every process, unlike `Instant`).
-pub fn now_micros() -> u64 {
+pub(crate) fn now_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)

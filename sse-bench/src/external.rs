@@ -24,7 +24,7 @@ use crate::server::{Kind, Pace};
 
 /// How an external server is started and driven.
 #[derive(Clone, Debug)]
-pub struct External {
+pub(crate) struct External {
     pub kind: Kind,
     /// The program and its arguments (split on whitespace, no shell); every
     /// `{addr}` is replaced by the address it must listen on,
@@ -37,7 +37,7 @@ pub struct External {
 }
 
 /// The `user` field of every post.
-pub const USER: &str = "bench";
+pub(crate) const USER: &str = "bench";
 
 /// The bytes of an event's JSON data besides the message text:
 /// `{"user":"bench","message":""}`.
@@ -48,14 +48,14 @@ const MAX_MESSAGE: usize = 500;
 
 /// The largest event size an external server can be sent: the chat's
 /// longest message in its JSON.
-pub const MAX_SIZE: usize = MAX_MESSAGE + JSON_OVERHEAD;
+pub(crate) const MAX_SIZE: usize = MAX_MESSAGE + JSON_OVERHEAD;
 
 /// How long an external server may take to accept a connection after it
 /// was started.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A started external server.
-pub struct Started {
+pub(crate) struct Started {
     pub child: Child,
     pub pid: u32,
     pub addr: SocketAddr,
@@ -63,7 +63,7 @@ pub struct Started {
 
 impl External {
     /// The command line as given, for the output.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "`{}` (GET {}, POST {})",
             self.command.join(" "),
@@ -74,7 +74,7 @@ impl External {
 
     /// Starts the server on a free port of 127.0.0.1 with the `KEY=VALUE`
     /// pairs of `env`, and waits until it accepts connections.
-    pub async fn start(&self, env: &[String]) -> Result<Started, BoxError> {
+    pub(crate) async fn start(&self, env: &[String]) -> Result<Started, BoxError> {
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let args: Vec<String> = self
@@ -148,7 +148,7 @@ fn free_port() -> std::io::Result<u16> {
 /// write) with the number of posts sent, each of which took a sequence
 /// number; posts answered other than 2xx are reported on stderr (their
 /// events are gaps to the clients).
-pub async fn publish(
+pub(crate) async fn publish(
     server: SocketAddr,
     path: &str,
     rate: f64,

@@ -12,13 +12,13 @@ const OCTAVES: usize = 34;
 const BUCKETS: usize = LINEAR as usize + OCTAVES * (1 << SUB_BITS);
 
 /// Counts of latencies, recorded from any thread.
-pub struct Histogram {
+pub(crate) struct Histogram {
     buckets: Box<[AtomicU64]>,
     max: AtomicU64,
 }
 
 impl Histogram {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Histogram {
             buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
             max: AtomicU64::new(0),
@@ -26,13 +26,13 @@ impl Histogram {
     }
 
     /// Counts one latency of `micros`.
-    pub fn record(&self, micros: u64) {
+    pub(crate) fn record(&self, micros: u64) {
         self.buckets[index(micros)].fetch_add(1, Ordering::Relaxed);
         self.max.fetch_max(micros, Ordering::Relaxed);
     }
 
     /// Forgets every count.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         for bucket in self.buckets.iter() {
             bucket.store(0, Ordering::Relaxed);
         }
@@ -41,7 +41,7 @@ impl Histogram {
 
     /// The latency at quantile `q` (0..=1), in µs: the upper bound of its
     /// bucket; `None` when nothing was recorded.
-    pub fn quantile(&self, q: f64) -> Option<u64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<u64> {
         let counts: Vec<u64> = self
             .buckets
             .iter()
@@ -63,7 +63,7 @@ impl Histogram {
     }
 
     /// The largest latency recorded, in µs.
-    pub fn max(&self) -> u64 {
+    pub(crate) fn max(&self) -> u64 {
         self.max.load(Ordering::Relaxed)
     }
 }

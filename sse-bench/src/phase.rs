@@ -10,7 +10,7 @@ use crate::procfs;
 
 /// What one publish phase measured.
 #[derive(Clone, Debug, Default)]
-pub struct Phase {
+pub(crate) struct Phase {
     pub rate: f64,
     /// The rate events arrived at while the publisher ran: those that
     /// arrived between a tenth of the phase after the first publish (a
@@ -47,14 +47,14 @@ pub struct Phase {
 
 impl Phase {
     /// Under 95 % of the ideal, or a p99 latency over 1 s.
-    pub fn saturated(&self) -> bool {
+    pub(crate) fn saturated(&self) -> bool {
         self.share < 0.95 || self.p99_us > 1_000_000
     }
 }
 
 /// Runs one phase: `server` publishes events of `size` bytes at `rate`
 /// for `length` to `subscribers` of `clients`.
-pub async fn run(
+pub(crate) async fn run(
     server: &mut ServerProcess,
     clients: &Clients,
     subscribers: usize,

@@ -18,13 +18,13 @@ use crate::server::{Kind, Setup};
 /// Which server to start: one of this binary's (`serve`), or an external
 /// one.
 #[derive(Clone, Debug)]
-pub enum Launch {
+pub(crate) enum Launch {
     Bench(Setup),
     External(External),
 }
 
 impl Launch {
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         match self {
             Launch::Bench(setup) => setup.kind,
             Launch::External(external) => external.kind,
@@ -33,7 +33,7 @@ impl Launch {
 }
 
 /// One server in its own process.
-pub struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
     pub pid: u32,
     control: Control,
@@ -62,7 +62,7 @@ enum Control {
 impl ServerProcess {
     /// Starts the server `launch` says, with the `KEY=VALUE` pairs of `env`
     /// in its environment, and waits until it listens.
-    pub async fn launch(launch: &Launch, env: &[String]) -> Result<Self, BoxError> {
+    pub(crate) async fn launch(launch: &Launch, env: &[String]) -> Result<Self, BoxError> {
         match launch {
             Launch::Bench(setup) => Self::start(setup, env).await,
             Launch::External(spec) => {
@@ -130,13 +130,13 @@ impl ServerProcess {
     }
 
     /// The sequence number of the next event it publishes.
-    pub fn next_seq(&self) -> u64 {
+    pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq
     }
 
     /// Has it publish at `rate` events/s of `size` bytes for `length`;
     /// returns when publishing started, µs since the epoch.
-    pub async fn start_publishing(
+    pub(crate) async fn start_publishing(
         &mut self,
         rate: f64,
         size: usize,
@@ -178,7 +178,7 @@ impl ServerProcess {
 
     /// Waits until the publishing `start_publishing` began (`length` long)
     /// is done; returns how many events it published.
-    pub async fn wait_published(&mut self, length: Duration) -> Result<u64, BoxError> {
+    pub(crate) async fn wait_published(&mut self, length: Duration) -> Result<u64, BoxError> {
         let count = match &mut self.control {
             Control::Commands { .. } => {
                 let [count] = self.expect("done", length).await?;
@@ -223,19 +223,19 @@ impl ServerProcess {
     }
 
     /// Its user + system CPU seconds so far.
-    pub fn cpu_seconds(&self) -> std::io::Result<f64> {
+    pub(crate) fn cpu_seconds(&self) -> std::io::Result<f64> {
         procfs::cpu_seconds(&format!("/proc/{}/stat", self.pid))
     }
 
     /// Its resident set size, in bytes.
-    pub fn rss_bytes(&self) -> std::io::Result<u64> {
+    pub(crate) fn rss_bytes(&self) -> std::io::Result<u64> {
         procfs::rss_bytes(self.pid)
     }
 
     /// Waits (at most 10 s) until it is idle: under 5 % of a core over
     /// 200 ms, so that a phase never starts while it still works off the
     /// backlog of the last one or tears down closed connections.
-    pub async fn quiesce(&self) -> std::io::Result<()> {
+    pub(crate) async fn quiesce(&self) -> std::io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut before = self.cpu_seconds()?;
         while Instant::now() < deadline {
@@ -251,7 +251,7 @@ impl ServerProcess {
 
     /// Tells it to quit (an external server is killed) and waits (at most
     /// 5 s) until it has.
-    pub async fn quit(mut self) {
+    pub(crate) async fn quit(mut self) {
         match &mut self.control {
             Control::Commands { stdin, .. } => {
                 let _ = stdin.write_all(b"quit\n").await;
@@ -267,7 +267,7 @@ impl ServerProcess {
 /// Raises the file-descriptor limit for `connections` (each process, the
 /// client and the server, holds one descriptor per connection, plus some),
 /// and warns, in the output, if it stays too low.
-pub fn check_nofile_limit(connections: usize) {
+pub(crate) fn check_nofile_limit(connections: usize) {
     let wanted = connections as u64 + 1024;
     match procfs::raise_nofile_limit(wanted) {
         Some(limit) if limit < wanted => {

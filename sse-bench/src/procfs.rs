@@ -5,7 +5,7 @@ use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, and the hard limit
 /// to `wanted` if it is lower and the process may (root); children inherit
 /// it. Returns the soft limit in force afterwards (`None`: unlimited).
-pub fn raise_nofile_limit(wanted: u64) -> Option<u64> {
+pub(crate) fn raise_nofile_limit(wanted: u64) -> Option<u64> {
     let limit = getrlimit(Resource::Nofile);
     if let Some(hard) = limit.maximum {
         if hard < wanted {
@@ -33,7 +33,7 @@ pub fn raise_nofile_limit(wanted: u64) -> Option<u64> {
 }
 
 /// User + system CPU seconds of the process whose `stat` file is `path`.
-pub fn cpu_seconds(path: &str) -> std::io::Result<f64> {
+pub(crate) fn cpu_seconds(path: &str) -> std::io::Result<f64> {
     let stat = std::fs::read_to_string(path)?;
     // Fields after the command name, which may hold spaces: state is the
     // first, utime the 12th, stime the 13th.
@@ -50,7 +50,7 @@ pub fn cpu_seconds(path: &str) -> std::io::Result<f64> {
 }
 
 /// Resident set size of `pid`, in bytes (`VmRSS`).
-pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
+pub(crate) fn rss_bytes(pid: u32) -> std::io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb = status
         .lines()
@@ -67,7 +67,7 @@ pub fn rss_bytes(pid: u32) -> std::io::Result<u64> {
 }
 
 /// The 1, 5 and 15 minute load averages.
-pub fn loadavg() -> String {
+pub(crate) fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
@@ -76,7 +76,7 @@ pub fn loadavg() -> String {
 /// Whether process `pid` holds a TCP socket listening on `port` of IPv4
 /// (`/proc/net/tcp`): another process may listen on the same port
 /// (`SO_REUSEPORT`), so a successful connect does not tell.
-pub fn listens(pid: u32, port: u16) -> bool {
+pub(crate) fn listens(pid: u32, port: u16) -> bool {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return false;
     };

@@ -9,7 +9,7 @@ use crate::suite::{Figures, LATENCY_RATE, Plan};
 use crate::table::{self, Row, Target};
 
 /// The suite's table over `runs` (one run, or all of them).
-pub fn suite_table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
+pub(crate) fn suite_table(plan: &Plan, runs: &[&BTreeMap<Kind, Figures>]) -> String {
     let mut rows = Vec::new();
     let mut row = |name, unit, f: &dyn Fn(&Figures) -> f64, target| {
         rows.push(figure_row(runs, name, unit, f, target));
@@ -329,7 +329,7 @@ fn latency_rows(row: &mut AddRow<'_>, rate: f64, small: usize) {
 }
 
 /// `--only-latency`'s table: the latency rows alone.
-pub fn latency_table(rate: f64, small: usize, runs: &[&BTreeMap<Kind, Figures>]) -> String {
+pub(crate) fn latency_table(rate: f64, small: usize, runs: &[&BTreeMap<Kind, Figures>]) -> String {
     let mut rows = Vec::new();
     let mut row = |name, unit, f: &dyn Fn(&Figures) -> f64, target| {
         rows.push(figure_row(runs, name, unit, f, target));

@@ -9,7 +9,7 @@ use crate::suite::Plan;
 
 /// The result of a bounded search for the saturation rate.
 #[derive(Clone, Debug, Default)]
-pub struct Search {
+pub(crate) struct Search {
     /// The highest rate tried that was not saturated (0 if none).
     pub ok_rate: f64,
     /// The lowest rate tried that was saturated (0 if none).
@@ -36,7 +36,7 @@ impl Search {
 
 /// Searches the rate at which `subscribers` of `clients` saturate with
 /// events of `size` bytes, within `plan`'s doublings and bisections.
-pub async fn run(
+pub(crate) async fn run(
     server: &mut ServerProcess,
     clients: &Clients,
     subscribers: usize,

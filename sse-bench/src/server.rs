@@ -45,7 +45,7 @@ const TOPIC: &str = "bench";
 
 /// Which server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A broker topic served through `ssekit-axum`.
     Ours,
     /// axum's `Sse` over `BroadcastStream` of a `broadcast::channel(1024)`.
@@ -54,7 +54,7 @@ pub enum Kind {
 
 impl Kind {
     /// The command-line spelling, also the name in the output.
-    pub fn arg(self) -> &'static str {
+    pub(crate) fn arg(self) -> &'static str {
         match self {
             Kind::Ours => "ours",
             Kind::Reference => "reference",
@@ -66,7 +66,7 @@ impl Kind {
 /// ([`BenchListener`]: `TCP_NODELAY` on each accepted socket, the same
 /// back-off on accept errors); only the HTTP/1 connection builder differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Conn {
+pub(crate) enum Conn {
     /// `axum::serve` (hyper-util's auto builder, as the chat example and
     /// most axum applications serve).
     AxumServe,
@@ -90,7 +90,7 @@ pub enum Conn {
 
 impl Conn {
     /// The command-line spelling.
-    pub fn arg(self) -> &'static str {
+    pub(crate) fn arg(self) -> &'static str {
         match self {
             Conn::AxumServe => "axum-serve",
             Conn::Http1 => "http1",
@@ -103,7 +103,7 @@ impl Conn {
 
 /// How one server process is set up.
 #[derive(Clone, Copy, Debug)]
-pub struct Setup {
+pub(crate) struct Setup {
     pub kind: Kind,
     pub http: Conn,
     /// `WriteDeadline` around each accepted socket (`None`: plain socket).
@@ -137,7 +137,7 @@ const HISTORY_BYTES_PER_EVENT: usize = 256;
 const LIFETIME: Duration = Duration::from_secs(6 * 3600);
 
 /// Runs the server until `quit` (or the end of stdin, or [`LIFETIME`]).
-pub async fn serve(setup: Setup) -> std::io::Result<()> {
+pub(crate) async fn serve(setup: Setup) -> std::io::Result<()> {
     let listener = bind(setup.send_buffer)?;
     let port = listener.local_addr()?.port();
     let connections = Arc::new(Connections::default());
@@ -264,7 +264,7 @@ async fn commands(
 /// sent at `rate` per second over `length` are due by now (all of them once
 /// `length` has passed). Shared by the in-process publisher and the
 /// external mode's poster.
-pub struct Pace {
+pub(crate) struct Pace {
     start: Instant,
     ticker: tokio::time::Interval,
     rate: f64,
@@ -274,7 +274,7 @@ pub struct Pace {
 
 impl Pace {
     /// Starts the clock now.
-    pub fn new(rate: f64, length: Duration, total: u64) -> Pace {
+    pub(crate) fn new(rate: f64, length: Duration, total: u64) -> Pace {
         let mut ticker = tokio::time::interval(Duration::from_millis(1));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         Pace {
@@ -287,7 +287,7 @@ impl Pace {
     }
 
     /// Waits for the next millisecond tick; the events due by then.
-    pub async fn tick(&mut self) -> u64 {
+    pub(crate) async fn tick(&mut self) -> u64 {
         self.ticker.tick().await;
         let elapsed = self.start.elapsed();
         if elapsed >= self.length {
@@ -553,7 +553,7 @@ enum Io {
 
 /// What every server serves a connection over: the socket, counted open
 /// until hyper drops it.
-pub struct ServerIo {
+pub(crate) struct ServerIo {
     io: Io,
     _open: OpenGuard,
 }

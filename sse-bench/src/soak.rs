@@ -14,7 +14,7 @@ use crate::server::Kind;
 /// Runs `connections` clients of "ours" through one phase of `length` at
 /// `--soak-rate` events/s × 100 B, and prints what arrived, the latency,
 /// the server's RSS (before the clients, with them, at the end) and CPU.
-pub async fn run(cli: &Cli, connections: usize, length: Duration) -> Result<(), BoxError> {
+pub(crate) async fn run(cli: &Cli, connections: usize, length: Duration) -> Result<(), BoxError> {
     const SIZE: usize = 100;
     let rate = cli.soak_rate;
     let mut server = ServerProcess::launch(&cli.launch(Kind::Ours), cli.env(Kind::Ours)).await?;

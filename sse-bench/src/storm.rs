@@ -52,7 +52,7 @@ const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
 /// One storm run's figures.
 #[derive(Clone, Debug)]
-pub struct Storm {
+pub(crate) struct Storm {
     pub jitter: Duration,
     pub clients: usize,
     /// Reconnections per bucket from the `SIGTERM`.
@@ -86,14 +86,14 @@ pub struct Storm {
 }
 
 impl Storm {
-    pub fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         self.largest as f64 / self.mean
     }
 }
 
 /// `--storm`: `--runs` runs with the jitter off and on, a table per run,
 /// then the medians.
-pub async fn run(cli: &Cli) -> Result<(), BoxError> {
+pub(crate) async fn run(cli: &Cli) -> Result<(), BoxError> {
     let clients = cli.storm_clients.max(1);
     crate::process::check_nofile_limit(clients);
     let jitter = Duration::from_millis(cli.storm_jitter_ms);

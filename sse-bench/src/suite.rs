@@ -15,10 +15,10 @@ use crate::server::Kind;
 
 /// The publish rate of the suite's latency phase, events/s (`--only-latency`
 /// takes `--latency-rate`).
-pub const LATENCY_RATE: f64 = 300.0;
+pub(crate) const LATENCY_RATE: f64 = 300.0;
 
 /// The sizes of one run.
-pub struct Plan {
+pub(crate) struct Plan {
     pub big: usize,
     pub small: usize,
     pub phase: Duration,
@@ -35,7 +35,7 @@ pub struct Plan {
 impl Plan {
     /// `--quick`'s sizes or the full run's, with `--small`, `--big` and
     /// `--phase-ms` applied.
-    pub fn new(cli: &Cli) -> Self {
+    pub(crate) fn new(cli: &Cli) -> Self {
         let mut plan = if cli.quick {
             Plan {
                 big: 2_000,
@@ -66,7 +66,7 @@ impl Plan {
 
 /// Which server goes first in run `run`: they alternate, against drift in
 /// the machine's load.
-pub fn run_order(run: usize) -> [Kind; 2] {
+pub(crate) fn run_order(run: usize) -> [Kind; 2] {
     if run % 2 == 0 {
         [Kind::Ours, Kind::Reference]
     } else {
@@ -76,7 +76,7 @@ pub fn run_order(run: usize) -> [Kind; 2] {
 
 /// Everything measured for one server in one run.
 #[derive(Clone, Debug, Default)]
-pub struct Figures {
+pub(crate) struct Figures {
     pub rss_per_idle_bytes: f64,
     pub idle_connections: usize,
     /// By (subscribers, event size in bytes).
@@ -90,7 +90,7 @@ pub struct Figures {
 /// The phase past saturation: `small` subscribers, 100 B, twice the first
 /// saturated rate, three phases long.
 #[derive(Clone, Debug, Default)]
-pub struct PastSaturation {
+pub(crate) struct PastSaturation {
     /// Its publish rate.
     pub rate: f64,
     pub phase: Phase,
@@ -100,7 +100,11 @@ pub struct PastSaturation {
 }
 
 /// Runs the suite against one server, started as `launch` says with `env`.
-pub async fn measure(launch: &Launch, env: &[String], plan: &Plan) -> Result<Figures, BoxError> {
+pub(crate) async fn measure(
+    launch: &Launch,
+    env: &[String],
+    plan: &Plan,
+) -> Result<Figures, BoxError> {
     let mut server = ServerProcess::launch(launch, env).await?;
     let mut clients = Clients::new(server.addr, launch.kind(), &server.stream_path);
     let mut figures = Figures::default();
@@ -199,7 +203,7 @@ pub async fn measure(launch: &Launch, env: &[String], plan: &Plan) -> Result<Fig
 /// with `env`: the latency phase alone, `subscribers` × 100 B at `rate`.
 /// Prints the server's pid (with `run`, counted from 0) once the clients are
 /// connected.
-pub async fn measure_latency(
+pub(crate) async fn measure_latency(
     launch: &Launch,
     env: &[String],
     run: usize,

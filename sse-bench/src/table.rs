@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 /// What a row's figure must reach, if anything.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Target {
+pub(crate) enum Target {
     None,
     /// The median of the per-run ratios is at least this.
     RatioAtLeast(f64),
@@ -20,7 +20,7 @@ pub enum Target {
 }
 
 /// One figure: a value per run for each server.
-pub struct Row {
+pub(crate) struct Row {
     pub name: String,
     pub unit: fn(f64) -> String,
     pub ours: Vec<f64>,
@@ -32,7 +32,7 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn new(name: impl Into<String>, unit: fn(f64) -> String) -> Self {
+    pub(crate) fn new(name: impl Into<String>, unit: fn(f64) -> String) -> Self {
         Row {
             name: name.into(),
             unit,
@@ -46,7 +46,7 @@ impl Row {
 
     /// The ratio ours / reference of each run (`None` where the reference
     /// is 0 or a value is not a number).
-    pub fn ratios(&self) -> Vec<Option<f64>> {
+    pub(crate) fn ratios(&self) -> Vec<Option<f64>> {
         self.ours
             .iter()
             .zip(&self.reference)
@@ -55,14 +55,14 @@ impl Row {
     }
 
     /// The median of the per-run ratios.
-    pub fn median_ratio(&self) -> Option<f64> {
+    pub(crate) fn median_ratio(&self) -> Option<f64> {
         let known: Vec<f64> = self.ratios().into_iter().flatten().collect();
         median(&known)
     }
 
     /// Whether the target is met: `None` when there is none, or nothing to
     /// judge it by.
-    pub fn met(&self) -> Option<bool> {
+    pub(crate) fn met(&self) -> Option<bool> {
         let finite_ours = || self.ours.iter().copied().filter(|v| v.is_finite());
         match self.target {
             Target::None => None,
@@ -76,7 +76,7 @@ impl Row {
 
 /// The median of `values` (the mean of the middle two for an even count);
 /// `None` for none.
-pub fn median(values: &[f64]) -> Option<f64> {
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
     let mut values = values.to_vec();
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
@@ -94,7 +94,7 @@ fn ratio(r: f64) -> String {
 /// Renders `rows` as a Markdown table. Value cells give the median over
 /// the runs; the ratio cell the median of the per-run ratios, then every
 /// per-run ratio and their range.
-pub fn render(rows: &[Row]) -> String {
+pub(crate) fn render(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -72,10 +72,7 @@
 //!   whose own redirect policy then applies.
 //! - `json`: `Builder::json`, a body serialized with serde_json.
 
-#![forbid(unsafe_code)]
-#![deny(unreachable_pub)]
-#![warn(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backoff;
 mod builder;

@@ -1,6 +1,9 @@
 //! Publish-and-deliver through the broker against `tokio::sync::broadcast`
 //! carrying axum `Event`s, and resume lookup with 100 000 retained events.
 
+// `criterion_group!` defines functions without docs.
+#![allow(missing_docs)]
+
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;

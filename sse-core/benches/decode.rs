@@ -13,6 +13,9 @@
 //! - `64KiB_multi_line`: one 64 KiB event of 64-byte `data:` lines;
 //! - `8MiB_single_line`: one event whose data is one 8 MiB line.
 
+// `criterion_group!` defines functions without docs.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -21,6 +21,9 @@
 //! - `axum/body_overhead`: the `Sse` body yielding the prebuilt
 //!   `Event::DEFAULT_KEEP_ALIVE`: what polling costs without any encoding.
 
+// `criterion_group!` defines functions without docs.
+#![allow(missing_docs)]
+
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::pin::Pin;

@@ -3,6 +3,9 @@
 //!
 //! Its own test binary, so no other test allocates beside it; real time,
 //! because resident memory is what is measured, with a short idle age.
+
+// `malloc_trim` is a glibc function, called through FFI.
+#![allow(unsafe_code)]
 #![cfg(all(feature = "broker", target_os = "linux"))]
 
 use std::time::{Duration, Instant};

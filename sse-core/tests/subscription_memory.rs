@@ -4,6 +4,9 @@
 //!
 //! Its own test binary: the counting `#[global_allocator]` sees every
 //! allocation of the process, so nothing else may run beside it.
+
+// A counting `#[global_allocator]` must implement the unsafe `GlobalAlloc`.
+#![allow(unsafe_code)]
 #![cfg(feature = "broker")]
 
 use std::alloc::{GlobalAlloc, Layout, System};

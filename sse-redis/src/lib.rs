@@ -164,9 +164,7 @@
 //! [`Broker::stats`](ssekit_core::broker::Broker::stats) reports this process's
 //! subscribers but no retained events.
 
-#![forbid(unsafe_code)]
-#![deny(unreachable_pub)]
-#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
 mod cluster;

@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench -p ssekit-tower --bench body`
 
+// `criterion_group!` defines functions without docs.
+#![allow(missing_docs)]
+
 use std::convert::Infallible;
 
 use axum::response::IntoResponse;

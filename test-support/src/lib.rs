@@ -214,6 +214,24 @@ pub fn id_of(event: &ssekit_core::Event) -> String {
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+/// Each library crate's README (its page on crates.io), compiled and run
+/// the same way.
+#[cfg(doctest)]
+mod crate_readmes {
+    #[doc = include_str!("../../sse-core/README.md")]
+    struct Core;
+    #[doc = include_str!("../../sse-tower/README.md")]
+    struct Tower;
+    #[doc = include_str!("../../sse-axum/README.md")]
+    struct Axum;
+    #[doc = include_str!("../../sse-warp/README.md")]
+    struct Warp;
+    #[doc = include_str!("../../sse-poem/README.md")]
+    struct Poem;
+    #[doc = include_str!("../../sse-redis/README.md")]
+    struct Redis;
+}
+
 /// Waits until `broker` holds exactly `n` subscriptions, failing the test
 /// after [`WAIT`].
 pub async fn subscriptions_become(broker: &Broker, n: u64) {

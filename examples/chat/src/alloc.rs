@@ -5,13 +5,16 @@
 //! cheap enough to leave on. The stats task reads [`snapshot`] once a
 //! second and turns the counters into rates.
 
+// A counting allocator must implement the unsafe `GlobalAlloc`.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Allocator `A`, counted. Installed in `main.rs` with
 /// `#[global_allocator]`.
 #[derive(Debug)]
-pub struct Counting<A>(pub A);
+pub(crate) struct Counting<A>(pub A);
 
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -19,7 +22,7 @@ static FREES: AtomicU64 = AtomicU64::new(0);
 
 /// The counters at one moment.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// Bytes allocated and not yet freed.
     pub in_use: usize,
     /// Allocations since the start (a `realloc` counts as one allocation
@@ -30,7 +33,7 @@ pub struct Snapshot {
 }
 
 /// Reads the counters.
-pub fn snapshot() -> Snapshot {
+pub(crate) fn snapshot() -> Snapshot {
     Snapshot {
         in_use: IN_USE.load(Ordering::Relaxed),
         allocations: ALLOCATIONS.load(Ordering::Relaxed),

@@ -15,20 +15,20 @@ use tokio_util::sync::CancellationToken;
 
 /// The topic of the once-a-second `stats` events, which every page follows
 /// besides its room's.
-pub const STATS_TOPIC: &str = "stats";
+pub(crate) const STATS_TOPIC: &str = "stats";
 
 /// How many messages a room keeps for the page that opens it.
 const KEPT_MESSAGES: usize = 50;
 
 /// The longest nick, in characters.
-pub const MAX_USER: usize = 32;
+pub(crate) const MAX_USER: usize = 32;
 
 /// The longest message, in characters.
-pub const MAX_MESSAGE: usize = 500;
+pub(crate) const MAX_MESSAGE: usize = 500;
 
 /// A chat message: the data of a `message` event, as JSON.
 #[derive(Clone, Debug, Serialize)]
-pub struct Message {
+pub(crate) struct Message {
     pub user: String,
     pub message: String,
 }
@@ -36,7 +36,7 @@ pub struct Message {
 impl Message {
     /// A message from `user`, both trimmed; the reason when either is empty
     /// or too long.
-    pub fn new(user: &str, message: &str) -> Result<Message, String> {
+    pub(crate) fn new(user: &str, message: &str) -> Result<Message, String> {
         let field = |name: &str, value: &str, max: usize| {
             let value = value.trim();
             if value.is_empty() {
@@ -58,7 +58,7 @@ impl Message {
 /// first post and forgotten once no post came for `idle`, with its
 /// messages (here, and its topic in the broker).
 #[derive(Clone, Copy, Debug)]
-pub struct Rooms {
+pub(crate) struct Rooms {
     /// The most rooms at once; a post that would make one more is refused.
     pub max: usize,
     /// How long a room lasts after its last post.
@@ -69,14 +69,14 @@ impl Rooms {
     /// How often idle rooms are looked for, here and in the broker: a
     /// quarter of the idle time, between 10 ms and the broker's default
     /// (30 s), so a room goes at most a quarter (or 30 s) after its time.
-    pub fn sweep_interval(&self) -> Duration {
+    pub(crate) fn sweep_interval(&self) -> Duration {
         (self.idle / 4).clamp(Duration::from_millis(10), Broker::DEFAULT_SWEEP_INTERVAL)
     }
 }
 
 /// Why a post was not published.
 #[derive(Debug)]
-pub enum PostError {
+pub(crate) enum PostError {
     /// The room is new and the chat has its [`Rooms::max`] already.
     TooManyRooms { max: usize },
     /// The broker refused it (Redis unreachable).
@@ -85,7 +85,7 @@ pub enum PostError {
 
 /// A message as published: with the id the broker gave it.
 #[derive(Clone, Debug)]
-pub struct Posted {
+pub(crate) struct Posted {
     pub id: EventId,
     pub message: Message,
 }
@@ -94,14 +94,14 @@ pub struct Posted {
 /// position to follow the event stream from, so that nothing published in
 /// between is missed.
 #[derive(Debug)]
-pub struct RoomView {
+pub(crate) struct RoomView {
     pub messages: Vec<Posted>,
     pub position: Option<EventId>,
 }
 
 /// The chat's state; cheap to clone.
 #[derive(Clone)]
-pub struct Chat {
+pub(crate) struct Chat {
     inner: Arc<Inner>,
 }
 
@@ -305,7 +305,12 @@ impl Chat {
     /// when `shutdown` is cancelled, each asking its page to come back
     /// after a draw of `retry`. Idle rooms go only while
     /// [`forget_idle_rooms`](Self::forget_idle_rooms) runs.
-    pub fn new(broker: Broker, rooms: Rooms, shutdown: CancellationToken, retry: Retry) -> Chat {
+    pub(crate) fn new(
+        broker: Broker,
+        rooms: Rooms,
+        shutdown: CancellationToken,
+        retry: Retry,
+    ) -> Chat {
         Chat {
             inner: Arc::new(Inner {
                 broker,
@@ -320,7 +325,7 @@ impl Chat {
     /// The broker builder with the chat's hooks, sweeping as often as
     /// `rooms` needs: `.build_with(backend)` for another backend (Redis),
     /// or [`in_memory`](Self::in_memory).
-    pub fn broker_builder(rooms: &Rooms) -> BrokerBuilder {
+    pub(crate) fn broker_builder(rooms: &Rooms) -> BrokerBuilder {
         Broker::builder()
             .sweep_interval(rooms.sweep_interval())
             .on_subscribe(|topic| tracing::debug!(topic, "subscribed"))
@@ -330,25 +335,25 @@ impl Chat {
     /// The in-memory broker from `builder`, whose topics (a room's, once
     /// nobody follows it) go after `rooms.idle` without a post, as the
     /// chat's own record of the room does.
-    pub fn in_memory(builder: BrokerBuilder, rooms: &Rooms) -> Broker {
+    pub(crate) fn in_memory(builder: BrokerBuilder, rooms: &Rooms) -> Broker {
         builder
             .defaults(TopicConfig::new().idle_timeout(rooms.idle))
             .build()
     }
 
     /// How often idle rooms are looked for.
-    pub fn sweep_interval(&self) -> Duration {
+    pub(crate) fn sweep_interval(&self) -> Duration {
         self.inner.rooms.sweep_interval()
     }
 
     /// Rooms with a post in the last idle time.
-    pub fn rooms(&self) -> usize {
+    pub(crate) fn rooms(&self) -> usize {
         lock(&self.inner.history).rooms.len()
     }
 
     /// Forgets the idle rooms every [`Rooms::sweep_interval`], until the
     /// chat shuts down.
-    pub async fn forget_idle_rooms(self) {
+    pub(crate) async fn forget_idle_rooms(self) {
         let rooms = self.inner.rooms;
         let mut ticks = tokio::time::interval(rooms.sweep_interval());
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -365,18 +370,18 @@ impl Chat {
         }
     }
 
-    pub fn broker(&self) -> &Broker {
+    pub(crate) fn broker(&self) -> &Broker {
         &self.inner.broker
     }
 
     /// Messages posted since the start.
-    pub fn posted(&self) -> u64 {
+    pub(crate) fn posted(&self) -> u64 {
         self.inner.posted.load(Ordering::Relaxed)
     }
 
     /// Publishes `message` to `room` as a `message` event; a new room only
     /// while there are fewer than [`Rooms::max`].
-    pub async fn post(&self, room: &str, message: Message) -> Result<EventId, PostError> {
+    pub(crate) async fn post(&self, room: &str, message: Message) -> Result<EventId, PostError> {
         let event = Event::builder()
             .event("message")
             .json(&message)
@@ -401,7 +406,7 @@ impl Chat {
     }
 
     /// Publishes a `stats` event to every page.
-    pub async fn publish_stats(&self, event: Event) -> Result<EventId, BrokerError> {
+    pub(crate) async fn publish_stats(&self, event: Event) -> Result<EventId, BrokerError> {
         // Not in flight: a page that follows on past a `stats` event still
         // being published misses one chart point, never a message.
         let id = self.inner.broker.publish(STATS_TOPIC, event).await?;
@@ -410,26 +415,26 @@ impl Chat {
     }
 
     /// The room's recent messages, oldest first, and where to follow on.
-    pub async fn view(&self, room: &str) -> RoomView {
+    pub(crate) async fn view(&self, room: &str) -> RoomView {
         lock(&self.inner.history).view(room)
     }
 
     /// The topics a page of `room` follows: the room's and `stats`.
-    pub fn topics(room: &str) -> [String; 2] {
+    pub(crate) fn topics(room: &str) -> [String; 2] {
         [room_topic(room), STATS_TOPIC.to_owned()]
     }
 
     /// What ends the event streams opened now (on shutdown, or at the next
     /// [`disconnect_all`](Self::disconnect_all)) and the `retry:` each then
     /// sends, so that the pages come back spread over its jitter.
-    pub fn stream_shutdown(&self) -> Shutdown {
+    pub(crate) fn stream_shutdown(&self) -> Shutdown {
         let streams = &self.inner.streams;
         Shutdown::new(streams.token()).retry(streams.retry)
     }
 
     /// Ends every open event stream; the pages reconnect with their
     /// `Last-Event-ID` and miss nothing.
-    pub fn disconnect_all(&self) {
+    pub(crate) fn disconnect_all(&self) {
         self.inner.streams.end_all();
     }
 }

@@ -76,6 +76,7 @@ static ALLOCATOR: alloc::Counting<tikv_jemallocator::Jemalloc> =
 // SAFETY: jemalloc reads this `const char *malloc_conf` (prefixed, as
 // `tikv-jemallocator` builds it) once, at its start; it points to a
 // NUL-terminated string that lives for ever and is never written.
+#[allow(unsafe_code)]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static MALLOC_CONF: &[u8; 23] = b"background_thread:true\0";
 

@@ -27,7 +27,7 @@ const RECONNECT: Duration = Duration::from_secs(1);
 
 /// The routes; with an admin token, also `POST /admin/disconnect`, for
 /// requests that carry it.
-pub fn router(chat: Chat, admin_token: Option<String>) -> Router {
+pub(crate) fn router(chat: Chat, admin_token: Option<String>) -> Router {
     let router = Router::new()
         .route("/", get(new_room))
         .route("/room/{room}", get(room_page).post(post_message))
@@ -243,7 +243,7 @@ fn escape(text: &str) -> String {
 /// What a request can fail with: the chat's own refusals, or the broker's
 /// (answered by `ssekit_axum::Error`).
 #[derive(Debug)]
-pub enum Error {
+pub(crate) enum Error {
     BadRequest(String),
     NotFound(String),
     /// A post that would make a room beyond the maximum: `429` with

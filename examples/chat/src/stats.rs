@@ -79,7 +79,7 @@ fn rate(count: u64, millis: u64) -> u64 {
 }
 
 /// Publishes a `stats` event every second, until the broker shuts down.
-pub async fn publish_every_second(chat: Chat) {
+pub(crate) async fn publish_every_second(chat: Chat) {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticks.tick().await;

@@ -22,30 +22,30 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 /// How long any single wait in a test may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(5);
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
 
 /// What every stream opens with by default (`SseConfig::DEFAULT_RETRY`):
 /// the usual reconnection time, restored.
-pub const OPENING: &str = "retry: 3000\n\n";
+pub(crate) const OPENING: &str = "retry: 3000\n\n";
 
 /// Awaits `future`, failing the test after [`WAIT`].
-pub async fn within<F: Future>(what: &str, future: F) -> F::Output {
+pub(crate) async fn within<F: Future>(what: &str, future: F) -> F::Output {
     match tokio::time::timeout(WAIT, future).await {
         Ok(output) => output,
         Err(_) => panic!("timed out waiting for {what}"),
     }
 }
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A server accepting connections until `shutdown` is cancelled, then
 /// shutting down gracefully; `task` ends when every connection has ended.
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     pub task: JoinHandle<()>,
 }
 
-pub async fn serve<S, B>(service: S, shutdown: CancellationToken) -> Server
+pub(crate) async fn serve<S, B>(service: S, shutdown: CancellationToken) -> Server
 where
     S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
@@ -86,7 +86,7 @@ where
 /// request hands the test an `UnboundedSender<Event>` through the returned
 /// receiver. The stream ends when the test drops the sender.
 #[allow(clippy::type_complexity)] // an `impl Service` and its receiver
-pub fn pushed_events() -> (
+pub(crate) fn pushed_events() -> (
     impl tower::Service<
         Request<Incoming>,
         Response = Response<UnboundedReceiverStream<Event>>,
@@ -107,14 +107,14 @@ pub fn pushed_events() -> (
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Version {
+pub(crate) enum Version {
     Http1,
     Http2,
 }
 
 /// A client connection; dropping it (or calling `disconnect`) closes the
 /// TCP connection.
-pub struct Client {
+pub(crate) struct Client {
     connection: JoinHandle<()>,
     send: Sender,
 }
@@ -125,7 +125,7 @@ enum Sender {
 }
 
 impl Client {
-    pub async fn connect(addr: SocketAddr, version: Version) -> Client {
+    pub(crate) async fn connect(addr: SocketAddr, version: Version) -> Client {
         let tcp = within("connect", TcpStream::connect(addr)).await.unwrap();
         let io = TokioIo::new(tcp);
         match version {
@@ -155,7 +155,7 @@ impl Client {
         }
     }
 
-    pub async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
+    pub(crate) async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
         let mut request = Request::get(format!("http://127.0.0.1{path}"));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -169,13 +169,13 @@ impl Client {
     }
 
     /// Closes the TCP connection at once.
-    pub fn disconnect(self) {
+    pub(crate) fn disconnect(self) {
         self.connection.abort();
     }
 }
 
 /// The milliseconds of a frame that is only `retry: <ms>`.
-pub fn retry_ms(frame: &str) -> u64 {
+pub(crate) fn retry_ms(frame: &str) -> u64 {
     frame
         .strip_prefix("retry: ")
         .and_then(|rest| rest.strip_suffix("\n\n"))
@@ -184,7 +184,7 @@ pub fn retry_ms(frame: &str) -> u64 {
 }
 
 /// Reads an event stream body frame by frame (`…\n\n`), whatever the chunks.
-pub struct FrameReader<B> {
+pub(crate) struct FrameReader<B> {
     body: B,
     buffer: Vec<u8>,
 }
@@ -194,7 +194,7 @@ where
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Debug,
 {
-    pub fn new(body: B) -> Self {
+    pub(crate) fn new(body: B) -> Self {
         FrameReader {
             body,
             buffer: Vec::new(),
@@ -203,18 +203,18 @@ where
 
     /// Reads `body`, checking that its first frame is the default
     /// [`OPENING`].
-    pub async fn opened(body: B) -> Self {
+    pub(crate) async fn opened(body: B) -> Self {
         let mut frames = FrameReader::new(body);
         assert_eq!(frames.next().await.unwrap(), OPENING);
         frames
     }
 
     /// The next complete frame, or `None` at the end of the body.
-    pub async fn next(&mut self) -> Option<String> {
+    pub(crate) async fn next(&mut self) -> Option<String> {
         within("the next frame", self.next_unbounded()).await
     }
 
-    pub async fn next_unbounded(&mut self) -> Option<String> {
+    pub(crate) async fn next_unbounded(&mut self) -> Option<String> {
         loop {
             if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
                 let frame: Vec<u8> = self.buffer.drain(..end + 2).collect();
@@ -228,7 +228,7 @@ where
     }
 
     /// Reads frames until the end of the body.
-    pub async fn rest(&mut self) -> Vec<String> {
+    pub(crate) async fn rest(&mut self) -> Vec<String> {
         let mut frames = Vec::new();
         while let Some(frame) = self.next().await {
             frames.push(frame);

@@ -9,16 +9,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The `--admin-token` the tests give the chat.
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
 /// The chat's arguments that serve `POST /admin/disconnect` with
 /// [`ADMIN_TOKEN`].
-pub const ADMIN_ARGS: [&str; 3] = ["--admin", "--admin-token", ADMIN_TOKEN];
+pub(crate) const ADMIN_ARGS: [&str; 3] = ["--admin", "--admin-token", ADMIN_TOKEN];
 
 /// `POST /admin/disconnect` to the chat at `url` (`http://HOST:PORT`),
 /// with `headers` (`Name: value` lines) and nothing else but `Host`:
 /// the response's status.
-pub async fn admin_disconnect(url: &str, headers: &[&str]) -> u16 {
+pub(crate) async fn admin_disconnect(url: &str, headers: &[&str]) -> u16 {
     let authority = url.trim_start_matches("http://").trim_end_matches('/');
     let addr: SocketAddr = authority.parse().expect("the chat is on an IP address");
     let mut request = format!("POST /admin/disconnect HTTP/1.1\r\nHost: {authority}\r\n");
@@ -45,6 +45,6 @@ pub async fn admin_disconnect(url: &str, headers: &[&str]) -> u16 {
 }
 
 /// [`admin_disconnect`] with the token, as the operator sends it.
-pub async fn disconnect_all(url: &str) -> u16 {
+pub(crate) async fn disconnect_all(url: &str) -> u16 {
     admin_disconnect(url, &[&format!("Authorization: Bearer {ADMIN_TOKEN}")]).await
 }
