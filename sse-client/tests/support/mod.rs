@@ -23,13 +23,13 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
 /// Every wait in the tests is bounded by this.
-pub const LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const LIMIT: Duration = Duration::from_secs(10);
 
-pub const SSE_HEAD: &str =
+pub(crate) const SSE_HEAD: &str =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
 
 /// What the server does on one connection, after reading the request.
-pub struct Reply {
+pub(crate) struct Reply {
     steps: Vec<Step>,
     hold: bool,
 }
@@ -42,13 +42,13 @@ enum Step {
 impl Reply {
     /// `200 OK`, `text/event-stream`, the body delimited by the connection
     /// closing.
-    pub fn sse() -> Self {
+    pub(crate) fn sse() -> Self {
         Self::head(SSE_HEAD)
     }
 
     /// A response starting with these raw bytes (status line, headers and
     /// the blank line).
-    pub fn head(head: &str) -> Self {
+    pub(crate) fn head(head: &str) -> Self {
         Reply {
             steps: vec![Step::Write(head.as_bytes().to_vec())],
             hold: false,
@@ -56,14 +56,14 @@ impl Reply {
     }
 
     /// A redirect with `status` (as `"307 Temporary Redirect"`) to `location`.
-    pub fn redirect(status: &str, location: &str) -> Self {
+    pub(crate) fn redirect(status: &str, location: &str) -> Self {
         Self::head(&format!(
             "HTTP/1.1 {status}\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         ))
     }
 
     /// Closes the connection without answering: a network error.
-    pub fn hang_up() -> Self {
+    pub(crate) fn hang_up() -> Self {
         Reply {
             steps: Vec::new(),
             hold: false,
@@ -72,25 +72,25 @@ impl Reply {
 
     /// Writes `bytes` as one chunk, then pauses a little so that the next
     /// chunk arrives in another read.
-    pub fn chunk(mut self, bytes: impl AsRef<[u8]>) -> Self {
+    pub(crate) fn chunk(mut self, bytes: impl AsRef<[u8]>) -> Self {
         self.steps.push(Step::Write(bytes.as_ref().to_vec()));
         self.steps.push(Step::Pause(Duration::from_millis(15)));
         self
     }
 
     /// Each of `chunks` in turn, as with [`chunk`](Self::chunk).
-    pub fn chunks<const N: usize>(self, chunks: [&[u8]; N]) -> Self {
+    pub(crate) fn chunks<const N: usize>(self, chunks: [&[u8]; N]) -> Self {
         chunks.into_iter().fold(self, Reply::chunk)
     }
 
-    pub fn pause(mut self, pause: Duration) -> Self {
+    pub(crate) fn pause(mut self, pause: Duration) -> Self {
         self.steps.push(Step::Pause(pause));
         self
     }
 
     /// Keeps the connection open until the client drops it, then reports
     /// that on [`Server::dropped`].
-    pub fn hold(mut self) -> Self {
+    pub(crate) fn hold(mut self) -> Self {
         self.hold = true;
         self
     }
@@ -98,7 +98,7 @@ impl Reply {
 
 /// A request as the server read it.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub head: String,
     /// The body, as long as `Content-Length` said.
     pub body: Vec<u8>,
@@ -107,12 +107,12 @@ pub struct Recorded {
 
 impl Recorded {
     /// The request line: `GET /events HTTP/1.1`.
-    pub fn request_line(&self) -> &str {
+    pub(crate) fn request_line(&self) -> &str {
         self.head.split("\r\n").next().unwrap_or_default()
     }
 
     /// The value of header `name`, if the request had it.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.head.split("\r\n").skip(1).find_map(|line| {
             let (key, value) = line.split_once(':')?;
             key.eq_ignore_ascii_case(name).then(|| value.trim())
@@ -120,7 +120,7 @@ impl Recorded {
     }
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<Recorded>>>,
     dropped: mpsc::UnboundedReceiver<usize>,
@@ -129,7 +129,7 @@ pub struct Server {
 impl Server {
     /// Serves `replies`, one per connection in order; once they run out,
     /// every connection gets `204 No Content`, which ends a source.
-    pub async fn start(replies: Vec<Reply>) -> Server {
+    pub(crate) async fn start(replies: Vec<Reply>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -160,24 +160,24 @@ impl Server {
         }
     }
 
-    pub fn uri(&self) -> Uri {
+    pub(crate) fn uri(&self) -> Uri {
         format!("http://{}/events", self.addr).parse().unwrap()
     }
 
     /// A source for this server, with short waits.
     #[cfg(feature = "hyper")]
-    pub fn source(&self) -> EventSource {
+    pub(crate) fn source(&self) -> EventSource {
         EventSource::builder(self.uri())
             .retry(Duration::from_millis(20))
             .build()
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
 
     /// Waits until the client drops a held connection; returns its index.
-    pub async fn dropped(&mut self) -> usize {
+    pub(crate) async fn dropped(&mut self) -> usize {
         timeout(LIMIT, self.dropped.recv())
             .await
             .expect("the client did not drop the connection in time")
@@ -245,7 +245,7 @@ async fn answer(
 }
 
 /// The next item, within [`LIMIT`]; panics if the stream ended.
-pub async fn next(source: &mut EventSource) -> Item {
+pub(crate) async fn next(source: &mut EventSource) -> Item {
     timeout(LIMIT, source.next())
         .await
         .expect("no item in time")
@@ -253,7 +253,7 @@ pub async fn next(source: &mut EventSource) -> Item {
 }
 
 /// The next item, which must be an event.
-pub async fn next_event(source: &mut EventSource) -> MessageEvent {
+pub(crate) async fn next_event(source: &mut EventSource) -> MessageEvent {
     match next(source).await {
         Item::Event(event) => event,
         other => panic!("expected an event, got {other:?}"),
@@ -261,20 +261,20 @@ pub async fn next_event(source: &mut EventSource) -> MessageEvent {
 }
 
 /// Items up to the end of the stream (which a 204 brings), within [`LIMIT`].
-pub async fn until_end(source: &mut EventSource) -> Vec<Item> {
+pub(crate) async fn until_end(source: &mut EventSource) -> Vec<Item> {
     until_end_within(LIMIT, source).await
 }
 
 /// Items up to the end of the stream, within `limit`: on paused time, an
 /// hour of waits passes in an instant, and a stuck stream fails at once.
-pub async fn until_end_within(limit: Duration, source: &mut EventSource) -> Vec<Item> {
+pub(crate) async fn until_end_within(limit: Duration, source: &mut EventSource) -> Vec<Item> {
     timeout(limit, source.collect::<Vec<_>>())
         .await
         .expect("the stream did not end in time")
 }
 
 /// Items up to and including the first `Reconnecting`.
-pub async fn until_reconnecting(source: &mut EventSource) -> Vec<Item> {
+pub(crate) async fn until_reconnecting(source: &mut EventSource) -> Vec<Item> {
     let mut items = Vec::new();
     loop {
         let item = next(source).await;
@@ -287,7 +287,7 @@ pub async fn until_reconnecting(source: &mut EventSource) -> Vec<Item> {
 }
 
 /// The events among `items`, as (type, data, last event id).
-pub fn events(items: &[Item]) -> Vec<(String, String, String)> {
+pub(crate) fn events(items: &[Item]) -> Vec<(String, String, String)> {
     items
         .iter()
         .filter_map(|item| match item {
@@ -302,12 +302,12 @@ pub fn events(items: &[Item]) -> Vec<(String, String, String)> {
 }
 
 /// A `message` event as [`events`] lists it.
-pub fn message(data: &str, id: &str) -> (String, String, String) {
+pub(crate) fn message(data: &str, id: &str) -> (String, String, String) {
     ("message".to_owned(), data.to_owned(), id.to_owned())
 }
 
 /// What the in-process mock client does for one request.
-pub enum Mock {
+pub(crate) enum Mock {
     /// `200 OK` with an event stream of these bytes, then the end.
     Stream(&'static str),
     /// The request fails.
@@ -319,11 +319,11 @@ pub enum Mock {
 }
 
 /// Requests the mock client received: when, and their headers.
-pub type MockLog = Arc<Mutex<Vec<(Instant, HeaderMap)>>>;
+pub(crate) type MockLog = Arc<Mutex<Vec<(Instant, HeaderMap)>>>;
 
 /// A source on an in-process client that answers with `script` in order,
 /// then with `204`: no sockets, so paused time is exact.
-pub fn mock_source(builder: ssekit_client::Builder, script: Vec<Mock>) -> (EventSource, MockLog) {
+pub(crate) fn mock_source(builder: ssekit_client::Builder, script: Vec<Mock>) -> (EventSource, MockLog) {
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let log = MockLog::default();
     let seen = log.clone();
