@@ -230,6 +230,8 @@ mod crate_readmes {
     struct Poem;
     #[doc = include_str!("../../sse-redis/README.md")]
     struct Redis;
+    #[doc = include_str!("../../sse-client/README.md")]
+    struct Client;
 }
 
 /// Waits until `broker` holds exactly `n` subscriptions, failing the test
