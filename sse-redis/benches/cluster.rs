@@ -35,11 +35,19 @@ const PEER: &str = "SSE_REDIS_CLUSTER_PEER";
 static QUICK: AtomicBool = AtomicBool::new(false);
 
 fn events() -> usize {
-    if QUICK.load(Ordering::Relaxed) { 480 } else { 24_000 }
+    if QUICK.load(Ordering::Relaxed) {
+        480
+    } else {
+        24_000
+    }
 }
 
 fn paced_events() -> usize {
-    if QUICK.load(Ordering::Relaxed) { 96 } else { 2_400 }
+    if QUICK.load(Ordering::Relaxed) {
+        96
+    } else {
+        2_400
+    }
 }
 
 fn topic(i: usize) -> String {
@@ -120,7 +128,12 @@ async fn peer(spec: &str) {
     let broker = broker(target).await;
     let mut all = SelectAll::new();
     for i in 0..TOPICS {
-        all.push(broker.subscribe(&[topic(i)], None).await.expect("subscribe"));
+        all.push(
+            broker
+                .subscribe(&[topic(i)], None)
+                .await
+                .expect("subscribe"),
+        );
     }
     println!("ready");
     let (mut first, mut last) = (u64::MAX, 0);

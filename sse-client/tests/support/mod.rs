@@ -323,7 +323,10 @@ pub(crate) type MockLog = Arc<Mutex<Vec<(Instant, HeaderMap)>>>;
 
 /// A source on an in-process client that answers with `script` in order,
 /// then with `204`: no sockets, so paused time is exact.
-pub(crate) fn mock_source(builder: ssekit_client::Builder, script: Vec<Mock>) -> (EventSource, MockLog) {
+pub(crate) fn mock_source(
+    builder: ssekit_client::Builder,
+    script: Vec<Mock>,
+) -> (EventSource, MockLog) {
     let script = Arc::new(Mutex::new(VecDeque::from(script)));
     let log = MockLog::default();
     let seen = log.clone();
