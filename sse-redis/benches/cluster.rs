@@ -12,7 +12,8 @@
 //! per millisecond over the same topics; each event carries its publish
 //! time and the peer subtracts it from its receive time (one clock).
 //! Afterwards, `INFO commandstats` of every master: the publish scripts
-//! each ran.
+//! each ran, and the time Redis spent in each (`usec_per_call`), which
+//! bounds what one master holds: a master runs one script at a time.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -181,6 +182,50 @@ async fn run(publisher: &Broker, target: &str, events: usize, paced: bool) -> [f
     [figures[0], figures[1], figures[2]]
 }
 
+/// `EVALSHA`'s calls and microseconds per call in an `INFO commandstats`
+/// answer.
+fn evalsha(stats: &str) -> (u64, f64) {
+    let Some(line) = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:"))
+    else {
+        return (0, 0.0);
+    };
+    let field = |name: &str| {
+        line.split(',')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or("0")
+            .to_owned()
+    };
+    (
+        field("calls").parse().unwrap_or(0),
+        field("usec_per_call").parse().unwrap_or(0.0),
+    )
+}
+
+/// `INFO commandstats` of a standalone Redis (`reset`: `CONFIG RESETSTAT`
+/// instead).
+async fn standalone_stats(url: &str, reset: bool) -> String {
+    let client = redis::Client::open(url).expect("a redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    if reset {
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut conn)
+            .await
+            .expect("CONFIG RESETSTAT");
+        return String::new();
+    }
+    redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO commandstats")
+}
+
 async fn measure(name: &str, target: &str) {
     let publisher = broker(target).await;
     let burst = run(&publisher, target, events(), false).await;
@@ -214,7 +259,9 @@ fn main() {
         );
         println!("| Redis | published events/s | burst p99 (µs) | paced p50 (µs) | paced p99 (µs) |");
         println!("|---|---:|---:|---:|---:|");
+        standalone_stats(&server.url(), true).await;
         measure("one redis-server", &format!("standalone {}", server.url())).await;
+        let (calls, usec) = evalsha(&standalone_stats(&server.url(), false).await);
         cluster.reset_stats();
         measure(
             "cluster, 3 masters + 3 replicas",
@@ -222,15 +269,22 @@ fn main() {
         )
         .await;
         println!();
-        println!("| master | publish and open scripts run | share |");
-        println!("|---|---:|---:|");
-        let calls = cluster.script_calls();
-        let total: u64 = calls.values().map(|calls| calls.total()).sum();
-        for (port, calls) in &calls {
+        println!("| Redis node | scripts run | share | µs per script | scripts/s it holds |");
+        println!("|---|---:|---:|---:|---:|");
+        let holds = |usec: f64| if usec > 0.0 { 1e6 / usec } else { 0.0 };
+        println!(
+            "| one redis-server | {calls} | 100 % | {usec:.1} | {:.0} |",
+            holds(usec)
+        );
+        let stats: Vec<(u16, (u64, f64))> = (cluster.masters().into_iter())
+            .map(|port| (port, evalsha(&cluster.info_commandstats(port))))
+            .collect();
+        let total: u64 = stats.iter().map(|(_, (calls, _))| calls).sum();
+        for (port, (calls, usec)) in &stats {
             println!(
-                "| 127.0.0.1:{port} | {} | {:.0} % |",
-                calls.total(),
-                calls.total() as f64 * 100.0 / total.max(1) as f64
+                "| master 127.0.0.1:{port} | {calls} | {:.0} % | {usec:.1} | {:.0} |",
+                *calls as f64 * 100.0 / total.max(1) as f64,
+                holds(*usec)
             );
         }
     });
