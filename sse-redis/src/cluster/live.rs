@@ -153,7 +153,10 @@ impl Shared {
     }
 
     pub(crate) fn connection(&self) -> ClusterConnection {
-        self.conn.get().expect("set before any use").clone()
+        self.conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn on_push(self: &Arc<Self>, info: PushInfo) {
@@ -195,17 +198,21 @@ impl Shared {
             PushKind::SUnsubscribe => {
                 // Sent by the server when the slot moved to another node
                 // (or in answer to this process's own `SUNSUBSCRIBE`).
+                // redis-rs 1.2 takes every `sunsubscribe` push for the reply
+                // to the oldest command in flight on that node's
+                // connection, so one the server sends unasked can shift
+                // the replies on it: the whole connection is replaced.
                 let Some(Value::BulkString(channel)) = info.data.first() else {
                     return;
                 };
                 let unit = self.keys.unit_of_channel(channel);
                 let wanted = self.lock().units.get(&unit).is_some_and(|unit| unit.wanted);
                 if wanted {
-                    tracing::debug!(
+                    tracing::info!(
                         unit,
-                        "ssekit-redis: the unit's channel was unsubscribed (slot moved?); subscribing again"
+                        "ssekit-redis: the server unsubscribed a unit's channel (its slot moved); reconnecting and subscribing again"
                     );
-                    self.resubscribe(vec![unit]);
+                    self.replace_connection();
                 }
             }
             PushKind::Disconnection => {
@@ -484,7 +491,7 @@ impl Shared {
             SlotAddr::Master,
         )));
         let mut conn = self.connection();
-        super::timed(
+        self.timed(
             self.options.command_timeout,
             conn.route_command(cmd, routing),
         )

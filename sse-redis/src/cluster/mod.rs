@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+use std::time::Instant;
 
-use redis::cluster::ClusterClientBuilder;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, ErrorKind, ProtocolVersion, RedisResult, Script, ServerErrorKind, Value};
 use ssekit_core::Event;
@@ -43,7 +44,15 @@ pub(crate) struct ClusterConfig {
 /// What the backend and its push handler share.
 pub(crate) struct Shared {
     state: Mutex<State>,
-    conn: OnceLock<redis::cluster_async::ClusterConnection>,
+    client: ClusterClient,
+    /// The cluster connection; replaced when it stops answering.
+    conn: Mutex<redis::cluster_async::ClusterConnection>,
+    /// When a command last got an answer (any answer, errors included).
+    answered: Mutex<Instant>,
+    /// A replacement connection is being made.
+    replacing: AtomicBool,
+    /// This, for the tasks it spawns.
+    me: OnceLock<std::sync::Weak<Shared>>,
     runtime: Handle,
     keys: ClusterKeys,
     options: Options,
@@ -208,7 +217,11 @@ pub(crate) async fn connect(config: ClusterConfig) -> Result<ClusterBackend, Bro
     let conn = timed(options.command_timeout * 2, client.get_async_connection()).await?;
     let shared = Arc::new(Shared {
         state: Mutex::new(State::default()),
-        conn: OnceLock::new(),
+        client,
+        conn: Mutex::new(conn),
+        answered: Mutex::new(Instant::now()),
+        replacing: AtomicBool::new(false),
+        me: OnceLock::new(),
         runtime,
         keys: ClusterKeys::new(&config.prefix),
         options,
@@ -218,7 +231,7 @@ pub(crate) async fn connect(config: ClusterConfig) -> Result<ClusterBackend, Bro
         publish: Script::new(scripts::PUBLISH),
         open: Script::new(scripts::OPEN),
     });
-    let _ = shared.conn.set(conn);
+    let _ = shared.me.set(Arc::downgrade(&shared));
     let _ = handle.set(Arc::downgrade(&shared));
     tracing::debug!(nodes = ?config.nodes, "ssekit-redis: connected to the cluster");
     Ok(ClusterBackend {
@@ -230,6 +243,101 @@ pub(crate) async fn connect(config: ClusterConfig) -> Result<ClusterBackend, Bro
 }
 
 impl Shared {
+    /// `future` on the cluster connection, or a timeout error after
+    /// `after`. A connection that answers nothing for twice the command
+    /// timeout is replaced: redis-rs's cluster connection can stop sending
+    /// anything at all while it recovers from a node's loss (an in-flight
+    /// request holding the slot map's lock that the recovery waits for),
+    /// and a new one starts from the seed nodes.
+    pub(crate) async fn timed<T>(
+        &self,
+        after: Duration,
+        future: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, BrokerError> {
+        let result = tokio::time::timeout(after, future).await;
+        let answered = |state: &Self| {
+            *state
+                .answered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        };
+        match result {
+            Ok(Err(error)) if error.is_timeout() => {
+                self.stalled();
+                Err(wire::backend(error))
+            }
+            Ok(result) => {
+                answered(self);
+                result.map_err(wire::backend)
+            }
+            Err(_) => {
+                self.stalled();
+                Err(BrokerError::Backend(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("Redis did not answer within {after:?}"),
+                ))))
+            }
+        }
+    }
+
+    /// A command timed out: replaces the connection when nothing has
+    /// answered for twice the command timeout.
+    fn stalled(&self) {
+        let silent = self
+            .answered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed();
+        if silent >= self.options.command_timeout * 2 {
+            tracing::warn!(
+                ?silent,
+                "ssekit-redis: the cluster connection answers nothing; replacing it"
+            );
+            self.replace_connection();
+        }
+    }
+
+    /// Replaces the cluster connection with a new one from the seed nodes,
+    /// then subscribes to every unit's channel on it and checks each unit
+    /// against its streams. Once at a time.
+    pub(crate) fn replace_connection(&self) {
+        if self.replacing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(shared) = self.me.get().and_then(std::sync::Weak::upgrade) else {
+            return;
+        };
+        self.runtime.spawn(async move {
+            let mut backoff = shared.options.backoff_min;
+            loop {
+                if shared.lock().closed {
+                    break;
+                }
+                let connecting = shared.client.get_async_connection();
+                match tokio::time::timeout(shared.options.command_timeout * 2, connecting).await {
+                    Ok(Ok(conn)) => {
+                        *shared.conn.lock().unwrap_or_else(PoisonError::into_inner) = conn;
+                        *shared.answered.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Instant::now();
+                        break;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, ?backoff, "ssekit-redis: cannot connect to the cluster; retrying")
+                    }
+                    Err(_) => {
+                        tracing::warn!(?backoff, "ssekit-redis: connecting to the cluster timed out; retrying")
+                    }
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(shared.options.backoff_max);
+            }
+            shared.replacing.store(false, Ordering::Release);
+            // The new connection has no subscription yet.
+            let units: Vec<u16> = shared.lock().units.keys().copied().collect();
+            shared.resubscribe(units);
+        });
+    }
+
     fn config_for(&self, name: &str) -> &TopicConfig {
         self.overrides.get(name).unwrap_or(&self.defaults)
     }
@@ -323,7 +431,7 @@ impl Shared {
                 }
             }
         };
-        timed(limit, run).await
+        self.timed(limit, run).await
     }
 
     /// Runs `OPEN` on `unit` for `topics` (all of that unit): its epoch,
@@ -352,6 +460,7 @@ impl Shared {
             known_seq.to_string().into_bytes(),
             self.ttl_ms().to_string().into_bytes(),
             format!("{asked:x}").into_bytes(),
+            unit.to_string().into_bytes(),
         ];
         for topic in topics {
             let bound = self.config_for(topic).limits().max_events.max(1);
@@ -444,6 +553,7 @@ impl ClusterBackend {
             (ttl / 64).max(1).to_string().into_bytes(),
             encoded,
             unit_keys.live.into_bytes(),
+            unit.to_string().into_bytes(),
         ];
         for topic in topics {
             let bound = shared.config_for(topic).limits().max_events.max(1);
@@ -637,11 +747,12 @@ impl ClusterBackend {
                     let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
                         Route::new(unit, SlotAddr::Master),
                     ));
-                    let range = timed(
-                        shared.options.command_timeout,
-                        conn.route_command(cmd, routing),
-                    )
-                    .await?;
+                    let range = shared
+                        .timed(
+                            shared.options.command_timeout,
+                            conn.route_command(cmd, routing),
+                        )
+                        .await?;
                     let stored = wire::parse_entries(range, &mut cache)?;
                     if let Some(read) = reads.iter_mut().find(|read| read.0 == unit) {
                         read.3.extend(

@@ -4,6 +4,30 @@
 
 use crate::wire::{epoch_prelude, gone_up_to};
 
+/// First of all: a node that is a replica (one a client still takes for the
+/// slot's master, as after a crashed master came back as the replica of
+/// the one promoted in its place, while the client's connection to it
+/// reads from replicas) answers `MOVED` to its master, so that the client
+/// goes there and learns the new slot map, rather than fail at the
+/// script's first write. `ARGV[$slot]` is the unit's slot.
+macro_rules! replica_check {
+    ($slot:literal) => {
+        concat!(
+            "local info = redis.call('INFO', 'replication')\n",
+            "if string.match(info, 'role:slave') then\n",
+            "  local host = string.match(info, 'master_host:([^\\r\\n]+)')\n",
+            "  local port = string.match(info, 'master_port:(%d+)')\n",
+            "  if host and port then\n",
+            "    return redis.error_reply('MOVED ' .. ARGV[",
+            $slot,
+            "] .. ' ' .. host .. ':' .. port)\n",
+            "  end\n",
+            "  return redis.error_reply('TRYAGAIN this node is a replica without a master')\n",
+            "end\n",
+        )
+    };
+}
+
 /// After the epoch prelude: tells a failover from inside the script. KEYS[4]
 /// holds the replication id of the node that last wrote the unit. When it is
 /// this node's `master_replid2`, this node is a promoted replica of that
@@ -15,7 +39,6 @@ use crate::wire::{epoch_prelude, gone_up_to};
 macro_rules! failover_check {
     () => {
         r#"
-local info = redis.call('INFO', 'replication')
 local replid = string.match(info, 'master_replid:(%x+)')
 local replid2 = string.match(info, 'master_replid2:(%x+)')
 local owner = redis.call('GET', KEYS[4])
@@ -41,7 +64,8 @@ end
 /// topics for field `n` (empty for one public topic), `~` or `=`, `private`
 /// or empty, the epoch and highest sequence number this process has seen
 /// in the unit, the TTL in ms (0: none), the mark step in ms, the encoded
-/// topics for the channel, the channel, then each stream's MAXLEN.
+/// topics for the channel, the channel, the unit's slot, then each
+/// stream's MAXLEN.
 ///
 /// The channel is not among the KEYS, though in the unit's slot: a
 /// declared key that never exists (a channel is no key) would make every
@@ -50,6 +74,7 @@ end
 ///
 /// [`encode_topics`]: crate::wire::encode_topics
 pub(crate) const PUBLISH: &str = concat!(
+    replica_check!("12"),
     epoch_prelude!("1", "6", "7"),
     failover_check!(),
     gone_up_to!(),
@@ -85,7 +110,7 @@ for i = 5, #KEYS do
     table.insert(fields, 'v')
     table.insert(fields, ARGV[5])
   end
-  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 7], id, unpack(fields))
+  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 8], id, unpack(fields))
   if ttl > 0 then
     redis.call('PEXPIRE', KEYS[i], ttl)
   else
@@ -117,8 +142,10 @@ return {epoch, seq}
 /// KEYS: epoch, sequence, marks, owner, then the topics' streams. ARGV: a
 /// fresh epoch, the position (a sequence number, or empty), the epoch and
 /// highest sequence number this process has seen in the unit, the TTL in
-/// ms (0: none), the position's epoch, then each topic's bound.
+/// ms (0: none), the position's epoch, the unit's slot, then each topic's
+/// bound.
 pub(crate) const OPEN: &str = concat!(
+    replica_check!("7"),
     epoch_prelude!("1", "3", "4"),
     failover_check!(),
     gone_up_to!(),
@@ -147,7 +174,7 @@ for i = 5, #KEYS do
     evicted = after < gone_up_to(ttl, tonumber(current))
   end
   if not evicted and first[1] then
-    local bound = tonumber(ARGV[i + 2])
+    local bound = tonumber(ARGV[i + 3])
     local range = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', bound + 1)
     if #range > bound then
       evicted = true
