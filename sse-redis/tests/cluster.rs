@@ -572,14 +572,23 @@ async fn a_slot_migrated_while_streaming_causes_no_reset_and_no_gap() {
     let cluster = start().await;
     let masters = cluster.masters();
     let topic = topic_on(&cluster, masters[0], "moving");
+    // Another slot of the same master, which stays.
+    let staying = topic_on(&cluster, masters[0], "staying");
     let slot = slot_of_topic(&topic);
+    assert_ne!(slot, slot_of_topic(&staying));
     let (a, b) = (broker(&cluster).await, broker(&cluster).await);
     let subscription = b.subscribe(&[&topic], None).await.unwrap();
+    let staying_subscription = b.subscribe(&[&staying], None).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let publishing = publisher(&a, topic.clone(), stopped);
+    let publishing = publisher(&a, topic.clone(), stopped.clone());
+    let publishing_staying = publisher(&a, staying.clone(), stopped);
     let reader = tokio::spawn({
         let (b, topic) = (b.clone(), topic.clone());
         async move { read_all(subscription, &b, &topic, "end").await }
+    });
+    let staying_reader = tokio::spawn({
+        let (b, topic) = (b.clone(), staying.clone());
+        async move { read_all(staying_subscription, &b, &topic, "end").await }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let to = masters[1];
@@ -610,6 +619,20 @@ async fn a_slot_migrated_while_streaming_causes_no_reset_and_no_gap() {
     assert_eq!(received, acked.iter().collect::<Vec<_>>(), "no gap");
     let unique: BTreeSet<&String> = data.iter().collect();
     assert_eq!(unique.len(), data.len(), "no duplicate");
+    // The slot that stayed on the old master streamed on, untouched.
+    let (acked, _) = publishing_staying.await.unwrap();
+    publish_surely(&a, &staying, "end").await;
+    let (data, resets) = tokio::time::timeout(Duration::from_secs(30), staying_reader)
+        .await
+        .expect("the other reader finishes")
+        .unwrap();
+    assert_eq!(resets, 0, "no reset for the slot that stayed");
+    let received: Vec<&String> = data.iter().filter(|d| acked.contains(d)).collect();
+    assert_eq!(
+        received,
+        acked.iter().collect::<Vec<_>>(),
+        "no gap where the slot stayed"
+    );
     drop(cluster);
 }
 
