@@ -15,8 +15,8 @@
 //! killed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -38,12 +38,10 @@ const FILLER: usize = 20_000;
 /// Between two publishes of one publisher.
 const EVERY: Duration = Duration::from_millis(5);
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// One test of this file at a time (see the module's docs).
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
+/// Held by the running test: one test of this file at a time (see the
+/// module's docs). Each test has a runtime of its own: a tokio mutex, which
+/// does not mind, and is not poisoned by a test that failed.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn builder(cluster: &RedisCluster) -> RedisBackendBuilder {
     RedisBackend::cluster_builder(cluster.urls())
@@ -765,7 +763,7 @@ async fn writes_a_taken_over_master_acknowledged_are_lost_only_with_a_reset() {
 /// Publishers and browser-like clients on two processes while the master
 /// of one topic's slot fails `how`: see the assertions at the end.
 async fn master_fails(how: Failure) {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let cluster = start().await;
     // One topic on each master; the first one's master fails.
     let masters = cluster.masters();
@@ -1035,7 +1033,7 @@ async fn master_fails(how: Failure) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slot_migrated_while_streaming_causes_no_reset() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let cluster = start().await;
     // Two topics of one slot (one hash tag), and one on another master.
     let moving = ["{mig}:a".to_owned(), "{mig}:b".to_owned()];
@@ -1261,7 +1259,7 @@ fn assert_not_confirmed(outcome: Result<EventId, BrokerError>, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_publish_that_cannot_be_confirmed_durable_is_an_error() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let cluster = start().await;
     let masters = cluster.masters();
     let topics: Vec<String> = masters
@@ -1379,7 +1377,7 @@ async fn usable(name: &str, broker: &Broker, topic: &str, why: &str) -> Vec<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_master_back_as_a_replica_leaves_its_slots_writable() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let cluster = start().await;
     let masters = cluster.masters();
     let topic = topic_on(&cluster, masters[0], "back");
@@ -1412,7 +1410,7 @@ async fn a_killed_master_back_as_a_replica_leaves_its_slots_writable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_process_subscribed_to_a_failed_over_slot_can_use_it_again() {
-    let _serial = serial();
+    let _serial = SERIAL.lock().await;
     let cluster = start().await;
     let masters = cluster.masters();
     let topic = topic_on(&cluster, masters[0], "idle");
