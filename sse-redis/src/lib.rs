@@ -140,7 +140,9 @@
 //!   writer, and move the unit to a new epoch: its subscribers get
 //!   `event: reset` (`other-epoch`), never a silent gap. Other masters'
 //!   units go on untouched. Publishes to the dead master's slots fail
-//!   until the promotion (about `cluster-node-timeout`).
+//!   until the promotion (about `cluster-node-timeout`), and for up to
+//!   twice the command timeout after it: a process whose cluster
+//!   connection stops answering replaces it.
 //! - **Publishes that must survive a failover**:
 //!   [`durability`](RedisBackendBuilder::durability)`(1, timeout)` waits for a
 //!   replica (`WAIT`, on the slot's master) and answers an error, not a
