@@ -15,10 +15,9 @@
 //! each ran, and the time Redis spent in each (`usec_per_call`), which
 //! bounds what one master holds: a master runs one script at a time.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod support;
+
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::SelectAll;
@@ -27,46 +26,22 @@ use sse_test_support::redis_cluster::RedisCluster;
 use ssekit_core::Event;
 use ssekit_core::broker::{Broker, TopicConfig};
 use ssekit_redis::{RedisBackend, RedisBackendBuilder};
+use support::{Peer, now_nanos, published_at, quantile_us, quick_unless_bench, sized};
 
 const TOPICS: usize = 24;
 const PUBLISHERS: usize = 16;
 const PEER: &str = "SSE_REDIS_CLUSTER_PEER";
 
-/// Set unless run by `cargo bench` (which passes `--bench`): a smoke run.
-static QUICK: AtomicBool = AtomicBool::new(false);
-
 fn events() -> usize {
-    if QUICK.load(Ordering::Relaxed) {
-        480
-    } else {
-        24_000
-    }
+    sized(480, 24_000)
 }
 
 fn paced_events() -> usize {
-    if QUICK.load(Ordering::Relaxed) {
-        96
-    } else {
-        2_400
-    }
+    sized(96, 2_400)
 }
 
 fn topic(i: usize) -> String {
     format!("{{t{i}}}:bench")
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn published_at(event: &Event) -> u64 {
-    let text = std::str::from_utf8(event.as_bytes()).expect("utf-8");
-    text.lines()
-        .find_map(|line| line.strip_prefix("data: "))
-        .and_then(|n| n.parse().ok())
-        .expect("a timestamp")
 }
 
 /// `standalone URL` or `cluster URL,URL,…`.
@@ -151,34 +126,23 @@ async fn peer(spec: &str) {
         latencies.push(now.saturating_sub(at));
     }
     latencies.sort_unstable();
-    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
     let rate = events as f64 / ((last - first) as f64 / 1e9);
-    println!("{rate} {} {}", pick(0.5), pick(0.99));
+    println!(
+        "{rate} {} {}",
+        quantile_us(&latencies, 0.5),
+        quantile_us(&latencies, 0.99)
+    );
 }
 
 /// Published/s, p50 and p99 (µs) of one burst or paced run against `target`.
 async fn run(publisher: &Broker, target: &str, events: usize, paced: bool) -> [f64; 3] {
-    let mut child = Command::new(std::env::current_exe().expect("this binary"))
-        .env(PEER, format!("{events} {target}"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the peer process");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let ready = tokio::task::block_in_place(|| lines.next());
-    assert_eq!(ready.and_then(Result::ok).as_deref(), Some("ready"));
+    let peer = Peer::start(PEER, &format!("{events} {target}"));
     if paced {
         publish_paced(publisher, events).await;
     } else {
         publish_burst(publisher, events).await;
     }
-    let result = tokio::task::block_in_place(|| lines.next())
-        .and_then(Result::ok)
-        .expect("the peer's result");
-    let _ = child.wait();
-    let figures: Vec<f64> = result
-        .split_whitespace()
-        .map(|n| n.parse().expect("a figure"))
-        .collect();
+    let figures = peer.figures();
     [figures[0], figures[1], figures[2]]
 }
 
@@ -245,10 +209,7 @@ fn main() {
         runtime.block_on(peer(&spec));
         return;
     }
-    QUICK.store(
-        !std::env::args().any(|arg| arg == "--bench"),
-        Ordering::Relaxed,
-    );
+    quick_unless_bench();
     runtime.block_on(async {
         let server = RedisServer::start();
         let cluster = RedisCluster::start();

@@ -11,53 +11,28 @@
 //! data is its publish time, the subscriber subtracts it from its receive
 //! time (the same clock, also across processes).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod support;
+
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use ssekit_core::Event;
 use ssekit_core::broker::{Broker, Subscription, TopicConfig};
 use ssekit_redis::RedisBackend;
+use support::{Peer, now_nanos, published_at, quantile_us, quick_unless_bench, sized};
 
 const SUBSCRIBERS: usize = 100;
 const PUBLISHERS: usize = 16;
 const PEER: &str = "SSE_REDIS_BENCH_PEER";
 
-/// Set unless run by `cargo bench` (which passes `--bench`): a smoke run.
-static QUICK: AtomicBool = AtomicBool::new(false);
-
 /// Events per throughput run.
 fn events() -> usize {
-    if QUICK.load(Ordering::Relaxed) {
-        1_000
-    } else {
-        20_000
-    }
+    sized(1_000, 20_000)
 }
 
 /// Events per latency run.
 fn latency_events() -> usize {
-    if QUICK.load(Ordering::Relaxed) {
-        100
-    } else {
-        2_000
-    }
-}
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn published_at(event: &Event) -> u64 {
-    let text = std::str::from_utf8(event.as_bytes()).expect("utf-8");
-    text.lines()
-        .find_map(|line| line.strip_prefix("data: "))
-        .and_then(|n| n.parse().ok())
-        .expect("a timestamp")
+    sized(100, 2_000)
 }
 
 /// What the receiving side measured.
@@ -108,11 +83,10 @@ async fn receive(subscriptions: Vec<Subscription>, events: usize) -> Measured {
         }
     }
     latencies.sort_unstable();
-    let pick = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
     Measured {
         delivered_per_s: (events * count) as f64 / ((last - first) as f64 / 1e9),
-        p50_us: pick(0.5),
-        p99_us: pick(0.99),
+        p50_us: quantile_us(&latencies, 0.5),
+        p99_us: quantile_us(&latencies, 0.99),
     }
 }
 
@@ -197,27 +171,13 @@ async fn two_processes(publisher: &Broker, url: &str) -> (Measured, Measured) {
         ("proc-burst", SUBSCRIBERS, events(), false),
         ("proc-paced", 1, latency_events(), true),
     ] {
-        let mut child = Command::new(std::env::current_exe().expect("this binary"))
-            .env(PEER, format!("{url} {topic} {subscribers} {events}"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the peer process");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let ready = tokio::task::block_in_place(|| lines.next());
-        assert_eq!(ready.and_then(Result::ok).as_deref(), Some("ready"));
+        let peer = Peer::start(PEER, &format!("{url} {topic} {subscribers} {events}"));
         if paced {
             publish_paced(publisher, topic, events).await;
         } else {
             publish_burst(publisher, topic, events).await;
         }
-        let result = tokio::task::block_in_place(|| lines.next())
-            .and_then(Result::ok)
-            .expect("the peer's result");
-        let _ = child.wait();
-        let figures: Vec<f64> = result
-            .split_whitespace()
-            .map(|n| n.parse().expect("a figure"))
-            .collect();
+        let figures = peer.figures();
         results.push(Measured {
             delivered_per_s: figures[0],
             p50_us: figures[1],
@@ -261,10 +221,7 @@ fn main() {
     }
     // `cargo bench` passes `--bench`; anything else (e.g. `cargo test
     // --benches`) gets a quick smoke run only.
-    QUICK.store(
-        !std::env::args().any(|arg| arg == "--bench"),
-        Ordering::Relaxed,
-    );
+    quick_unless_bench();
     runtime.block_on(async {
         let server = sse_test_support::redis::RedisServer::start();
         let url = server.url();
