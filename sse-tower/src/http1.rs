@@ -280,7 +280,7 @@ where
     }
 }
 
-fn is_event_stream<B>(response: &Response<B>) -> bool {
+pub(crate) fn is_event_stream<B>(response: &Response<B>) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -19,7 +19,9 @@
 //! - `http1::serve_connection` (feature `http1`) serves HTTP/1 with hyper
 //!   and takes an event stream's socket back once its head is written.
 //! - `serve` (feature `serve`) is the server around it: accept loop,
-//!   graceful shutdown that ends every stream, timeouts.
+//!   graceful shutdown that ends every stream, timeouts; `Serve::tls`
+//!   (feature `tls`) serves HTTPS, HTTP/2 by ALPN, which a browser needs to
+//!   open more than six event streams to one origin.
 //!
 //! What happens is logged with `tracing`: refusals, write-deadline
 //! evictions, how each stream ended; never a request's URI or headers,
@@ -31,7 +33,7 @@
 //! | `sse_streams_open` (gauge) | event streams open |
 //! | `sse_streams_closed_total{reason}` | streams ended: `end`, `error`, `panic`, `shutdown`, `disconnect` |
 //! | `sse_refusals_total{kind}` | refusals answered, by the refusal's `kind` |
-//! | `sse_write_deadline_evictions_total` | connections a [`WriteDeadline`] closed |
+//! | `sse_write_deadline_evictions_total` | connections a [`WriteDeadline`] closed, and HTTP/2 streams `serve` reset |
 //!
 //! A broker subscription cut off for lagging (`LagPolicy::Disconnect`)
 //! ends its stream as `end`; the broker counts it, as

@@ -39,12 +39,14 @@
 //! ```
 //!
 //! Over HTTP/2, flow control holds a stalled stream without blocking its
-//! connection, so no deadline fires; the broker's lag limit bounds it.
+//! connection, so this deadline fires only when the whole connection
+//! stalls; `serve`'s HTTP/2 (`Serve::tls`, feature `tls`) also resets each
+//! stream whose frame waits the deadline for its flow-control window.
 //!
 //! An eviction is logged at `info` (with the deadline, nothing of the
 //! request) and, with feature `metrics`, counted by
-//! `sse_write_deadline_evictions_total`, once per connection; its stream
-//! ends as a `disconnect`. Every server that wraps its sockets in it
+//! `sse_write_deadline_evictions_total`, once per connection (or per
+//! HTTP/2 stream `serve` resets); its stream ends as a `disconnect`. Every server that wraps its sockets in it
 //! reports evictions: `serve`, and the adapters' listeners.
 
 use std::future::Future;

@@ -1,9 +1,15 @@
 //! [`serve`]: an HTTP/1.1 server for a tower service, as easy as
 //! `axum::serve`, that hands event streams off after their head
-//! ([`http1`](crate::http1)) and ends them all on graceful shutdown.
+//! ([`http1`](crate::http1)) and ends them all on graceful shutdown; with
+//! [`Serve::tls`] (feature `tls`), HTTPS, and HTTP/2 for the clients that
+//! choose it.
 
+#[cfg(feature = "tls")]
+mod h2;
 mod listener;
 mod per_ip;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::any::Any;
 use std::fmt;
@@ -28,17 +34,25 @@ use listener::is_connection_error;
 pub use listener::{Listener, accept, bind_reuse_port};
 use per_ip::PerIp;
 pub use signal::shutdown_signal;
+#[cfg(feature = "tls")]
+pub use tls::tls_config;
 
 use crate::http1::{HttpService, ResponseBody, connection};
 use crate::{Retry, Shutdown, WriteDeadline};
 
+#[cfg(feature = "tls")]
+type TlsConfig = Option<std::sync::Arc<rustls::ServerConfig>>;
+#[cfg(not(feature = "tls"))]
+type TlsConfig = ();
+
 type MakeService<A, S> = Box<dyn FnMut(&A) -> S + Send>;
 
-/// Serves `service` on `listener` over HTTP/1.1 once the returned
-/// [`Serve`] is awaited, until its graceful shutdown ends, with the
-/// defaults listed at [`Serve`]. Every event stream response is handed off after
-/// its head, as [`http1::serve_connection`](crate::http1::serve_connection)
-/// does. HTTP/2, TLS and upgrades (WebSocket) are not served yet.
+/// Serves `service` on `listener` over HTTP/1.1 (or HTTPS with HTTP/2,
+/// with [`Serve::tls`]) once the returned [`Serve`] is awaited, until its
+/// graceful shutdown ends, with the defaults listed at [`Serve`]. Every
+/// HTTP/1.1 event stream response is handed off after its head, as
+/// [`http1::serve_connection`](crate::http1::serve_connection) does.
+/// Upgrades (WebSocket) are not served.
 ///
 /// ```no_run
 /// use std::convert::Infallible;
@@ -101,6 +115,7 @@ where
         shutdown_event: None,
         shutdown_grace: Duration::from_millis(500),
         max_connections_per_ip: None,
+        tls: TlsConfig::default(),
     }
 }
 
@@ -113,8 +128,8 @@ where
 /// ([`write_deadline`](Self::write_deadline)); on shutdown, a `retry:`
 /// drawn for each stream from [`Shutdown::DEFAULT_RETRY`]
 /// ([`shutdown_retry`](Self::shutdown_retry)), no server-wide final event
-/// and 500 ms of grace ([`shutdown_grace`](Self::shutdown_grace)).
-/// Every TCP connection gets `TCP_NODELAY`. A client that closes its
+/// and 500 ms of grace ([`shutdown_grace`](Self::shutdown_grace)); plain
+/// HTTP ([`tls`](Self::tls) for HTTPS). Every TCP connection gets `TCP_NODELAY`. A client that closes its
 /// connection is noticed at once, even on a quiet stream, and its stream
 /// dropped then, not at its next write.
 #[must_use = "a server does nothing until it is awaited"]
@@ -128,6 +143,7 @@ pub struct Serve<L: Listener, S> {
     shutdown_event: Option<Event>,
     shutdown_grace: Duration,
     max_connections_per_ip: Option<usize>,
+    tls: TlsConfig,
 }
 
 impl<L: Listener, S> Serve<L, S> {
@@ -208,6 +224,63 @@ impl<L: Listener, S> Serve<L, S> {
         self
     }
 
+    /// Serves HTTPS with `config` (default: plain HTTP), each connection in
+    /// the protocol it chose by ALPN: `h2` by hyper's HTTP/2, with its
+    /// streams multiplexed on one connection (a browser's six connections
+    /// per origin limit only HTTP/1.1), `http/1.1` with the hand-off. A
+    /// `config` that offers no ALPN protocol is given `h2` and `http/1.1`
+    /// ([`tls_config`] makes one from PEM files).
+    ///
+    /// Over HTTP/2 the options hold per stream: the write deadline resets a
+    /// stream whose frame waits that long for the peer's flow-control
+    /// window (the connection and its other streams go on), the head
+    /// timeout bounds the TLS handshake and closes a connection left
+    /// without a stream that long, and shutdown ends every event stream
+    /// with its final event, then the connection (`GOAWAY`).
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let config = ssekit_tower::serve::tls_config(
+    ///     cert.cert.pem().as_bytes(),
+    ///     cert.key_pair.serialize_pem().as_bytes(),
+    /// )?;
+    /// let service = tower::service_fn(|_: http::Request<hyper::body::Incoming>| async {
+    ///     Ok::<_, Infallible>(http::Response::new(String::from("hello")))
+    /// });
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let server = ssekit_tower::serve(listener, service).tls(config);
+    /// let addr = server.local_addr()?;
+    /// tokio::spawn(server.into_future());
+    ///
+    /// // A client that offers `h2` is served HTTP/2.
+    /// # let mut roots = rustls::RootCertStore::empty();
+    /// # roots.add(cert.cert.der().clone()).unwrap();
+    /// let mut client = rustls::ClientConfig::builder()
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// client.alpn_protocols = vec![b"h2".to_vec()];
+    /// let tcp = tokio::net::TcpStream::connect(addr).await?;
+    /// let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client))
+    ///     .connect("localhost".try_into().unwrap(), tcp)
+    ///     .await?;
+    /// assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: impl Into<std::sync::Arc<rustls::ServerConfig>>) -> Self {
+        let mut config = config.into();
+        if config.alpn_protocols.is_empty() {
+            std::sync::Arc::make_mut(&mut config).alpn_protocols =
+                tls::ALPN.iter().map(|protocol| protocol.to_vec()).collect();
+        }
+        self.tls = Some(config);
+        self
+    }
+
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<L::Addr> {
         self.listener.local_addr()
@@ -223,6 +296,7 @@ impl<L: Listener, S> fmt::Debug for Serve<L, S> {
             .field("shutdown_event", &self.shutdown_event)
             .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("tls", &tls_enabled(&self.tls))
             .finish_non_exhaustive()
     }
 }
@@ -254,7 +328,9 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
         shutdown_event,
         shutdown_grace,
         max_connections_per_ip,
+        tls,
     } = serve;
+    let tls = Protocols::new(tls, write_deadline, header_read_timeout);
     let per_ip = max_connections_per_ip.map(PerIp::new);
     let mut refusing = http1::Builder::new();
     refusing
@@ -287,14 +363,16 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
         let admitted = match per_ip.as_ref().map(|per_ip| per_ip.admit(&addr)) {
             Some(Err(over_limit)) => {
                 let io = WriteDeadline::new(io, write_deadline);
-                let refused = connection(
+                let signal = ending.token().clone().cancelled_owned();
+                tls.spawn(
+                    (&connections, &close),
                     &refusing,
                     io,
                     over_limit,
-                    ending.token().clone().cancelled_owned(),
+                    signal,
                     None,
+                    (),
                 );
-                track(&connections, &close, refused);
                 continue;
             }
             Some(Ok(admitted)) => admitted,
@@ -315,12 +393,17 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
             token.cancelled().await;
             requested.cancelled().await;
         };
-        let connection = connection(&builder, io, service, signal, Some(ending.clone()));
-        track(&connections, &close, async move {
-            // The place is given back when the connection is done.
-            let _admitted = admitted;
-            connection.await
-        });
+        // The place is given back when the connection is done.
+        let ending = Some(ending.clone());
+        tls.spawn(
+            (&connections, &close),
+            &builder,
+            io,
+            service,
+            signal,
+            ending,
+            admitted,
+        );
     }
     // Shutting down. The listener stays open while the connections drain
     // (at most the grace), so that a connection the kernel queued on it,
@@ -338,14 +421,15 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
     let mut answer = |io: L::Io, addr: &L::Addr| {
         let service = make_service(addr);
         let io = WriteDeadline::new(io, write_deadline);
-        let connection = connection(
+        tls.spawn(
+            (&connections, &close),
             &late,
             io,
             service,
             std::future::pending(),
             Some(ending.clone()),
+            (),
         );
-        track(&connections, &close, connection);
     };
     loop {
         tokio::select! {
@@ -378,9 +462,10 @@ async fn run<L: Listener, S: HttpService<B>, B: ResponseBody>(
 
 /// Serves `connection` on a task of `connections` until it ends, or until
 /// `close` (the grace is over).
-fn track<F>(connections: &TaskTracker, close: &CancellationToken, connection: F)
+fn track<F, E>(connections: &TaskTracker, close: &CancellationToken, connection: F)
 where
-    F: Future<Output = Result<(), hyper::Error>> + Send + 'static,
+    F: Future<Output = Result<(), E>> + Send + 'static,
+    E: fmt::Display,
 {
     let close = close.clone();
     connections.spawn(async move {
@@ -393,6 +478,74 @@ where
             () = close.cancelled() => {}
         }
     });
+}
+
+/// Whether a server serves HTTPS, for its `Debug`.
+#[cfg(feature = "tls")]
+fn tls_enabled(tls: &TlsConfig) -> bool {
+    tls.is_some()
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls_enabled((): &TlsConfig) -> bool {
+    false
+}
+
+/// Plain HTTP/1.1, or TLS with the protocol ALPN chose.
+struct Protocols {
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<tls::Tls>>,
+}
+
+impl Protocols {
+    #[cfg(feature = "tls")]
+    fn new(config: TlsConfig, write_deadline: Duration, header_read_timeout: Duration) -> Self {
+        Protocols {
+            tls: config.map(|config| {
+                std::sync::Arc::new(tls::Tls::new(config, write_deadline, header_read_timeout))
+            }),
+        }
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn new((): TlsConfig, _: Duration, _: Duration) -> Self {
+        Protocols {}
+    }
+
+    /// Serves `io` on a task of `connections` (until `close`) with `http1`
+    /// or, over TLS, the protocol it chose; `held` is dropped with it.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn<I, S, B, F, H>(
+        &self,
+        (connections, close): (&TaskTracker, &CancellationToken),
+        http1: &http1::Builder,
+        io: I,
+        service: S,
+        signal: F,
+        ending: Option<Shutdown>,
+        held: H,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        S: HttpService<B>,
+        B: ResponseBody,
+        F: Future<Output = ()> + Send + 'static,
+        H: Send + 'static,
+    {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let connection = tls::connection(tls, http1, io, service, signal, ending);
+            track(connections, close, async move {
+                let _held = held;
+                connection.await
+            });
+            return;
+        }
+        let connection = connection(http1, io, service, signal, ending);
+        track(connections, close, async move {
+            let _held = held;
+            connection.await
+        });
+    }
 }
 
 /// A connection's service, which tells when the first request arrived.
