@@ -72,6 +72,70 @@ macro_rules! gone_up_to {
 
 pub(crate) use gone_up_to;
 
+/// The body of a publish, after the epoch prelude and `gone_up_to!`: the
+/// next sequence number, then per stream (KEYS from `$first` on) the
+/// `XADD` of the stamped frame with field `p` and its MAXLEN
+/// (`ARGV[i + $maxlen]`), its TTL, and the marks. Leaves `epoch`, `seq`,
+/// `s` and `frame` set. ARGV[2] to ARGV[5], ARGV[8] and ARGV[9] as
+/// [`PUBLISH`] takes them.
+macro_rules! append_to_streams {
+    ($first:literal, $maxlen:literal) => {
+        concat!(
+            r#"local seq = redis.call('INCR', KEYS[2])
+local s = string.format('%d', seq)
+local id = s .. '-0'
+local frame = ARGV[2] .. 'id: ' .. epoch .. '-' .. s .. '\n\n'
+local ttl = tonumber(ARGV[8])
+for i = "#,
+            $first,
+            r#", #KEYS do
+  local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
+  local prev = nil
+  if last[1] then
+    prev = string.match(last[1][1], '^(%d+)')
+    if tonumber(prev) >= seq then
+      redis.call('DEL', KEYS[i])
+      prev = nil
+    end
+  end
+  if not prev then
+    if ttl > 0 then
+      prev = string.format('%d', gone_up_to(ttl, seq - 1))
+    else
+      prev = '0'
+    end
+  end
+  local fields = {'e', frame, 'p', prev}
+  if ARGV[3] ~= '' then
+    table.insert(fields, 'n')
+    table.insert(fields, ARGV[3])
+  end
+  if ARGV[5] ~= '' then
+    table.insert(fields, 'v')
+    table.insert(fields, ARGV[5])
+  end
+  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + "#,
+            $maxlen,
+            r#"], id, unpack(fields))
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  else
+    redis.call('PERSIST', KEYS[i])
+  end
+end
+if ttl > 0 then
+  local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  if not newest[1] or now - tonumber(newest[2]) >= tonumber(ARGV[9]) then
+    redis.call('ZADD', KEYS[3], string.format('%d', now), s)
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%d', now - 2 * ttl))
+  end
+end
+"#
+        )
+    };
+}
+pub(crate) use append_to_streams;
+
 /// Publishes one event to one or more topics, atomically: the epoch (see
 /// [`epoch_prelude`]), the next sequence number, and one `XADD` per topic
 /// with that number as the explicit id `{seq}-0`, then the stream's TTL.
@@ -100,54 +164,9 @@ pub(crate) use gone_up_to;
 pub(crate) const PUBLISH: &str = concat!(
     epoch_prelude!("1", "6", "7"),
     gone_up_to!(),
-    r#"
-local seq = redis.call('INCR', KEYS[2])
-local s = string.format('%d', seq)
-local id = s .. '-0'
-local frame = ARGV[2] .. 'id: ' .. epoch .. '-' .. s .. '\n\n'
-local ttl = tonumber(ARGV[8])
-for i = 4, #KEYS do
-  local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
-  local prev = nil
-  if last[1] then
-    prev = string.match(last[1][1], '^(%d+)')
-    if tonumber(prev) >= seq then
-      redis.call('DEL', KEYS[i])
-      prev = nil
-    end
-  end
-  if not prev then
-    if ttl > 0 then
-      prev = string.format('%d', gone_up_to(ttl, seq - 1))
-    else
-      prev = '0'
-    end
-  end
-  local fields = {'e', frame, 'p', prev}
-  if ARGV[3] ~= '' then
-    table.insert(fields, 'n')
-    table.insert(fields, ARGV[3])
-  end
-  if ARGV[5] ~= '' then
-    table.insert(fields, 'v')
-    table.insert(fields, ARGV[5])
-  end
-  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 6], id, unpack(fields))
-  if ttl > 0 then
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  else
-    redis.call('PERSIST', KEYS[i])
-  end
-end
-if ttl > 0 then
-  local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-  if not newest[1] or now - tonumber(newest[2]) >= tonumber(ARGV[9]) then
-    redis.call('ZADD', KEYS[3], string.format('%d', now), s)
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%d', now - 2 * ttl))
-  end
-end
-return {epoch, seq}
-"#
+    "\n",
+    append_to_streams!("4", "6"),
+    "return {epoch, seq}\n",
 );
 
 /// The value of field `v` for a private event.

@@ -2,7 +2,7 @@
 //! (epoch prelude, TTL marks, bounded resume, field `p`), run per ordering
 //! unit, with a failover check and the unit's live channel.
 
-use crate::wire::{epoch_prelude, gone_up_to};
+use crate::wire::{append_to_streams, epoch_prelude, gone_up_to};
 
 /// First of all: a node that is a replica (one a client still takes for the
 /// slot's master, as after a crashed master came back as the replica of
@@ -78,52 +78,9 @@ pub(crate) const PUBLISH: &str = concat!(
     epoch_prelude!("1", "6", "7"),
     failover_check!(),
     gone_up_to!(),
+    "\n",
+    append_to_streams!("5", "8"),
     r#"
-local seq = redis.call('INCR', KEYS[2])
-local s = string.format('%d', seq)
-local id = s .. '-0'
-local frame = ARGV[2] .. 'id: ' .. epoch .. '-' .. s .. '\n\n'
-local ttl = tonumber(ARGV[8])
-for i = 5, #KEYS do
-  local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
-  local prev = nil
-  if last[1] then
-    prev = string.match(last[1][1], '^(%d+)')
-    if tonumber(prev) >= seq then
-      redis.call('DEL', KEYS[i])
-      prev = nil
-    end
-  end
-  if not prev then
-    if ttl > 0 then
-      prev = string.format('%d', gone_up_to(ttl, seq - 1))
-    else
-      prev = '0'
-    end
-  end
-  local fields = {'e', frame, 'p', prev}
-  if ARGV[3] ~= '' then
-    table.insert(fields, 'n')
-    table.insert(fields, ARGV[3])
-  end
-  if ARGV[5] ~= '' then
-    table.insert(fields, 'v')
-    table.insert(fields, ARGV[5])
-  end
-  redis.call('XADD', KEYS[i], 'MAXLEN', ARGV[4], ARGV[i + 8], id, unpack(fields))
-  if ttl > 0 then
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  else
-    redis.call('PERSIST', KEYS[i])
-  end
-end
-if ttl > 0 then
-  local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
-  if not newest[1] or now - tonumber(newest[2]) >= tonumber(ARGV[9]) then
-    redis.call('ZADD', KEYS[3], string.format('%d', now), s)
-    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. string.format('%d', now - 2 * ttl))
-  end
-end
 local private = '0'
 if ARGV[5] ~= '' then
   private = '1'
