@@ -439,8 +439,11 @@ impl Chat {
     }
 }
 
+/// A room's topic, `room:{NAME}`: the name is the topic's hash tag, so on
+/// Redis Cluster every topic of one room (`room:{NAME}` and any added
+/// later, as `room:{NAME}:typing`) is in one slot, one ordering unit.
 fn room_topic(room: &str) -> String {
-    format!("room:{room}")
+    format!("room:{{{room}}}")
 }
 
 /// One token per generation of streams, each a child of the shutdown

@@ -551,7 +551,7 @@ async fn with_redis_a_dead_rooms_stream_expires_after_the_idle_age() {
     let chat = start(&["--redis", &redis.url(), "--room-idle-ms", "1000"], "info").await;
     let mut connection = Connection::open(chat.addr()).await;
     assert_eq!(connection.post("ephemeral", "ann", "hi").await.status, 202);
-    let key = "sse:topic:room:ephemeral";
+    let key = "sse:topic:room:{ephemeral}";
     assert_eq!(integer(&redis.command(&["EXISTS", key])), 1);
     let ttl = integer(&redis.command(&["PTTL", key]));
     assert!((1..=1000).contains(&ttl), "PTTL {ttl}");
