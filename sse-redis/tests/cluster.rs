@@ -10,7 +10,9 @@ use sse_test_support::private;
 use sse_test_support::redis::RedisServer;
 use sse_test_support::redis_cluster::{RedisCluster, Reply};
 use ssekit_core::Event;
-use ssekit_core::broker::{Broker, BrokerError, Resume, Subscription, TopicConfig, stamp};
+use ssekit_core::broker::{
+    Broker, BrokerError, ResetReason, Resume, Subscription, TopicConfig, stamp,
+};
 use ssekit_redis::{RedisBackend, RedisBackendBuilder};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -802,4 +804,62 @@ async fn a_subscribers_connection_killed_mid_stream_is_recovered_with_no_reset_a
     assert_eq!(resets, 0, "no reset");
     let received: Vec<&String> = data.iter().filter(|d| acked.contains(d)).collect();
     assert_eq!(received, acked.iter().collect::<Vec<_>>(), "no gap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_of_the_single_redis_format_resets_on_the_cluster_and_is_never_misread() {
+    // An id a single Redis gave out: one epoch for every topic.
+    let server = RedisServer::start();
+    let single = Broker::builder().build_with(RedisBackend::connect(&server.url()).await.unwrap());
+    single.publish("{r}:a", Event::data("one")).await.unwrap();
+    let old = single.publish("{r}:a", Event::data("two")).await.unwrap();
+
+    let cluster = start().await;
+    let broker = broker(&cluster).await;
+    for _ in 0..3 {
+        broker
+            .publish("{r}:a", Event::data("on the cluster"))
+            .await
+            .unwrap();
+    }
+    // One unit: the id's epoch is not the slot's, so a reset, not a replay
+    // of whatever follows sequence number 2 there.
+    let mut one = broker
+        .subscribe(&["{r}:a"], Some(&old.to_string()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            one.resume(),
+            Resume::Reset {
+                reason: ResetReason::OtherEpoch,
+                ..
+            }
+        ),
+        "{:?}",
+        one.resume()
+    );
+    assert!(
+        next_event(&mut one)
+            .await
+            .as_bytes()
+            .starts_with(b"event: reset\n")
+    );
+    assert_quiet(&mut one).await;
+    // Two units: one id cannot name both, so a reset as well.
+    let two = broker
+        .subscribe(&["{r}:a", "{s}:a"], Some(&old.to_string()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            two.resume(),
+            Resume::Reset {
+                reason: ResetReason::Unknown,
+                ..
+            }
+        ),
+        "{:?}",
+        two.resume()
+    );
 }
