@@ -37,6 +37,8 @@ pub use listener::WriteDeadlineListener;
 pub use response::refusal;
 #[cfg(feature = "serve")]
 pub use serve::{AxumListener, serve};
+#[cfg(feature = "tls")]
+pub use ssekit_tower::serve::tls_config;
 #[cfg(feature = "serve")]
 pub use ssekit_tower::serve::{bind_reuse_port, shutdown_signal};
 

@@ -11,8 +11,8 @@ use tower_http::add_extension::AddExtension;
 /// `axum::serve::Listener`) like `axum::serve`, with [`Serve`]'s options,
 /// defaults and graceful shutdown, which ends every event stream. Requests
 /// carry the peer's `ConnectInfo`, as with
-/// `into_make_service_with_connect_info`. HTTP/1.1 only: no HTTP/2, TLS or
-/// upgrades (WebSocket) yet.
+/// `into_make_service_with_connect_info`. HTTPS and HTTP/2 with
+/// [`Serve::tls`] (feature `tls`); no upgrades (WebSocket).
 ///
 /// ```no_run
 /// # async fn run(app: axum::Router) -> std::io::Result<()> {

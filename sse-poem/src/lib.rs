@@ -48,6 +48,8 @@ pub use listener::{WriteDeadlineAcceptor, WriteDeadlineListener};
 pub use response::refusal;
 #[cfg(feature = "serve")]
 pub use serve::{EndpointService, serve};
+#[cfg(feature = "tls")]
+pub use ssekit_tower::serve::tls_config;
 #[cfg(feature = "serve")]
 pub use ssekit_tower::serve::{bind_reuse_port, shutdown_signal};
 

@@ -23,8 +23,9 @@ use tower_service::Service;
 /// `poem::Server`, whose connection handling cannot hand a stream off:
 /// event streams leave hyper after their head and all end on graceful
 /// shutdown; options and defaults are [`Serve`]'s. `RemoteAddr` and
-/// `LocalAddr` extract as under `poem::Server`. HTTP/1.1 only: no HTTP/2,
-/// TLS or upgrades (WebSocket) yet.
+/// `LocalAddr` extract as under `poem::Server`. HTTPS and HTTP/2 with
+/// [`Serve::tls`] (feature `tls`), where `Request::scheme` still says
+/// `http`; no upgrades (WebSocket).
 ///
 /// ```no_run
 /// use poem::{Route, get, handler};

@@ -43,6 +43,8 @@ pub use filter::{last_event_id, recover, request_parts, topics};
 pub use reply::refusal;
 #[cfg(feature = "serve")]
 pub use serve::{FilterService, Rejects, serve};
+#[cfg(feature = "tls")]
+pub use ssekit_tower::serve::tls_config;
 #[cfg(feature = "serve")]
 pub use ssekit_tower::serve::{bind_reuse_port, shutdown_signal};
 

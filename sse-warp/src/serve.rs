@@ -15,7 +15,8 @@ use warp::{Filter, Rejection};
 /// `warp::serve`: event streams leave hyper after their head and all end
 /// on graceful shutdown; options and defaults are [`Serve`]'s.
 /// `warp::addr::remote()` finds no address (warp keeps its type private).
-/// HTTP/1.1 only: no HTTP/2, TLS or upgrades (WebSocket) yet.
+/// HTTPS and HTTP/2 with [`Serve::tls`] (feature `tls`); no upgrades
+/// (WebSocket).
 ///
 /// ```no_run
 /// use warp::Filter;
