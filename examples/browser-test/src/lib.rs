@@ -174,8 +174,16 @@ impl Browser {
 
     /// A new headless Chromium (with a fresh profile) showing `url`.
     pub async fn open(&self, url: &str) -> Page {
+        self.open_with(url, &[]).await
+    }
+
+    /// [`open`](Self::open), with `extra` flags for Chromium, such as
+    /// `--ignore-certificate-errors` for an example's self-signed
+    /// certificate.
+    pub async fn open_with(&self, url: &str, extra: &[&str]) -> Page {
         let profile = tempfile::tempdir().expect("a temporary profile directory");
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|&arg| arg.to_owned()).collect();
+        args.extend(extra.iter().map(|&arg| arg.to_owned()));
         args.push(format!("--user-data-dir={}", profile.path().display()));
         let capabilities = json!({
             "goog:chromeOptions": { "binary": self.chromium, "args": args },
@@ -395,7 +403,7 @@ pub struct Example {
 
 impl Example {
     /// Runs `binary --addr 127.0.0.1:0 ARGS…` and waits for the URL it
-    /// prints (`http://…`).
+    /// prints (`http://…`, or `https://…`).
     pub async fn start(binary: &str, args: &[&str]) -> Example {
         let mut child = Command::new(binary)
             .args(["--addr", "127.0.0.1:0"])
@@ -417,7 +425,10 @@ impl Example {
                 let output = output.lock().expect("not poisoned");
                 output
                     .iter()
-                    .find_map(|line| line.split_whitespace().find(|w| w.starts_with("http://")))
+                    .find_map(|line| {
+                        line.split_whitespace()
+                            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+                    })
                     .map(|url| url.trim_end_matches('/').to_owned())
                     .ok_or_else(|| output.clone())
             }
@@ -448,7 +459,7 @@ impl Example {
             .success()
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (or `https://…`), without a trailing slash.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -471,8 +482,8 @@ impl Example {
         .await;
     }
 
-    /// `POST`s `body` to `path` (HTTP/1.1, one connection); returns the
-    /// status and the response body.
+    /// `POST`s `body` to `path` (HTTP/1.1, one connection, plain HTTP
+    /// only); returns the status and the response body.
     pub async fn post(&self, path: &str, content_type: &str, body: &str) -> (u16, String) {
         let authority = self.url.trim_start_matches("http://");
         within(&format!("POST {path}"), async {
