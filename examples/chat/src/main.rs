@@ -41,7 +41,13 @@
 //! with `--reuse-port` the new process can listen on the same port before
 //! the old one stops, and refuses no page.
 //!
-//! Run: `cargo run -p chat -- --addr 127.0.0.1:3000 [--redis redis://127.0.0.1:6379]`
+//! With `--tls-cert` and `--tls-key` (PEM files), or `--self-signed` (a
+//! certificate for `localhost` made at start, which a browser warns
+//! about), the chat serves HTTPS, and HTTP/2 to the browsers: over
+//! HTTP/1.1 a browser opens at most six connections to one origin, so
+//! the seventh tab's stream would wait; over HTTP/2 they share one.
+//!
+//! Run: `cargo run -p chat -- --addr 127.0.0.1:3000 [--redis redis://127.0.0.1:6379] [--self-signed]`
 
 mod alloc;
 mod chat;
@@ -49,6 +55,7 @@ mod routes;
 mod stats;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -139,6 +146,36 @@ struct Args {
     /// told the chat is unavailable and comes back later.
     #[arg(long, value_name = "N")]
     max_subscriptions: Option<usize>,
+    /// Serve HTTPS (and HTTP/2 to browsers) with this certificate chain, a
+    /// PEM file; needs `--tls-key`.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert`, a PEM file.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS (and HTTP/2 to browsers) with a certificate for
+    /// `localhost` and `127.0.0.1` made at start: for trials, since no
+    /// browser trusts it.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    self_signed: bool,
+}
+
+/// A certificate chain and its private key, in PEM.
+type Pem = (Vec<u8>, Vec<u8>);
+
+/// What `args` ask to serve HTTPS with, if anything.
+fn tls_pem(args: &Args) -> Result<Option<Pem>, Box<dyn std::error::Error>> {
+    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => (std::fs::read(cert)?, std::fs::read(key)?),
+        _ if args.self_signed => {
+            let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+            let made = rcgen::generate_simple_self_signed(names)?;
+            let cert = made.cert.pem().into_bytes();
+            (cert, made.key_pair.serialize_pem().into_bytes())
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some((cert, key)))
 }
 
 /// The shortest `--admin-token`.
@@ -190,12 +227,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(stats::publish_every_second(chat.clone()));
     tokio::spawn(chat.clone().forget_idle_rooms());
 
+    let tls = match tls_pem(&args)? {
+        Some((cert, key)) => Some(ssekit_axum::tls_config(&cert, &key)?),
+        None => None,
+    };
     let listener = if args.reuse_port {
         ssekit_axum::bind_reuse_port(args.addr)?
     } else {
         TcpListener::bind(args.addr).await?
     };
-    println!("chat listening on http://{}/", listener.local_addr()?);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("chat listening on {scheme}://{}/", listener.local_addr()?);
 
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -204,8 +246,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let admin_token = args.admin.then_some(args.admin_token).flatten();
-    ssekit_axum::serve(listener, routes::router(chat, admin_token))
-        .header_read_timeout(Duration::from_millis(args.header_read_timeout_ms))
+    let mut server = ssekit_axum::serve(listener, routes::router(chat, admin_token))
+        .header_read_timeout(Duration::from_millis(args.header_read_timeout_ms));
+    if let Some(config) = tls {
+        server = server.tls(config);
+    }
+    server
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())

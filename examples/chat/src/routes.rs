@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Version, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -108,12 +108,14 @@ async fn post_message(
 async fn stream(
     State(chat): State<Chat>,
     Path(room): Path<String>,
+    version: Version,
     last_event_id: LastEventId,
 ) -> Result<impl IntoResponse, Error> {
     let room = valid_room(room)?;
     let topics = Chat::topics(&room);
     let response = SseResponse::subscribe(chat.broker(), &topics, &last_event_id).await?;
-    tracing::info!(%room, resume = ?response.get_ref().resume(), "stream opened");
+    // With `?version`: whether the browser multiplexes its streams (HTTP/2).
+    tracing::info!(%room, ?version, resume = ?response.get_ref().resume(), "stream opened");
     Ok(response
         .retry(RECONNECT)
         .shutdown(chat.stream_shutdown())

@@ -45,6 +45,11 @@
 //! is `403`. No response ever allows credentials: another origin's page
 //! subscribes to private events with a ticket.
 //!
+//! With `--tls-cert` and `--tls-key` (PEM files), or `--self-signed` (a
+//! certificate for `localhost` made at start, for trials), it serves
+//! HTTPS, and HTTP/2 to the clients that ask for it: a browser then opens
+//! more than six streams to it at once. The session cookie is `Secure`.
+//!
 //! The routes are served by `ssekit_poem::serve` (HTTP/1.1) in place of
 //! `poem::Server`: an event stream leaves hyper once its head is written,
 //! so an idle subscriber costs a few KB rather than hyper's buffers, with a
@@ -63,6 +68,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -146,6 +152,35 @@ struct Args {
     /// same address before this one stops.
     #[arg(long)]
     reuse_port: bool,
+    /// Serve HTTPS (and HTTP/2 to the clients that ask) with this
+    /// certificate chain, a PEM file; needs `--tls-key`.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert`, a PEM file.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS (and HTTP/2) with a certificate for `localhost` and
+    /// `127.0.0.1` made at start: for trials, since no browser trusts it.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    self_signed: bool,
+}
+
+/// A certificate chain and its private key, in PEM.
+type Pem = (Vec<u8>, Vec<u8>);
+
+/// What `args` ask to serve HTTPS with, if anything.
+fn tls_pem(args: &Args) -> Result<Option<Pem>, Box<dyn std::error::Error>> {
+    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => (std::fs::read(cert)?, std::fs::read(key)?),
+        _ if args.self_signed => {
+            let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+            let made = rcgen::generate_simple_self_signed(names)?;
+            let cert = made.cert.pem().into_bytes();
+            (cert, made.key_pair.serialize_pem().into_bytes())
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some((cert, key)))
 }
 
 /// A token, which neither `Debug` nor `Display` shows.
@@ -220,6 +255,8 @@ struct App {
     sessions: Arc<Sessions>,
     limits: Limits,
     shutdown: CancellationToken,
+    /// `https` under TLS, else `http`: the broker's own origin's scheme.
+    scheme: &'static str,
 }
 
 /// The session cookies and tickets that are valid, each until its expiry:
@@ -308,6 +345,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
+    let tls = match tls_pem(&args)? {
+        Some((cert, key)) => Some(ssekit_poem::tls_config(&cert, &key)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if args.publisher_token.is_none() && !args.open_publish {
         return Err(
             "POST /publish needs a publisher token: set --publisher-token or \
@@ -331,6 +373,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             body_timeout: Duration::from_millis(args.body_timeout_ms),
         },
         shutdown: CancellationToken::new(),
+        scheme,
     };
     if args.every > 0 {
         tokio::spawn(publish_timed(
@@ -349,7 +392,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .data(app.clone())
         .around(move |endpoint, request| {
             let origins = Arc::clone(&origins);
-            async move { Ok(cors_and_log(&*endpoint, request, &origins).await) }
+            async move { Ok(cors_and_log(&*endpoint, request, &origins, scheme).await) }
         });
 
     let listener = if args.reuse_port {
@@ -360,10 +403,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr()?;
     if args.open_publish {
         tracing::warn!(
-            "--open-publish: anyone who reaches http://{addr}/ may publish, private events included"
+            "--open-publish: anyone who reaches {scheme}://{addr}/ may publish, private events included"
         );
     }
-    println!("json-broker listening on http://{addr}/");
+    println!("json-broker listening on {scheme}://{addr}/");
 
     let signal = app.shutdown.clone();
     tokio::spawn(async move {
@@ -371,8 +414,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         signal.cancel();
     });
 
-    ssekit_poem::serve(listener, routes)
-        .header_read_timeout(Duration::from_millis(args.header_read_timeout_ms))
+    let mut server = ssekit_poem::serve(listener, routes)
+        .header_read_timeout(Duration::from_millis(args.header_read_timeout_ms));
+    if let Some(config) = tls {
+        server = server.tls(config);
+    }
+    server
         .with_graceful_shutdown(app.shutdown.cancelled_owned())
         .await?;
     Ok(())
@@ -380,15 +427,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// CORS and the request log, around every route. `/events` is open to
 /// every origin (no credentials); everything else answers only requests
-/// without an `Origin`, from the broker's own origin or from `origins`,
+/// without an `Origin`, from the broker's own origin (`scheme://` and its
+/// `Host`, or the HTTP/2 request's authority) or from `origins`,
 /// and `403` to the others, preflights included. The log line has the
 /// method, the path (never the query, which may hold a ticket), the
 /// status and the time to the response head.
-async fn cors_and_log(endpoint: &impl Endpoint, request: Request, origins: &[String]) -> Response {
+async fn cors_and_log(
+    endpoint: &impl Endpoint,
+    request: Request,
+    origins: &[String],
+    scheme: &str,
+) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let response = cors(endpoint, request, origins).await;
+    let response = cors(endpoint, request, origins, scheme).await;
     tracing::info!(
         %method,
         %path,
@@ -399,7 +452,12 @@ async fn cors_and_log(endpoint: &impl Endpoint, request: Request, origins: &[Str
     response
 }
 
-async fn cors(endpoint: &impl Endpoint, request: Request, origins: &[String]) -> Response {
+async fn cors(
+    endpoint: &impl Endpoint,
+    request: Request,
+    origins: &[String],
+    scheme: &str,
+) -> Response {
     let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
         return endpoint.get_response(request).await;
     };
@@ -421,11 +479,18 @@ async fn cors(endpoint: &impl Endpoint, request: Request, origins: &[String]) ->
             .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, any);
         return response;
     }
-    let own = request
+    // HTTP/2 carries the host as the request's authority, not `Host`.
+    let host = request
         .headers()
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
-        .is_some_and(|host| origin.as_bytes() == format!("http://{host}").as_bytes());
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        });
+    let own = host.is_some_and(|host| origin.as_bytes() == format!("{scheme}://{host}").as_bytes());
     let listed = origins
         .iter()
         .any(|allowed| allowed.as_bytes() == origin.as_bytes());
@@ -526,8 +591,14 @@ async fn session(request: &Request, body: Body, Data(app): Data<&App>) -> Respon
             "too many sessions: try again later",
         );
     };
+    // Over HTTPS, never sent over plain HTTP.
+    let secure = if app.scheme == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
     let set_cookie = format!(
-        "{SESSION_COOKIE}={cookie}; Path=/events; Max-Age={}; HttpOnly; SameSite=Strict",
+        "{SESSION_COOKIE}={cookie}; Path=/events; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
         sessions.session_ttl.as_secs()
     );
     let answer = serde_json::json!({

@@ -337,3 +337,46 @@ async fn ctrl_c_ends_the_open_streams_and_exits() {
     page.wait_for_texts("#status", &["reconnecting…"]).await;
     page.close().await;
 }
+
+#[tokio::test]
+async fn over_https_the_page_publishes_from_its_own_origin_over_http2() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let server = start(&["--self-signed", "--every", "0"]).await;
+    assert!(server.url().starts_with("https://"), "{}", server.url());
+    let page = browser
+        .open_with(server.url(), &["--ignore-certificate-errors"])
+        .await;
+    // Same origin, so the browser sends `Origin`; over HTTP/2 the host is
+    // the request's authority, and there is no `Host` header.
+    let status: u16 = page
+        .eval(
+            "return fetch('/publish', {
+               method: 'POST',
+               headers: { 'authorization': arguments[0], 'content-type': 'application/json' },
+               body: JSON.stringify({ data: 'over h2' }),
+             }).then((response) => response.status);",
+            vec![format!("Bearer {PUBLISHER}").into()],
+        )
+        .await;
+    assert_eq!(status, 202);
+    // The page came over HTTP/2 (the post shared its connection).
+    let protocol: String = page
+        .eval(
+            "return performance.getEntriesByType('navigation')[0].nextHopProtocol;",
+            vec![],
+        )
+        .await;
+    assert_eq!(protocol, "h2");
+    wait_until("the published event in the table", || async {
+        let rows = rows(&page).await;
+        if rows.iter().any(|row| row.2 == "over h2") {
+            Ok(())
+        } else {
+            Err(rows)
+        }
+    })
+    .await;
+    page.close().await;
+}
