@@ -1,7 +1,7 @@
 //! Event ids: an epoch fixed when the id space starts, and a sequence number.
 
 use std::collections::hash_map::RandomState;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -176,16 +176,23 @@ impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Repr::One(id) => id.fmt(f),
-            Repr::Units(ids) => {
-                for (i, (unit, id)) in ids.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(".")?;
-                    }
-                    write!(f, "{unit}:{id}")?;
-                }
-                Ok(())
-            }
+            Repr::Units(ids) => UnitIds(ids).fmt(f),
         }
+    }
+}
+
+/// One id per unit, written `{unit}:{epoch:x}-{seq}` joined by `.`.
+struct UnitIds<'a>(&'a [(u16, EventId)]);
+
+impl fmt::Display for UnitIds<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (unit, id)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            write!(f, "{unit}:{id}")?;
+        }
+        Ok(())
     }
 }
 
@@ -284,7 +291,11 @@ pub(crate) fn unstamped(event: &Event) -> Bytes {
     }
 }
 
-/// `id: {position}` and the blank line that ends an event.
-pub(crate) fn id_line(position: &Position) -> Event {
-    Event::from_encoded_unchecked(Bytes::from(format!("id: {position}\n\n")))
+/// `id: ` the position of `ids` (one per unit, in unit order) and the
+/// blank line that ends an event, in one allocation.
+pub(crate) fn id_line(ids: &[(u16, EventId)]) -> Event {
+    let mut line = String::with_capacity(6 + ids.len() * 40);
+    // Writing to a `String` cannot fail.
+    let _ = write!(line, "id: {}\n\n", UnitIds(ids));
+    Event::from_encoded_unchecked(Bytes::from(line))
 }

@@ -270,7 +270,7 @@ impl Subscription {
         if let Some((_, id)) = cursor.iter_mut().find(|(unit, _)| *unit == entry.unit) {
             *id = EventId::new(id.epoch(), entry.seq);
         }
-        self.rest.id_line = Some(id_line(&Position::units(cursor.iter().copied())));
+        self.rest.id_line = Some(id_line(cursor));
         Poll::Ready(Some(Event::from_encoded_unchecked(unstamped(&entry.event))))
     }
 
