@@ -571,3 +571,26 @@ async fn a_tls_handshake_that_does_not_arrive_in_time_is_closed() {
     .await;
     assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_stream_whose_window_stays_shut_does_not_hold_the_shutdown() {
+    let app = app();
+    let token = app.token.clone();
+    let dropped = Arc::clone(&app.dropped);
+    let (config, roots) = certificate();
+    // The write deadline (30 s) is far: only the grace can end this.
+    let (addr, server) = start(app, config, &token, |serve| serve).await;
+    let (mut send, _connection) = h2_client(addr, &roots, Some(4096)).await;
+    let _flood = get(&mut send, "/flood", &[]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    token.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(1), server).await;
+    assert!(stopped.is_ok(), "a stalled stream held the shutdown");
+    within("the stalled stream's body to be dropped", async {
+        while !dropped.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
