@@ -236,7 +236,9 @@ impl<L: Listener, S> Serve<L, S> {
     /// window (the connection and its other streams go on), the head
     /// timeout bounds the TLS handshake and closes a connection left
     /// without a stream that long, and shutdown ends every event stream
-    /// with its final event, then the connection (`GOAWAY`).
+    /// with its final event, then the connection (`GOAWAY`). A connection
+    /// carries at most 200 streams at once (hyper's default); a browser
+    /// queues the ones past it.
     ///
     /// ```
     /// # use std::convert::Infallible;
