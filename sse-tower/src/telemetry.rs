@@ -88,3 +88,15 @@ pub(crate) fn evicted(deadline: Duration) {
     #[cfg(feature = "metrics")]
     ::metrics::counter!("sse_write_deadline_evictions_total").increment(1);
 }
+
+/// A write deadline passed on one HTTP/2 stream: the stream is reset, its
+/// connection goes on. Counted with the connections evicted.
+#[cfg(feature = "tls")]
+pub(crate) fn evicted_stream(deadline: Duration) {
+    tracing::info!(
+        ?deadline,
+        "the peer stopped reading this stream; write deadline passed, resetting the HTTP/2 stream"
+    );
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!("sse_write_deadline_evictions_total").increment(1);
+}

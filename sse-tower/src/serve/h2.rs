@@ -430,7 +430,7 @@ impl<F: Future<Output = ()>> Future for Watched<F> {
             return Poll::Pending;
         };
         ready!(timer.as_mut().poll(cx));
-        telemetry::evicted(deadline);
+        telemetry::evicted_stream(deadline);
         // Returning drops the stream's task: its body, and the stream,
         // which h2 resets.
         Poll::Ready(())
