@@ -47,7 +47,7 @@
 //! HTTP/1.1 a browser opens at most six connections to one origin, so
 //! the seventh tab's stream would wait; over HTTP/2 they share one.
 //!
-//! Run: `cargo run -p chat -- --addr 127.0.0.1:3000 [--redis redis://127.0.0.1:6379] [--self-signed]`
+//! Run: `cargo run -p chat -- --addr 127.0.0.1:3000 [--redis redis://127.0.0.1:6379 | --redis-cluster URL,…] [--self-signed]`
 
 mod alloc;
 mod chat;
@@ -131,8 +131,14 @@ struct Args {
     /// Share rooms, ids and history with other chat processes through this
     /// Redis server, e.g. `redis://127.0.0.1:6379`; without it the broker
     /// is in memory.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "redis_cluster")]
     redis: Option<String>,
+    /// The same through a Redis Cluster, given one or more of its nodes,
+    /// comma-separated: `redis://127.0.0.1:7101,redis://127.0.0.1:7102`.
+    /// A room's topics share its name as their hash tag, so each room is
+    /// one slot; a page reads its room and `stats`, two slots.
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    redis_cluster: Option<Vec<String>>,
     /// Listen with `SO_REUSEPORT`, so that a new chat can start on the same
     /// address before this one stops.
     #[arg(long)]
@@ -206,14 +212,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(max) = args.max_subscriptions {
         builder = builder.max_subscriptions(max);
     }
-    let broker = match &args.redis {
-        Some(url) => {
+    let redis = match (&args.redis, &args.redis_cluster) {
+        (Some(url), _) => Some((
+            ssekit_redis::RedisBackend::builder(url),
+            without_credentials(url),
+        )),
+        (None, Some(nodes)) => Some((
+            ssekit_redis::RedisBackend::cluster_builder(nodes),
+            (nodes.iter().map(|node| without_credentials(node)))
+                .collect::<Vec<_>>()
+                .join(","),
+        )),
+        (None, None) => None,
+    };
+    let broker = match redis {
+        Some((backend, redis)) => {
             // A room's stream expires in Redis as the room does here.
-            let backend = ssekit_redis::RedisBackend::builder(url)
-                .topic_ttl(Some(rooms.idle))
-                .connect()
-                .await?;
-            let redis = without_credentials(url);
+            let backend = backend.topic_ttl(Some(rooms.idle)).connect().await?;
             tracing::info!(%redis, "rooms are shared through Redis");
             builder.build_with(backend)
         }

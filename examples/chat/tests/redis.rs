@@ -1,12 +1,14 @@
 //! Two real `chat` processes share a room through a real Redis: a message
 //! posted on one reaches a page of the other, and a page that reconnects to
-//! either with `Last-Event-ID` gets exactly what it missed.
+//! either with `Last-Event-ID` gets exactly what it missed; on one Redis
+//! and on a Redis Cluster.
 
 use std::time::Duration;
 
 use browser_test::{Example, within};
 use futures_util::StreamExt;
 use sse_test_support::redis::RedisServer;
+use sse_test_support::redis_cluster::RedisCluster;
 use ssekit_client::{EventSource, Item};
 
 /// The next `message` event of `source` (stats events are skipped): its id
@@ -87,6 +89,50 @@ async fn two_chat_processes_share_a_room_through_redis() {
         assert_eq!(
             missed.map(|(id, data)| (id, data.contains("\"two\"") || data.contains("\"three\""))),
             [(second.clone(), true), (third.clone(), true)]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chat_processes_share_a_room_through_a_redis_cluster() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .expect("the cluster starts");
+    let nodes = cluster.urls().join(",");
+    let binary = env!("CARGO_BIN_EXE_chat");
+    let a = Example::start(binary, &["--redis-cluster", &nodes]).await;
+    let b = Example::start(binary, &["--redis-cluster", &nodes]).await;
+
+    // The page reads its room and `stats`, two slots: its id names both,
+    // the room's part being the id the post was given.
+    let mut on_b = stream(&b, "shared", None).await;
+    let first = post(&a, "shared", "one").await;
+    let (position, data) = next_message(&mut on_b).await;
+    assert_eq!(data, r#"{"user":"ann","message":"one"}"#);
+    assert!(
+        position
+            .split('.')
+            .any(|part| part.ends_with(&format!(":{first}"))),
+        "{position} names {first}"
+    );
+    drop(on_b);
+
+    post(&a, "shared", "two").await;
+    post(&b, "shared", "three").await;
+
+    // Either process resumes the page exactly: the two it missed, in order.
+    for chat in [&a, &b] {
+        let mut resumed = stream(chat, "shared", Some(&position)).await;
+        let missed = [
+            next_message(&mut resumed).await.1,
+            next_message(&mut resumed).await.1,
+        ];
+        assert_eq!(
+            missed,
+            [
+                r#"{"user":"ann","message":"two"}"#,
+                r#"{"user":"ann","message":"three"}"#
+            ]
         );
     }
 }
