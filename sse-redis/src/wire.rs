@@ -191,6 +191,68 @@ end
 return redis.call('GET', KEYS[1])
 "#;
 
+/// The body of a resume, after the epoch prelude and `gone_up_to!`: the
+/// answer `{epoch, current}` and, when `ARGV[2]` is a position in the
+/// epoch `ARGV[6]`, each stream's entries after it (KEYS from `$first` on,
+/// answered at `out[i - $offset]`, bounded by `ARGV[i + 3]`) or `evicted`.
+/// ARGV[2], ARGV[5] and ARGV[6] as [`OPEN`] takes them.
+macro_rules! read_after_position {
+    ($first:literal, $offset:literal) => {
+        concat!(
+            r#"local out = {epoch, current}
+if ARGV[2] == '' or epoch ~= ARGV[6] then
+  return out
+end
+local after = tonumber(ARGV[2])
+if after > tonumber(current) then
+  return out
+end
+local from = string.format('%d', after + 1) .. '-0'
+local ttl = tonumber(ARGV[5])
+for i = "#,
+            $first,
+            r#", #KEYS do
+  local first = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', 1)
+  local evicted = false
+  if first[1] then
+    local fields = first[1][2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'p' then
+        evicted = tonumber(fields[j + 1]) > after
+      end
+    end
+  elseif ttl > 0 and redis.call('EXISTS', KEYS[i]) == 0 then
+    evicted = after < gone_up_to(ttl, tonumber(current))
+  end
+  if not evicted and first[1] then
+    local bound = tonumber(ARGV[i + 3])
+    local range = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', bound + 1)
+    if #range > bound then
+      evicted = true
+    else
+      out[i - "#,
+            $offset,
+            r#"] = range
+    end
+  elseif not evicted then
+    out[i - "#,
+            $offset,
+            r#"] = {}
+  end
+  if evicted then
+    out[i - "#,
+            $offset,
+            r#"] = 'evicted'
+    return out
+  end
+end
+return out
+"#
+        )
+    };
+}
+pub(crate) use read_after_position;
+
 /// Reads, atomically, the epoch (see `epoch_prelude!`), the latest
 /// sequence number, and, when `ARGV[2]` is a position in the epoch
 /// `ARGV[6]` that Redis holds, each topic's entries after it, bounded:
@@ -213,48 +275,8 @@ return redis.call('GET', KEYS[1])
 pub(crate) const OPEN: &str = concat!(
     epoch_prelude!("1", "3", "4"),
     gone_up_to!(),
-    r#"
-local out = {epoch, current}
-if ARGV[2] == '' or epoch ~= ARGV[6] then
-  return out
-end
-local after = tonumber(ARGV[2])
-if after > tonumber(current) then
-  return out
-end
-local from = string.format('%d', after + 1) .. '-0'
-local ttl = tonumber(ARGV[5])
-for i = 4, #KEYS do
-  local first = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', 1)
-  local evicted = false
-  if first[1] then
-    local fields = first[1][2]
-    for j = 1, #fields, 2 do
-      if fields[j] == 'p' then
-        evicted = tonumber(fields[j + 1]) > after
-      end
-    end
-  elseif ttl > 0 and redis.call('EXISTS', KEYS[i]) == 0 then
-    evicted = after < gone_up_to(ttl, tonumber(current))
-  end
-  if not evicted and first[1] then
-    local bound = tonumber(ARGV[i + 3])
-    local range = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', bound + 1)
-    if #range > bound then
-      evicted = true
-    else
-      out[i - 1] = range
-    end
-  elseif not evicted then
-    out[i - 1] = {}
-  end
-  if evicted then
-    out[i - 1] = 'evicted'
-    return out
-  end
-end
-return out
-"#
+    "\n",
+    read_after_position!("4", "1"),
 );
 
 /// The Redis keys of one backend, all under its prefix.

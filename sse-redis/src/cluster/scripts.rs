@@ -2,7 +2,7 @@
 //! (epoch prelude, TTL marks, bounded resume, field `p`), run per ordering
 //! unit, with a failover check and the unit's live channel.
 
-use crate::wire::{append_to_streams, epoch_prelude, gone_up_to};
+use crate::wire::{append_to_streams, epoch_prelude, gone_up_to, read_after_position};
 
 /// First of all: a node that is a replica (one a client still takes for the
 /// slot's master, as after a crashed master came back as the replica of
@@ -106,46 +106,6 @@ pub(crate) const OPEN: &str = concat!(
     epoch_prelude!("1", "3", "4"),
     failover_check!(),
     gone_up_to!(),
-    r#"
-local out = {epoch, current}
-if ARGV[2] == '' or epoch ~= ARGV[6] then
-  return out
-end
-local after = tonumber(ARGV[2])
-if after > tonumber(current) then
-  return out
-end
-local from = string.format('%d', after + 1) .. '-0'
-local ttl = tonumber(ARGV[5])
-for i = 5, #KEYS do
-  local first = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', 1)
-  local evicted = false
-  if first[1] then
-    local fields = first[1][2]
-    for j = 1, #fields, 2 do
-      if fields[j] == 'p' then
-        evicted = tonumber(fields[j + 1]) > after
-      end
-    end
-  elseif ttl > 0 and redis.call('EXISTS', KEYS[i]) == 0 then
-    evicted = after < gone_up_to(ttl, tonumber(current))
-  end
-  if not evicted and first[1] then
-    local bound = tonumber(ARGV[i + 3])
-    local range = redis.call('XRANGE', KEYS[i], from, '+', 'COUNT', bound + 1)
-    if #range > bound then
-      evicted = true
-    else
-      out[i - 2] = range
-    end
-  elseif not evicted then
-    out[i - 2] = {}
-  end
-  if evicted then
-    out[i - 2] = 'evicted'
-    return out
-  end
-end
-return out
-"#
+    "\n",
+    read_after_position!("5", "2"),
 );
