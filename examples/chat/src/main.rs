@@ -53,9 +53,10 @@ mod alloc;
 mod chat;
 mod routes;
 mod stats;
+#[path = "../../shared/tls.rs"]
+mod tls;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -152,36 +153,8 @@ struct Args {
     /// told the chat is unavailable and comes back later.
     #[arg(long, value_name = "N")]
     max_subscriptions: Option<usize>,
-    /// Serve HTTPS (and HTTP/2 to browsers) with this certificate chain, a
-    /// PEM file; needs `--tls-key`.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key of `--tls-cert`, a PEM file.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Serve HTTPS (and HTTP/2 to browsers) with a certificate for
-    /// `localhost` and `127.0.0.1` made at start: for trials, since no
-    /// browser trusts it.
-    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
-    self_signed: bool,
-}
-
-/// A certificate chain and its private key, in PEM.
-type Pem = (Vec<u8>, Vec<u8>);
-
-/// What `args` ask to serve HTTPS with, if anything.
-fn tls_pem(args: &Args) -> Result<Option<Pem>, Box<dyn std::error::Error>> {
-    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => (std::fs::read(cert)?, std::fs::read(key)?),
-        _ if args.self_signed => {
-            let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-            let made = rcgen::generate_simple_self_signed(names)?;
-            let cert = made.cert.pem().into_bytes();
-            (cert, made.key_pair.serialize_pem().into_bytes())
-        }
-        _ => return Ok(None),
-    };
-    Ok(Some((cert, key)))
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 /// The shortest `--admin-token`.
@@ -242,7 +215,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(stats::publish_every_second(chat.clone()));
     tokio::spawn(chat.clone().forget_idle_rooms());
 
-    let tls = match tls_pem(&args)? {
+    let tls = match args.tls.pem()? {
         Some((cert, key)) => Some(ssekit_axum::tls_config(&cert, &key)?),
         None => None,
     };

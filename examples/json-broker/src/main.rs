@@ -64,11 +64,13 @@
 //! `curl -H 'authorization: Bearer p1' -H 'content-type: application/json'
 //! -d '{"data": "hello"}' http://127.0.0.1:3002/publish`.
 
+#[path = "../../shared/tls.rs"]
+mod tls;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -152,35 +154,8 @@ struct Args {
     /// same address before this one stops.
     #[arg(long)]
     reuse_port: bool,
-    /// Serve HTTPS (and HTTP/2 to the clients that ask) with this
-    /// certificate chain, a PEM file; needs `--tls-key`.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The private key of `--tls-cert`, a PEM file.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Serve HTTPS (and HTTP/2) with a certificate for `localhost` and
-    /// `127.0.0.1` made at start: for trials, since no browser trusts it.
-    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
-    self_signed: bool,
-}
-
-/// A certificate chain and its private key, in PEM.
-type Pem = (Vec<u8>, Vec<u8>);
-
-/// What `args` ask to serve HTTPS with, if anything.
-fn tls_pem(args: &Args) -> Result<Option<Pem>, Box<dyn std::error::Error>> {
-    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => (std::fs::read(cert)?, std::fs::read(key)?),
-        _ if args.self_signed => {
-            let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-            let made = rcgen::generate_simple_self_signed(names)?;
-            let cert = made.cert.pem().into_bytes();
-            (cert, made.key_pair.serialize_pem().into_bytes())
-        }
-        _ => return Ok(None),
-    };
-    Ok(Some((cert, key)))
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 /// A token, which neither `Debug` nor `Display` shows.
@@ -345,7 +320,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
-    let tls = match tls_pem(&args)? {
+    let tls = match args.tls.pem()? {
         Some((cert, key)) => Some(ssekit_poem::tls_config(&cert, &key)?),
         None => None,
     };
