@@ -100,6 +100,9 @@ pub struct Subscription {
     lanes: Vec<Lane>,
     /// Deliveries not yet added to the broker's counter.
     unflushed: u64,
+    /// For a subscription spanning several units: its own ids. `None`
+    /// otherwise, so that delivering from one unit reads no more memory.
+    spanning: Option<Box<Spanning>>,
     state: State,
     /// Boxed: delivering from one topic never reads it.
     rest: Box<Rest>,
@@ -109,11 +112,6 @@ pub struct Subscription {
 struct Rest {
     topics: Vec<Arc<str>>,
     resume: Resume,
-    /// For a subscription spanning several units: where it stands in each,
-    /// in unit order, written as every event's id.
-    cursor: Option<Vec<(u16, EventId)>>,
-    /// The id line of the frame just delivered without one.
-    id_line: Option<Event>,
     /// The unit whose head goes first when several are ready, so that no
     /// unit waits on a busy one.
     next_unit: u16,
@@ -125,6 +123,14 @@ struct Rest {
     skip: Vec<(usize, u64)>,
     /// Its place under the broker's admission limits, freed on drop.
     _admitted: Admitted,
+}
+
+/// What a subscription spanning several units keeps to write its ids.
+struct Spanning {
+    /// Where it stands in each unit, in unit order.
+    cursor: Vec<(u16, EventId)>,
+    /// The id line of the frame just delivered without one.
+    id_line: Option<Event>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,12 +225,16 @@ impl Subscription {
             replay: opened.replay.into_iter(),
             lanes,
             unflushed: 0,
+            spanning: (start.len() > 1).then(|| {
+                Box::new(Spanning {
+                    cursor: start,
+                    id_line: None,
+                })
+            }),
             state: State::Open,
             rest: Box::new(Rest {
                 topics,
                 resume,
-                cursor: (start.len() > 1).then_some(start),
-                id_line: None,
                 next_unit: 0,
                 heads,
                 skip: Vec::new(),
@@ -264,13 +274,14 @@ impl Subscription {
         if self.unflushed >= 64 {
             self.flush();
         }
-        let Some(cursor) = &mut self.rest.cursor else {
+        let Some(spanning) = &mut self.spanning else {
             return Poll::Ready(Some(entry.event));
         };
+        let cursor = &mut spanning.cursor;
         if let Some((_, id)) = cursor.iter_mut().find(|(unit, _)| *unit == entry.unit) {
             *id = EventId::new(id.epoch(), entry.seq);
         }
-        self.rest.id_line = Some(id_line(cursor));
+        spanning.id_line = Some(id_line(cursor));
         Poll::Ready(Some(Event::from_encoded_unchecked(unstamped(&entry.event))))
     }
 
@@ -431,7 +442,8 @@ impl Stream for Subscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         let this = self.get_mut();
-        if let Some(id_line) = this.rest.id_line.take() {
+        if let Some(id_line) = (this.spanning.as_mut()).and_then(|spanning| spanning.id_line.take())
+        {
             return Poll::Ready(Some(id_line));
         }
         if this.state == State::Done {
@@ -475,7 +487,10 @@ impl fmt::Debug for Subscription {
         f.debug_struct("Subscription")
             .field("topics", &self.rest.topics)
             .field("resume", &self.rest.resume)
-            .field("cursor", &self.rest.cursor)
+            .field(
+                "cursor",
+                &self.spanning.as_ref().map(|spanning| &spanning.cursor),
+            )
             .field("replay_left", &self.replay.len())
             .finish_non_exhaustive()
     }
