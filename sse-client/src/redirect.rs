@@ -60,73 +60,18 @@ fn same_origin(a: &Uri, b: &Uri) -> bool {
         && port(a) == port(b)
 }
 
-/// Resolves `reference` against `base` (RFC 3986, section 5.2); `None`
-/// unless the result is an absolute `http` or `https` URI.
+/// Resolves `reference` against `base` with the WHATWG URL parser, as
+/// `fetch` does (the `url` crate); `None` unless the result is an `http`
+/// or `https` URL with a host. The fragment is dropped.
 fn resolve(base: &Uri, reference: &str) -> Option<Uri> {
-    let reference = reference.split('#').next().unwrap_or_default();
-    let uri: Uri = if has_scheme(reference) {
-        reference.parse().ok()?
-    } else {
-        let scheme = base.scheme_str()?;
-        let authority = base.authority()?;
-        if reference.starts_with("//") {
-            format!("{scheme}:{reference}").parse().ok()?
-        } else {
-            let (path, query) = match reference.split_once('?') {
-                Some((path, query)) => (path, Some(query)),
-                None => (reference, None),
-            };
-            let (path, query) = if path.is_empty() {
-                (base.path().to_owned(), query.or(base.query()))
-            } else if path.starts_with('/') {
-                (remove_dot_segments(path), query)
-            } else {
-                let base_path = base.path();
-                let directory = &base_path[..=base_path.rfind('/').unwrap_or(0)];
-                (remove_dot_segments(&format!("{directory}{path}")), query)
-            };
-            let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-            format!("{scheme}://{authority}{path}{query}")
-                .parse()
-                .ok()?
-        }
-    };
-    let http = matches!(uri.scheme_str(), Some("http" | "https"));
-    (http && uri.authority().is_some()).then_some(uri)
-}
-
-/// `scheme ":"` at the start, the scheme being ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
-fn has_scheme(reference: &str) -> bool {
-    let Some((scheme, _)) = reference.split_once(':') else {
-        return false;
-    };
-    let mut bytes = scheme.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-}
-
-/// RFC 3986's `remove_dot_segments` for an absolute path.
-fn remove_dot_segments(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let last = segments.len().saturating_sub(1);
-    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
-    for (i, segment) in segments.into_iter().enumerate() {
-        match segment {
-            "." => {}
-            ".." => {
-                out.pop();
-            }
-            segment => {
-                out.push(segment);
-                continue;
-            }
-        }
-        // A trailing dot segment leaves the path ending with a slash.
-        if i == last {
-            out.push("");
-        }
+    let base = url::Url::parse(&base.to_string()).ok()?;
+    let mut url = base.join(reference).ok()?;
+    url.set_fragment(None);
+    let http = matches!(url.scheme(), "http" | "https");
+    if !http || !url.has_host() {
+        return None;
     }
-    format!("/{}", out.join("/"))
+    url.as_str().parse().ok()
 }
 
 #[cfg(test)]
@@ -139,7 +84,7 @@ mod tests {
     }
 
     #[test]
-    fn relative_locations_resolve_as_rfc_3986_says() {
+    fn relative_locations_resolve_as_the_url_standard_says() {
         let base = "http://a/b/c/d;p?q";
         for (reference, expected) in [
             ("g", "http://a/b/c/g"),
@@ -170,8 +115,25 @@ mod tests {
 
     #[test]
     fn locations_that_are_not_http_urls_are_not_followed() {
-        for reference in ["ftp://a/b", "mailto:x@y", "http:no-authority", "a b"] {
+        for reference in ["ftp://a/b", "mailto:x@y", "data:text/plain,x", "http://"] {
             assert_eq!(resolved("http://a/b", reference), None, "{reference:?}");
+        }
+    }
+
+    #[test]
+    fn locations_resolve_as_a_browser_resolves_them() {
+        // The URL standard, not RFC 3986: a same-scheme reference without
+        // `//` is relative, spaces are percent-encoded, hosts lowercased.
+        for (reference, expected) in [
+            ("http:g", "http://a/g"),
+            ("a b", "http://a/a%20b"),
+            ("HTTP://EXAMPLE.com/x", "http://example.com/x"),
+        ] {
+            assert_eq!(
+                resolved("http://a/b", reference).as_deref(),
+                Some(expected),
+                "{reference:?}"
+            );
         }
     }
 
