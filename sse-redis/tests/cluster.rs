@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use sse_test_support::id_of;
 use sse_test_support::private;
 use sse_test_support::redis::RedisServer;
@@ -15,7 +14,9 @@ use ssekit_core::broker::{
 };
 use ssekit_redis::{RedisBackend, RedisBackendBuilder};
 
-const WAIT: Duration = Duration::from_secs(10);
+mod scenarios;
+
+use scenarios::{assert_quiet, next, next_event};
 
 fn builder(cluster: &RedisCluster) -> RedisBackendBuilder {
     RedisBackend::cluster_builder(cluster.urls())
@@ -39,22 +40,6 @@ async fn start() -> RedisCluster {
     tokio::task::spawn_blocking(RedisCluster::start)
         .await
         .expect("the cluster starts")
-}
-
-async fn next(subscription: &mut Subscription) -> Option<Event> {
-    tokio::time::timeout(WAIT, subscription.next())
-        .await
-        .expect("an event or the end within 10 s")
-}
-
-async fn next_event(subscription: &mut Subscription) -> Event {
-    next(subscription).await.expect("an event, not the end")
-}
-
-/// Nothing more arrives within a short while.
-async fn assert_quiet(subscription: &mut Subscription) {
-    let more = tokio::time::timeout(Duration::from_millis(300), subscription.next()).await;
-    assert!(more.is_err(), "unexpected event: {more:?}");
 }
 
 /// The `data:` of an event.
@@ -99,43 +84,14 @@ fn slot_of_topic(topic: &str) -> u16 {
 async fn an_event_published_on_a_is_received_on_b() {
     let cluster = start().await;
     let (a, b) = (broker(&cluster).await, broker(&cluster).await);
-    let mut on_b = b.subscribe(&["room"], None).await.unwrap();
-    let mut ids = Vec::new();
-    for text in ["one", "two", "three"] {
-        ids.push(a.publish("room", Event::data(text)).await.unwrap());
-    }
-    for (id, text) in ids.iter().zip(["one", "two", "three"]) {
-        assert_eq!(next_event(&mut on_b).await, stamp(&Event::data(text), *id));
-    }
-    assert_eq!(ids.iter().map(|id| id.seq()).collect::<Vec<_>>(), [1, 2, 3]);
-    assert_quiet(&mut on_b).await;
+    scenarios::an_event_published_on_a_is_received_on_b(&a, &b, "room").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_id_issued_by_a_resumes_on_b_without_loss_or_duplicate() {
     let cluster = start().await;
     let (a, b) = (broker(&cluster).await, broker(&cluster).await);
-    let mut ids = Vec::new();
-    for n in 0..5 {
-        ids.push(
-            a.publish("feed", Event::data(&n.to_string()))
-                .await
-                .unwrap(),
-        );
-    }
-    let mut on_b = b
-        .subscribe(&["feed"], Some(&ids[1].to_string()))
-        .await
-        .unwrap();
-    assert_eq!(on_b.resume(), Resume::Replayed { events: 3 });
-    ids.push(a.publish("feed", Event::data("5")).await.unwrap());
-    for (n, id) in ids.iter().enumerate().skip(2) {
-        assert_eq!(
-            next_event(&mut on_b).await,
-            stamp(&Event::data(&n.to_string()), *id)
-        );
-    }
-    assert_quiet(&mut on_b).await;
+    scenarios::an_id_issued_by_a_resumes_on_b_without_loss_or_duplicate(&a, &b, "feed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -673,40 +629,13 @@ async fn resume_while_a_publishes_continuously_has_no_gap_and_no_duplicate() {
     let b = broker_with(builder(&cluster).defaults(TopicConfig::new().lag_limit(1024))).await;
     // B already reads the unit, so the new subscription meets live
     // delivery under way.
-    let _warm = b.subscribe(&["{busy}:other"], None).await.unwrap();
-    let publisher = {
-        let a = a.clone();
-        tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for n in 0..300 {
-                let id = a.publish("{busy}:feed", Event::data(&n.to_string()));
-                ids.push(id.await.unwrap());
-            }
-            ids
-        })
-    };
-    let first = loop {
-        let probe = a.publish("{busy}:other", Event::data("x")).await.unwrap();
-        if probe.seq() > 60 {
-            break ssekit_core::broker::EventId::new(probe.epoch(), 10);
-        }
-    };
-    let mut on_b = b
-        .subscribe(&["{busy}:feed"], Some(&first.to_string()))
-        .await
-        .unwrap();
-    let ids = publisher.await.unwrap();
-    let expected: Vec<String> = ids
-        .iter()
-        .filter(|id| id.seq() > 10)
-        .map(ToString::to_string)
-        .collect();
-    let mut got = Vec::new();
-    while got.len() < expected.len() {
-        got.push(id_of(&next_event(&mut on_b).await));
-    }
-    assert_eq!(got, expected);
-    assert_quiet(&mut on_b).await;
+    scenarios::resume_while_a_publishes_continuously_has_no_gap_and_no_duplicate(
+        (&a, &b),
+        "{busy}:feed",
+        "{busy}:other",
+        "{busy}:other",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

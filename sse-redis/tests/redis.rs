@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use sse_test_support::id_of;
 use sse_test_support::private;
 use sse_test_support::redis::RedisServer;
@@ -16,7 +15,9 @@ use ssekit_core::broker::{
 };
 use ssekit_redis::{RedisBackend, RedisBackendBuilder};
 
-const WAIT: Duration = Duration::from_secs(10);
+mod scenarios;
+
+use scenarios::{WAIT, assert_quiet, next, next_event};
 
 fn builder(server: &RedisServer) -> RedisBackendBuilder {
     RedisBackend::builder(&server.url())
@@ -34,37 +35,12 @@ async fn broker_with(builder: RedisBackendBuilder) -> Broker {
     Broker::builder().build_with(backend)
 }
 
-async fn next(subscription: &mut Subscription) -> Option<Event> {
-    tokio::time::timeout(WAIT, subscription.next())
-        .await
-        .expect("an event or the end within 10 s")
-}
-
-async fn next_event(subscription: &mut Subscription) -> Event {
-    next(subscription).await.expect("an event, not the end")
-}
-
-/// Nothing more arrives within a short while.
-async fn assert_quiet(subscription: &mut Subscription) {
-    let more = tokio::time::timeout(Duration::from_millis(300), subscription.next()).await;
-    assert!(more.is_err(), "unexpected event: {more:?}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_published_on_a_is_received_on_b() {
     let server = RedisServer::start();
     let (a, b) = (broker(&server).await, broker(&server).await);
     assert_eq!(a.epoch(), b.epoch());
-    let mut on_b = b.subscribe(&["room"], None).await.unwrap();
-    let mut ids = Vec::new();
-    for text in ["one", "two", "three"] {
-        ids.push(a.publish("room", Event::data(text)).await.unwrap());
-    }
-    for (id, text) in ids.iter().zip(["one", "two", "three"]) {
-        assert_eq!(next_event(&mut on_b).await, stamp(&Event::data(text), *id));
-    }
-    assert_eq!(ids.iter().map(EventId::seq).collect::<Vec<_>>(), [1, 2, 3]);
-    assert_quiet(&mut on_b).await;
+    scenarios::an_event_published_on_a_is_received_on_b(&a, &b, "room").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,78 +57,22 @@ async fn private_events_published_on_a_reach_only_granted_subscribers_on_b() {
 async fn an_id_issued_by_a_resumes_on_b_without_loss_or_duplicate() {
     let server = RedisServer::start();
     let (a, b) = (broker(&server).await, broker(&server).await);
-    let mut ids = Vec::new();
-    for n in 0..5 {
-        ids.push(
-            a.publish("feed", Event::data(&format!("{n}")))
-                .await
-                .unwrap(),
-        );
-    }
-    let mut on_b = b
-        .subscribe(&["feed"], Some(&ids[1].to_string()))
-        .await
-        .unwrap();
-    assert_eq!(on_b.resume(), Resume::Replayed { events: 3 });
-    ids.push(a.publish("feed", Event::data("5")).await.unwrap());
-    for (n, id) in ids.iter().enumerate().skip(2) {
-        assert_eq!(
-            next_event(&mut on_b).await,
-            stamp(&Event::data(&format!("{n}")), *id)
-        );
-    }
-    assert_quiet(&mut on_b).await;
+    scenarios::an_id_issued_by_a_resumes_on_b_without_loss_or_duplicate(&a, &b, "feed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_while_a_publishes_continuously_has_no_gap_and_no_duplicate() {
     let server = RedisServer::start();
-    // B reads only after all 400 events are published: a lag limit above
-    // that keeps this a test of resume, not of the lag policy.
     let a = broker(&server).await;
     let b = broker_with(builder(&server).defaults(TopicConfig::new().lag_limit(1024))).await;
     // B already reads the topic, so the new subscription meets a running reader.
-    let _reader_warm = b.subscribe(&["busy"], None).await.unwrap();
-    let publisher = {
-        let a = a.clone();
-        tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for n in 0..400 {
-                ids.push(
-                    a.publish("busy", Event::data(&format!("{n}")))
-                        .await
-                        .unwrap(),
-                );
-                if n % 50 == 0 {
-                    tokio::task::yield_now().await;
-                }
-            }
-            ids
-        })
-    };
-    // Resume from an early id while publishing goes on.
-    let first = loop {
-        let probe = a.publish("other", Event::data("x")).await.unwrap();
-        if probe.seq() > 60 {
-            break EventId::new(a.epoch(), 10);
-        }
-    };
-    let mut on_b = b
-        .subscribe(&["busy"], Some(&first.to_string()))
-        .await
-        .unwrap();
-    let ids = publisher.await.unwrap();
-    let expected: Vec<String> = ids
-        .iter()
-        .filter(|id| id.seq() > 10)
-        .map(ToString::to_string)
-        .collect();
-    let mut got = Vec::new();
-    while got.len() < expected.len() {
-        got.push(id_of(&next_event(&mut on_b).await));
-    }
-    assert_eq!(got, expected);
-    assert_quiet(&mut on_b).await;
+    scenarios::resume_while_a_publishes_continuously_has_no_gap_and_no_duplicate(
+        (&a, &b),
+        "busy",
+        "other",
+        "busy",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
