@@ -4,39 +4,12 @@
 
 mod common;
 
-use std::convert::Infallible;
-
-use common::{Client, FrameReader, Version, serve, within};
-use http::{Request, StatusCode};
-use hyper::body::Incoming;
+use common::{Client, FrameReader, Version, broker_service, serve, within};
+use http::StatusCode;
 use ssekit_core::Event;
 use ssekit_core::broker::Broker;
-use ssekit_tower::{KeepAlive, LastEventId};
+use ssekit_tower::LastEventId;
 use tokio_util::sync::CancellationToken;
-
-fn broker_service(
-    broker: Broker,
-) -> impl tower::Service<
-    Request<Incoming>,
-    Response = http::Response<ssekit_tower::SseBody<ssekit_core::broker::Subscription>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
-    tower::service_fn(move |request: Request<Incoming>| {
-        let broker = broker.clone();
-        async move {
-            let last_event_id = LastEventId::from_headers(request.headers());
-            let response = ssekit_tower::subscribe(&broker, &["room"], &last_event_id)
-                .await
-                .expect("the broker is running")
-                .keep_alive(KeepAlive::disabled())
-                .into_response();
-            Ok::<_, Infallible>(response)
-        }
-    })
-}
 
 async fn wait_for_subscribers(broker: &Broker, n: usize) {
     within("the subscription", async {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{FrameReader, OPENING, pushed_events, within};
+use common::{FrameReader, OPENING, broker_service, pushed_events, within};
 use futures_util::StreamExt;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -25,7 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use ssekit_core::Event;
 use ssekit_core::broker::Broker;
-use ssekit_tower::{KeepAlive, LastEventId, Shutdown, SseLayer, SseResponse};
+use ssekit_tower::{KeepAlive, Shutdown, SseLayer, SseResponse};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
@@ -189,30 +189,6 @@ async fn keep_alive_comments_flow_on_a_quiet_h2_stream() {
     for _ in 0..3 {
         assert_eq!(frames.next().await.unwrap(), ":\n\n");
     }
-}
-
-fn broker_service(
-    broker: Broker,
-) -> impl tower::Service<
-    Request<Incoming>,
-    Response = Response<ssekit_tower::SseBody<ssekit_core::broker::Subscription>>,
-    Error = Infallible,
-    Future = impl Send,
-> + Clone
-+ Send
-+ 'static {
-    tower::service_fn(move |request: Request<Incoming>| {
-        let broker = broker.clone();
-        async move {
-            let last_event_id = LastEventId::from_headers(request.headers());
-            let response = ssekit_tower::subscribe(&broker, &["room"], &last_event_id)
-                .await
-                .expect("the broker is running")
-                .keep_alive(KeepAlive::disabled())
-                .into_response();
-            Ok::<_, Infallible>(response)
-        }
-    })
 }
 
 async fn subscribers_become(broker: &Broker, n: usize, bound: Duration) {

@@ -236,3 +236,30 @@ where
         frames
     }
 }
+
+/// A service that subscribes every request to the topic `room` of
+/// `broker`, resuming from its `Last-Event-ID`, with keep-alives off.
+#[cfg(feature = "broker")]
+pub(crate) fn broker_service(
+    broker: ssekit_core::broker::Broker,
+) -> impl tower::Service<
+    Request<Incoming>,
+    Response = http::Response<ssekit_tower::SseBody<ssekit_core::broker::Subscription>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ 'static {
+    tower::service_fn(move |request: Request<Incoming>| {
+        let broker = broker.clone();
+        async move {
+            let last_event_id = ssekit_tower::LastEventId::from_headers(request.headers());
+            let response = ssekit_tower::subscribe(&broker, &["room"], &last_event_id)
+                .await
+                .expect("the broker is running")
+                .keep_alive(ssekit_tower::KeepAlive::disabled())
+                .into_response();
+            Ok::<_, Infallible>(response)
+        }
+    })
+}
